@@ -1,0 +1,3 @@
+#!/bin/sh
+echo "$GREETING"
+echo "built without a daemon, running in $(pwd)"

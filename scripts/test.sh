@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Quick start, command 2 (and what CI runs): install what the tests need, typecheck, run the whole suite.
+source "$(dirname "${BASH_SOURCE[0]}")/node-env.sh"
+apt_install docker-registry busybox-static skopeo umoci runc apache2-utils openssl git ca-certificates
+ensure_node24
+npm_install
+cd "$PROJECT_ROOT"
+echo "== typecheck" >&2
+npx tsc --noEmit -p .
+echo "== tests" >&2
+# Suites start their own registries on loopback; run files one at a time to keep the 2-core machine calm.
+exec node --test --test-concurrency=1 --test-timeout=600000 'src/**/*.test.ts' 'test/**/*.test.ts'

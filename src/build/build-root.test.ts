@@ -1,0 +1,25 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { UsageError } from '../errors.ts';
+import { chooseBuildRoot, detectContainer, type ContainerSignals } from './build-root.ts';
+
+function signals(files: Record<string, string>, env: Record<string, string> = {}): ContainerSignals {
+  return { env, readFile: (p) => files[p], exists: (p) => p in files };
+}
+
+test('container detection follows kaniko\'s signals', () => {
+  assert.equal(detectContainer(signals({})), undefined);
+  assert.equal(detectContainer(signals({ '/.dockerenv': '' })), 'docker');
+  assert.equal(detectContainer(signals({ '/run/.containerenv': '' })), 'podman');
+  assert.equal(detectContainer(signals({}, { container: 'oci' })), 'oci');
+  assert.equal(detectContainer(signals({ '/proc/1/cgroup': '0::/kubepods/besteffort/pod1/abc\n' })), 'kubepods');
+  assert.equal(detectContainer(signals({ '/proc/mounts': 'overlay / overlay rw 0 0\n' })), 'overlay-root');
+  assert.equal(detectContainer(signals({ '/proc/1/cgroup': '0::/init.scope\n', '/proc/mounts': '/dev/vda / ext4 rw 0 0\n' })), undefined);
+});
+
+test('outside a container, / needs --force; --root-dir is always fine', () => {
+  assert.throws(() => chooseBuildRoot({ force: false }, signals({})), (e) => e instanceof UsageError && /refusing to build into \//.test(e.message));
+  assert.deepEqual(chooseBuildRoot({ force: true }, signals({})), { rootDir: '/', containerMode: true });
+  assert.deepEqual(chooseBuildRoot({ rootDir: '/tmp/r', force: false }, signals({})), { rootDir: '/tmp/r', containerMode: false });
+  assert.deepEqual(chooseBuildRoot({ force: false }, signals({ '/.dockerenv': '' })), { rootDir: '/', containerMode: true });
+});

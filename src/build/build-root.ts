@@ -1,0 +1,52 @@
+// Where files land. Inside the executor's own container the build root is '/' (kaniko's model). Anywhere else
+// writing to '/' would wreck the host, so it needs --force; --root-dir builds in a directory instead.
+import { existsSync, readFileSync } from 'node:fs';
+import { UsageError } from '../errors.ts';
+
+export interface ContainerSignals {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly readFile: (path: string) => string | undefined;
+  readonly exists: (path: string) => boolean;
+}
+
+export const hostSignals: ContainerSignals = {
+  env: {},
+  readFile: (p) => { try { return readFileSync(p, 'utf8'); } catch { return undefined; } },
+  exists: (p) => existsSync(p),
+};
+
+/** Container detection as kaniko's proc.GetContainerRuntime: marker files, $container, cgroups, overlay on '/'. */
+export function detectContainer(s: ContainerSignals): string | undefined {
+  if (s.exists('/.dockerenv')) return 'docker';
+  if (s.exists('/run/.containerenv')) return 'podman';
+  const envContainer = s.env['container'];
+  if (envContainer !== undefined && envContainer !== '') return envContainer;
+  const systemd = s.readFile('/run/systemd/container')?.trim();
+  if (systemd !== undefined && systemd !== '') return systemd;
+  if (s.exists('/__runsc_containers__')) return 'gvisor';
+  const cgroup = s.readFile('/proc/1/cgroup') ?? '';
+  for (const marker of ['docker', 'kubepods', 'lxc', 'containerd', 'libpod', 'garden', 'ecs']) {
+    if (cgroup.includes(`/${marker}`)) return marker;
+  }
+  if (s.readFile('/proc/vz') !== undefined && !s.exists('/proc/bc')) return 'openvz';
+  const mounts = s.readFile('/proc/mounts') ?? '';
+  if (/^\S+ \/ overlay /m.test(mounts)) return 'overlay-root';
+  return undefined;
+}
+
+export interface BuildRootChoice {
+  readonly rootDir: string;
+  readonly containerMode: boolean;
+}
+
+export function chooseBuildRoot(opts: { rootDir?: string; force: boolean }, signals: ContainerSignals): BuildRootChoice {
+  if (opts.rootDir !== undefined && opts.rootDir !== '' && opts.rootDir !== '/') {
+    return { rootDir: opts.rootDir, containerMode: false };
+  }
+  if (detectContainer(signals) === undefined && !opts.force) {
+    throw new UsageError('refusing to build into / outside a container: it would overwrite this machine\'s files', {
+      hint: 'use --root-dir=DIR to build in a directory, or --force if you really mean /',
+    });
+  }
+  return { rootDir: '/', containerMode: true };
+}

@@ -1,0 +1,118 @@
+// The whole build: Dockerfile → resolved stages → each stage built in its own root → the target's image.
+// In --root-dir mode every stage has its own directory; the target stage builds in the root itself.
+import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadDockerignore } from '../context/dockerignore.ts';
+import { parseDockerfile } from '../dockerfile/parse.ts';
+import { resolveStages } from '../dockerfile/stages.ts';
+import { BuildError, UsageError } from '../errors.ts';
+import { emptyImage } from '../oci/empty.ts';
+import type { Image } from '../oci/image.ts';
+import { parseReference } from '../registry/reference.ts';
+import { remoteImageWithMirrors } from '../registry/remote.ts';
+import { createIgnoreList, defaultIgnoreEntries, readMountPoints } from '../rootfs/ignore-list.ts';
+import { extractLayer } from '../rootfs/extract.ts';
+import type { BuildOptions } from './options.ts';
+import { buildStage, type BuiltStage } from './stage.ts';
+
+export interface BuildResult {
+  readonly image: Image;
+  /** Directory holding the target stage's filesystem. */
+  readonly root: string;
+}
+
+async function readDockerfile(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UsageError(code === 'ENOENT' ? `Dockerfile not found: ${path}` : `cannot read Dockerfile ${path}: ${(err as Error).message}`, {
+      hint: 'set --dockerfile to the Dockerfile\'s path (relative paths are looked up in the context too)',
+    });
+  }
+}
+
+async function ensureEmptyRoot(root: string): Promise<void> {
+  await mkdir(root, { recursive: true });
+  const entries = await readdir(root);
+  if (entries.length > 0) {
+    throw new UsageError(`--root-dir ${root} is not empty`, { hint: 'remove its contents or choose an empty directory' });
+  }
+}
+
+export async function build(opts: BuildOptions, containerMode: boolean, mountInfo: string): Promise<BuildResult> {
+  const { log } = opts;
+  const text = await readDockerfile(opts.dockerfilePath);
+  const dockerfile = parseDockerfile(text, opts.dockerfilePath);
+  const resolved = resolveStages(dockerfile, {
+    buildArgs: opts.buildArgs, platform: opts.platform, ...(opts.target !== undefined ? { target: opts.target } : {}),
+  });
+  const stages = resolved.stages;
+  const dockerignore = await loadDockerignore(opts.contextDir, opts.dockerfilePath);
+  const ignore = createIgnoreList(defaultIgnoreEntries({
+    kanikoDir: opts.kanikoDir, ignoreVarRun: opts.ignoreVarRun, extraPaths: opts.ignorePaths,
+    mountPoints: containerMode ? readMountPoints(mountInfo) : [],
+  }));
+  if (!containerMode) await ensureEmptyRoot(opts.rootDir);
+
+  const built = new Map<number, BuiltStage>();
+  const pulledRoots = new Map<string, Promise<string>>();
+  const pull = async (ref: string): Promise<Image> => {
+    log.info(`Retrieving image manifest ${ref}`);
+    return remoteImageWithMirrors(parseReference(ref), { map: opts.registryMap, skipDefaultFallback: opts.skipDefaultRegistryFallback }, opts.pull);
+  };
+  const target = stages[stages.length - 1];
+  if (target === undefined) throw new BuildError('DOCKERFILE', `${opts.dockerfilePath}: no build stage`);
+  const needed = new Set(opts.skipUnusedStages ? target.dependsOn : stages.map((s) => s.index));
+  needed.add(target.index);
+  const copiedFrom = new Set<number>();
+  for (const s of stages) for (const d of s.copyFromStages) copiedFrom.add(d);
+
+  for (const stage of stages) {
+    if (!needed.has(stage.index)) { log.info(`Skipping unused stage ${stage.name ?? stage.index}`); continue; }
+    const isTarget = stage.index === target.index;
+    const root = isTarget ? opts.rootDir : join(opts.workDir, 'stages', String(stage.index));
+    let base: Image;
+    switch (stage.base.kind) {
+      case 'scratch': base = emptyImage(opts.platform); break;
+      case 'stage': {
+        const from = built.get(stage.base.index);
+        if (from === undefined) throw new BuildError('BUILD', `stage ${stage.base.index} was not built before stage ${stage.index}`);
+        base = from.image;
+        break;
+      }
+      case 'image': base = await pull(stage.base.ref); break;
+    }
+    const resolveFrom = async (from: string): Promise<string> => {
+      const ref = stage.copyFrom.get(from);
+      if (ref !== undefined && ref.kind === 'stage') {
+        const dep = built.get(ref.index);
+        if (dep === undefined || !dep.unpacked) throw new BuildError('BUILD', `COPY --from=${from}: stage ${ref.index} has no filesystem`);
+        return dep.root;
+      }
+      const image = ref !== undefined && ref.kind === 'image' ? ref.ref : from;
+      let pending = pulledRoots.get(image);
+      if (pending === undefined) {
+        pending = (async () => {
+          const dir = join(opts.workDir, 'images', String(pulledRoots.size));
+          await mkdir(dir, { recursive: true });
+          for (const layer of await (await pull(image)).layers()) {
+            await extractLayer(dir, await layer.uncompressed(), { ignore: createIgnoreList([]), log });
+          }
+          return dir;
+        })();
+        pulledRoots.set(image, pending);
+      }
+      return pending;
+    };
+    log.info(`Building stage ${stage.name ?? stage.index}${stage.base.kind === 'image' ? ` from ${stage.base.ref}` : ''}`);
+    const result = await buildStage(
+      { index: stage.index, ...(stage.name !== undefined ? { name: stage.name } : {}), instructions: stage.instructions, file: opts.dockerfilePath, escape: dockerfile.escape },
+      { opts, root, base, metaArgs: resolved.metaArgs, ignore, dockerignore, filesNeeded: copiedFrom.has(stage.index), resolveFrom },
+    );
+    built.set(stage.index, result);
+  }
+  const final = built.get(target.index);
+  if (final === undefined) throw new BuildError('BUILD', 'the target stage was not built');
+  return { image: final.image, root: final.root };
+}

@@ -1,0 +1,49 @@
+// What a build needs, already resolved from flags and environment by src/cli.
+import type { Log } from '../log.ts';
+import type { Platform } from '../oci/types.ts';
+import type { RegistryOptions } from '../registry/options.ts';
+
+export interface OutputOptions {
+  readonly destinations: readonly string[];
+  readonly noPush: boolean;
+  readonly tarPath?: string;
+  readonly ociLayoutPath?: string;
+  readonly digestFile?: string;
+  readonly imageNameWithDigestFile?: string;
+  readonly imageNameTagWithDigestFile?: string;
+  readonly skipPushPermissionCheck: boolean;
+}
+
+export interface BuildOptions {
+  /** The build context on disk (already fetched). */
+  readonly contextDir: string;
+  /** Absolute path of the Dockerfile. */
+  readonly dockerfilePath: string;
+  readonly buildArgs: ReadonlyMap<string, string>;
+  readonly labels: ReadonlyMap<string, string>;
+  readonly target?: string;
+  readonly platform: Platform;
+  /** The build root: '/' in container mode, --root-dir otherwise. */
+  readonly rootDir: string;
+  /** Scratch space for layer tars and stage roots (removed at the end). */
+  readonly workDir: string;
+  readonly kanikoDir: string;
+  readonly ignorePaths: readonly string[];
+  readonly ignoreVarRun: boolean;
+  readonly snapshotMode: 'full' | 'redo' | 'time';
+  readonly singleSnapshot: boolean;
+  readonly reproducible: boolean;
+  /** SOURCE_DATE_EPOCH, seconds, when set. */
+  readonly sourceDateEpoch?: number;
+  readonly cleanup: boolean;
+  readonly skipUnusedStages: boolean;
+  readonly compression: 'gzip' | 'zstd';
+  readonly compressionLevel?: number;
+  readonly imageFsExtractRetry: number;
+  /** Registry settings for base-image pulls (and COPY --from images). */
+  readonly pull: RegistryOptions;
+  readonly registryMap: ReadonlyMap<string, readonly string[]>;
+  readonly skipDefaultRegistryFallback: boolean;
+  readonly log: Log;
+  readonly signal: AbortSignal;
+}

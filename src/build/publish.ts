@@ -1,0 +1,71 @@
+// After the build: digest files, docker tarball, OCI layout, then a push to every destination — in kaniko's
+// order, so a failed push still leaves the local outputs. Nothing is pushed when the build failed.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { writeDockerTarball } from '../archive/docker-tarball.ts';
+import { writeOciLayout } from '../archive/oci-layout.ts';
+import type { Log } from '../log.ts';
+import type { Image } from '../oci/image.ts';
+import type { Digest } from '../oci/types.ts';
+import { checkPushPermission } from '../registry/client.ts';
+import type { RegistryOptions } from '../registry/options.ts';
+import { formatReference, parseReference, type Reference } from '../registry/reference.ts';
+import { writeImage } from '../registry/remote.ts';
+import type { OutputOptions } from './options.ts';
+
+export interface PublishDeps {
+  readonly push: RegistryOptions;
+  readonly log: Log;
+}
+
+async function writeTextFile(path: string, text: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  await writeFile(path, text, { mode: 0o644 });
+}
+
+function repoName(ref: Reference): string {
+  return `${ref.registry}/${ref.repository}`;
+}
+
+/** Checks every destination accepts pushes before any work is done (kaniko's CheckPushPermissions). */
+export async function checkDestinations(out: OutputOptions, deps: PublishDeps): Promise<void> {
+  if (out.noPush || out.skipPushPermissionCheck) return;
+  const seen = new Set<string>();
+  for (const dest of out.destinations) {
+    const ref = parseReference(dest);
+    const key = repoName(ref);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    await checkPushPermission(ref, deps.push);
+  }
+}
+
+export async function publish(image: Image, out: OutputOptions, deps: PublishDeps): Promise<Digest> {
+  const { log } = deps;
+  const digest = await image.digest();
+  const refs = out.destinations.map((d) => parseReference(d));
+  if (out.digestFile !== undefined) await writeTextFile(out.digestFile, digest);
+  if (out.ociLayoutPath !== undefined) {
+    await writeOciLayout(out.ociLayoutPath, image);
+    log.info({ path: out.ociLayoutPath }, 'Wrote OCI layout');
+  }
+  const withDigest = refs.map((r) => `${repoName(r)}@${digest}`);
+  const withTagDigest = refs.map((r) => `${repoName(r)}:${r.tag ?? 'latest'}@${digest}`);
+  if (out.imageNameWithDigestFile !== undefined) await writeTextFile(out.imageNameWithDigestFile, withDigest.map((l) => l + '\n').join(''));
+  if (out.imageNameTagWithDigestFile !== undefined) await writeTextFile(out.imageNameTagWithDigestFile, withTagDigest.map((l) => l + '\n').join(''));
+  if (out.tarPath !== undefined) {
+    const tags = refs.length > 0 ? refs.map((r) => `${repoName(r)}:${r.tag ?? 'latest'}`) : ['unset-repo/unset-image-name:latest'];
+    await writeDockerTarball(out.tarPath, [{ tags, image }]);
+    log.info({ path: out.tarPath }, 'Wrote docker tarball');
+  }
+  if (out.noPush) {
+    log.info('Skipping push to container registry due to --no-push flag');
+    return digest;
+  }
+  for (const ref of refs) {
+    const started = Date.now();
+    const pushed = await writeImage(ref, image, deps.push);
+    log.info({ ref: formatReference(ref), digest: pushed, durationMs: Date.now() - started }, `Pushed ${formatReference(ref)}`);
+  }
+  return digest;
+}

@@ -1,0 +1,170 @@
+// Builds one stage: base image → unpack into the stage's root (when a step needs files) → run each
+// instruction → a layer for every step that changed files → history → the stage's image.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { commandFor } from '../commands/index.ts';
+import type { Command, StepContext } from '../commands/command.ts';
+import { parseInstructionText } from '../dockerfile/parse.ts';
+import type { Instruction } from '../dockerfile/instructions.ts';
+import { BuildError, DockerfileError, isBuildError } from '../errors.ts';
+import type { Image } from '../oci/image.ts';
+import { layerFromTarFile } from '../oci/layer.ts';
+import { appendLayers, withConfigFile, withHistory } from '../oci/mutate.ts';
+import type { ConfigFile, History } from '../oci/types.ts';
+import { extractLayer } from '../rootfs/extract.ts';
+import type { IgnoreList } from '../rootfs/ignore-list.ts';
+import { writeLayerTar } from '../snapshot/layer-tar.ts';
+import type { BuildOptions } from './options.ts';
+
+export const defaultPathEnv = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface StagePlan {
+  readonly index: number;
+  readonly name?: string;
+  readonly instructions: readonly Instruction[];
+  /** The file the instructions came from, for file:line errors. */
+  readonly file: string;
+  readonly escape: string;
+}
+
+export interface StageDeps {
+  readonly opts: BuildOptions;
+  readonly root: string;
+  readonly base: Image;
+  readonly metaArgs: ReadonlyMap<string, string>;
+  readonly ignore: IgnoreList;
+  readonly dockerignore?: { matches(relPath: string): boolean };
+  /** Whether a later stage reads this stage's files (then its base must be unpacked even without COPY/RUN). */
+  readonly filesNeeded: boolean;
+  resolveFrom(from: string): Promise<string>;
+}
+
+export interface BuiltStage {
+  readonly image: Image;
+  readonly root: string;
+  readonly unpacked: boolean;
+}
+
+function timestampOf(opts: BuildOptions): Date | undefined {
+  if (opts.sourceDateEpoch !== undefined) return new Date(opts.sourceDateEpoch * 1000);
+  return opts.reproducible ? new Date(0) : undefined;
+}
+
+/** Base config as a build starts from it: default PATH, --label merged, ONBUILD triggers taken out. */
+function initialConfig(base: ConfigFile, opts: BuildOptions): ConfigFile {
+  const labels = { ...base.config.Labels };
+  for (const [k, v] of opts.labels) labels[k] = v;
+  const config = {
+    ...base.config,
+    Env: base.config.Env ?? [defaultPathEnv],
+    ...(Object.keys(labels).length > 0 ? { Labels: labels } : {}),
+    OnBuild: null,
+  };
+  return {
+    ...base,
+    architecture: opts.platform.architecture,
+    os: opts.platform.os,
+    ...(opts.platform.variant !== undefined ? { variant: opts.platform.variant } : {}),
+    config,
+  };
+}
+
+function onbuildTriggers(base: ConfigFile, plan: StagePlan): Instruction[] {
+  return (base.config.OnBuild ?? []).map((text) => parseInstructionText(text, `${plan.file} (ONBUILD of the base image)`, 1, plan.escape));
+}
+
+function replacementEnv(args: ReadonlyMap<string, string>, image: ConfigFile): Map<string, string> {
+  const env = new Map(args);
+  for (const kv of image.config.Env ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq > 0) env.set(kv.slice(0, eq), kv.slice(eq + 1));
+  }
+  return env;
+}
+
+async function unpackBase(base: Image, root: string, deps: StageDeps): Promise<void> {
+  const { log } = deps.opts;
+  const layers = await base.layers();
+  for (const [i, layer] of layers.entries()) {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const started = Date.now();
+        const result = await extractLayer(root, await layer.uncompressed(), { ignore: deps.ignore, log });
+        log.debug({ layer: i, digest: await layer.digest(), entries: result.entries, durationMs: Date.now() - started }, 'Extracted layer');
+        break;
+      } catch (err) {
+        if (attempt >= deps.opts.imageFsExtractRetry || (isBuildError(err) && err.code === 'ROOTFS')) throw err;
+        log.warn({ attempt: attempt + 1 }, `Retrying extraction of base layer ${i}: ${(err as Error).message}`);
+      }
+    }
+  }
+}
+
+export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<BuiltStage> {
+  const { opts } = deps;
+  const log = opts.log.child({ stage: plan.name ?? plan.index });
+  const baseConfig = await deps.base.configFile();
+  const instructions = [...onbuildTriggers(baseConfig, plan), ...plan.instructions];
+  const commands: Command[] = instructions.map((i) => commandFor(i, deps.dockerignore === undefined ? {} : { ignore: deps.dockerignore }));
+  const needsRootfs = deps.filesNeeded || commands.some((c) => c.effects.needsRootfs);
+  await mkdir(deps.root, { recursive: true });
+  if (needsRootfs) {
+    log.info('Unpacking rootfs as cmd requires it');
+    await unpackBase(deps.base, deps.root, deps);
+  }
+  const stamp = timestampOf(opts);
+  const created = (stamp ?? new Date()).toISOString();
+  let image = deps.base;
+  let config = initialConfig(baseConfig, opts);
+  let args = new Map<string, string>();
+  let cmdSet = false;
+  const layerDir = join(opts.workDir, 'layers');
+  await mkdir(layerDir, { recursive: true });
+
+  for (const [n, command] of commands.entries()) {
+    log.info(`${command.text}`);
+    const step: StepContext = {
+      root: deps.root, contextDir: opts.contextDir, image: config, args, buildArgs: opts.buildArgs,
+      metaArgs: deps.metaArgs, env: replacementEnv(args, config), cmdSet, escape: plan.escape, log,
+      signal: opts.signal, resolveFrom: (from) => deps.resolveFrom(from),
+    };
+    let result;
+    try {
+      result = await command.execute(step);
+    } catch (err) {
+      throw locate(err, plan.file, command.line);
+    }
+    config = result.image;
+    if (result.args !== undefined) args = new Map(result.args);
+    if (result.cmdSet === true) cmdSet = true;
+    const history: History = { created, created_by: command.text };
+    const changed = result.changed ?? [];
+    if (command.effects.snapshot === 'files' && changed.length > 0) {
+      const tarPath = join(layerDir, `stage${plan.index}-step${n}.tar`);
+      const started = Date.now();
+      const written = await writeLayerTar(deps.root, { added: changed, deleted: [] }, tarPath,
+        { ignore: deps.ignore, ...(stamp !== undefined ? { timestamp: stamp } : {}) });
+      const layer = await layerFromTarFile(tarPath, {
+        compression: opts.compression, workDir: layerDir,
+        ...(opts.compressionLevel !== undefined ? { level: opts.compressionLevel } : {}),
+      });
+      log.debug({ entries: written.entries, digest: await layer.digest(), size: await layer.size(), durationMs: Date.now() - started }, 'Layer snapshot');
+      image = appendLayers(image, { layer, history });
+    } else if (command.effects.snapshot === 'tree') {
+      throw new BuildError('NOT_SUPPORTED', `${plan.file}:${command.line}: filesystem snapshots of RUN are not supported yet`);
+    } else {
+      image = withHistory(image, { ...history, empty_layer: true });
+    }
+  }
+  const current = await image.configFile();
+  const final: ConfigFile = { ...config, rootfs: current.rootfs, ...(current.history !== undefined ? { history: current.history } : {}), created };
+  return { image: withConfigFile(image, final), root: deps.root, unpacked: needsRootfs };
+}
+
+function locate(err: unknown, file: string, line: number): unknown {
+  if (err instanceof DockerfileError) return err;
+  if (isBuildError(err)) {
+    return new BuildError(err.code, `${file}:${line}: ${err.message}`, { cause: err, exitCode: err.exitCode, ...(err.hint !== undefined ? { hint: err.hint } : {}) });
+  }
+  return new BuildError('BUILD', `${file}:${line}: ${(err as Error).message}`, { cause: err });
+}

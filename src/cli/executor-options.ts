@@ -1,0 +1,154 @@
+// Turns parsed executor flags plus the environment into the typed options the build and publish steps take.
+// The only place that knows kaniko's flag names, their defaults and their interplay.
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { dockerConfigKeychain } from '../auth/index.ts';
+import type { OutputOptions } from '../build/options.ts';
+import { UsageError } from '../errors.ts';
+import type { Log } from '../log.ts';
+import { hostPlatform, parsePlatformSpec } from '../oci/platform.ts';
+import type { Platform } from '../oci/types.ts';
+import type { RegistryOptions } from '../registry/options.ts';
+import type { FlagValue } from './parse-flags.ts';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export class FlagReader {
+  readonly #values: ReadonlyMap<string, FlagValue>;
+  constructor(values: ReadonlyMap<string, FlagValue>) { this.#values = values; }
+  string(name: string): string | undefined {
+    const v = this.#values.get(name);
+    return typeof v === 'string' && v !== '' ? v : undefined;
+  }
+  bool(name: string, fallback = false): boolean {
+    const v = this.#values.get(name);
+    return typeof v === 'boolean' ? v : fallback;
+  }
+  int(name: string, fallback = 0): number {
+    const v = this.#values.get(name);
+    return typeof v === 'number' ? v : fallback;
+  }
+  list(name: string): readonly string[] {
+    const v = this.#values.get(name);
+    return Array.isArray(v) ? v as readonly string[] : [];
+  }
+  map(name: string): ReadonlyMap<string, string> {
+    const v = this.#values.get(name);
+    return v instanceof Map ? v as ReadonlyMap<string, string> : new Map();
+  }
+}
+
+/** `--build-arg K=V`, or a bare `K` that takes the executor's own environment value (kaniko, docker). */
+export function parseBuildArgs(list: readonly string[], env: Env): Map<string, string> {
+  const args = new Map<string, string>();
+  for (const item of list) {
+    const eq = item.indexOf('=');
+    if (eq === 0) throw new UsageError(`invalid --build-arg "${item}": expected KEY=VALUE or KEY`);
+    if (eq < 0) {
+      const fromEnv = env[item];
+      if (fromEnv !== undefined) args.set(item, fromEnv);
+      continue;
+    }
+    args.set(item.slice(0, eq), item.slice(eq + 1));
+  }
+  return args;
+}
+
+export function parseLabels(list: readonly string[]): Map<string, string> {
+  const labels = new Map<string, string>();
+  for (const item of list) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new UsageError(`invalid --label "${item}": expected key=value`);
+    labels.set(item.slice(0, eq), item.slice(eq + 1));
+  }
+  return labels;
+}
+
+/** The docker config.json directory: $DOCKER_CONFIG, else /kaniko/.docker (the image's), else ~/.docker. */
+export function dockerConfigDir(env: Env, kanikoDir: string): string | undefined {
+  const fromEnv = env['DOCKER_CONFIG'];
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  const kaniko = join(kanikoDir, '.docker');
+  if (existsSync(join(kaniko, 'config.json'))) return kaniko;
+  const home = env['HOME'] ?? homedir();
+  return join(home, '.docker');
+}
+
+export function platformFrom(flags: FlagReader): Platform {
+  const spec = flags.string('custom-platform');
+  return spec === undefined ? hostPlatform() : parsePlatformSpec(spec);
+}
+
+function splitClientCerts(map: ReadonlyMap<string, string>): Map<string, { cert: string; key: string }> {
+  const out = new Map<string, { cert: string; key: string }>();
+  for (const [host, value] of map) {
+    const [cert, key, ...rest] = value.split(',');
+    if (cert === undefined || key === undefined || rest.length > 0 || cert === '' || key === '') {
+      throw new UsageError(`invalid --registry-client-cert for ${host}: expected ${host}=/path/cert.pem,/path/key.pem`);
+    }
+    out.set(host, { cert, key });
+  }
+  return out;
+}
+
+/** Registry settings for pulls or pushes: kaniko's --insecure/--skip-tls-verify flags differ by direction. */
+export function registryOptions(flags: FlagReader, direction: 'pull' | 'push', deps: { env: Env; log: Log; kanikoDir: string; platform: Platform }): RegistryOptions {
+  const insecure = new Set(flags.list('insecure-registry'));
+  const skipTls = new Set(flags.list('skip-tls-verify-registry'));
+  const allInsecure = direction === 'push' ? flags.bool('insecure') : flags.bool('insecure-pull');
+  const allSkipTls = flags.bool('skip-tls-verify') || (direction === 'pull' && flags.bool('skip-tls-verify-pull'));
+  return {
+    keychain: dockerConfigKeychain({ configDir: dockerConfigDir(deps.env, deps.kanikoDir), env: deps.env }),
+    insecureRegistries: insecure,
+    skipTlsVerifyRegistries: skipTls,
+    insecureAll: allInsecure,
+    skipTlsVerifyAll: allSkipTls,
+    certificates: new Map(flags.map('registry-certificate')),
+    clientCerts: splitClientCerts(flags.map('registry-client-cert')),
+    retries: direction === 'push' ? flags.int('push-retry') : flags.int('image-download-retry'),
+    userAgent: 'kaniko-ts/0.1.0',
+    log: deps.log,
+    platform: deps.platform,
+  };
+}
+
+/** --registry-map a=b;c=d plus --registry-mirror m (sugar for index.docker.io=m), in the order given. */
+export function registryMap(flags: FlagReader): Map<string, string[]> {
+  const map = new Map<string, string[]>();
+  for (const [from, to] of flags.map('registry-map')) map.set(from, to.split(';').filter((v) => v !== ''));
+  const mirrors = flags.list('registry-mirror');
+  if (mirrors.length > 0) map.set('index.docker.io', [...(map.get('index.docker.io') ?? []), ...mirrors]);
+  return map;
+}
+
+export function outputOptions(flags: FlagReader): OutputOptions {
+  const destinations = flags.list('destination');
+  const noPush = flags.bool('no-push');
+  if (destinations.length === 0 && !noPush) {
+    throw new UsageError('you must provide --destination, or use --no-push');
+  }
+  for (const name of ['digest-file', 'image-name-with-digest-file', 'image-name-tag-with-digest-file']) {
+    if (flags.string(name) !== undefined && destinations.length === 0 && name !== 'digest-file') {
+      throw new UsageError(`--${name} needs at least one --destination`);
+    }
+  }
+  const optional = (name: string, key: keyof OutputOptions): Partial<Record<keyof OutputOptions, string>> => {
+    const v = flags.string(name);
+    return v === undefined ? {} : { [key]: resolve(v) };
+  };
+  return {
+    destinations, noPush, skipPushPermissionCheck: flags.bool('skip-push-permission-check'),
+    ...optional('tar-path', 'tarPath'), ...optional('oci-layout-path', 'ociLayoutPath'), ...optional('digest-file', 'digestFile'),
+    ...optional('image-name-with-digest-file', 'imageNameWithDigestFile'),
+    ...optional('image-name-tag-with-digest-file', 'imageNameTagWithDigestFile'),
+  } as OutputOptions;
+}
+
+/** kaniko: a relative --dockerfile is tried as given, then inside the context. */
+export function resolveDockerfilePath(dockerfile: string, contextDir: string): string {
+  if (isAbsolute(dockerfile)) return dockerfile;
+  const asGiven = resolve(dockerfile);
+  if (existsSync(asGiven)) return asGiven;
+  return join(contextDir, dockerfile);
+}

@@ -1,0 +1,89 @@
+// `executor`: kaniko's command line. Parse flags, pick the build root, fetch the context, build, publish.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { build } from '../build/build.ts';
+import { chooseBuildRoot, hostSignals } from '../build/build-root.ts';
+import type { BuildOptions } from '../build/options.ts';
+import { checkDestinations, publish } from '../build/publish.ts';
+import { pickContextSource } from '../context/pick.ts';
+import { UsageError } from '../errors.ts';
+import { executorFlags } from './flags.ts';
+import {
+  FlagReader, outputOptions, parseBuildArgs, parseLabels, platformFrom, registryMap, registryOptions, resolveDockerfilePath,
+} from './executor-options.ts';
+import { createLogger } from './logger.ts';
+import { buildProgram, parseFlags } from './parse-flags.ts';
+import { exitWith, type CliIo } from './run-cli.ts';
+
+export const version = '0.1.0';
+
+function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`invalid --${flag} "${value}": use ${allowed.join(', ')}`);
+  return value as T;
+}
+
+export async function executorMain(io: CliIo): Promise<void> {
+  if (io.argv[0] === 'version') { io.stdout(`Version: v${version}\n`); return; }
+  const program = buildProgram('executor', 'Build a container image from a Dockerfile, without a Docker daemon', executorFlags);
+  program.configureOutput({ writeOut: io.stdout, writeErr: () => undefined });
+  const parsed = parseFlags(program, executorFlags, io.argv, io.env);
+  if (parsed.operands.length > 0) throw new UsageError(`unexpected argument "${parsed.operands[0]}"`, { hint: 'flags take the form --name=value' });
+  const flags = new FlagReader(parsed.values);
+  const log = createLogger({
+    verbosity: flags.string('verbosity') ?? 'info', format: flags.string('log-format') ?? 'color',
+    timestamp: flags.bool('log-timestamp'), write: io.stderr,
+  });
+  for (const w of parsed.warnings) log.warn(w);
+
+  const kanikoDir = flags.string('kaniko-dir') ?? '/kaniko';
+  const rootChoice = chooseBuildRoot({ ...(flags.string('root-dir') !== undefined ? { rootDir: resolve(flags.string('root-dir') ?? '') } : {}), force: flags.bool('force') },
+    { ...hostSignals, env: io.env });
+  const platform = platformFrom(flags);
+  const out = outputOptions(flags);
+  const pull = registryOptions(flags, 'pull', { env: io.env, log, kanikoDir, platform });
+  const push = registryOptions(flags, 'push', { env: io.env, log, kanikoDir, platform });
+  const sourceDateEpoch = io.env['SOURCE_DATE_EPOCH'];
+  if (sourceDateEpoch !== undefined && !/^\d+$/.test(sourceDateEpoch)) throw new UsageError(`invalid SOURCE_DATE_EPOCH "${sourceDateEpoch}": expected seconds since 1970`);
+  const compression = oneOf('compression', flags.string('compression') ?? 'gzip', ['gzip', 'zstd'] as const);
+  const level = flags.int('compression-level', -1);
+
+  const workDir = await mkdtemp(join(rootChoice.containerMode ? kanikoDir : tmpdir(), 'build-'));
+  const abort = new AbortController();
+  try {
+    await checkDestinations(out, { push, log });
+    const contextSpec = flags.string('context') ?? '/workspace/';
+    const source = pickContextSource(contextSpec);
+    let contextDir = await source.fetch(join(workDir, 'context'), abort.signal);
+    const sub = flags.string('context-sub-path');
+    if (sub !== undefined) contextDir = join(contextDir, sub);
+    const dockerfilePath = resolveDockerfilePath(flags.string('dockerfile') ?? 'Dockerfile', contextDir);
+    const target = flags.string('target');
+    const opts: BuildOptions = {
+      contextDir, dockerfilePath,
+      buildArgs: parseBuildArgs(flags.list('build-arg'), io.env),
+      labels: parseLabels(flags.list('label')),
+      ...(target !== undefined ? { target } : {}),
+      platform, rootDir: rootChoice.rootDir, workDir, kanikoDir,
+      ignorePaths: flags.list('ignore-path'), ignoreVarRun: flags.bool('ignore-var-run', true),
+      snapshotMode: oneOf('snapshot-mode', flags.string('snapshot-mode') ?? 'full', ['full', 'redo', 'time'] as const),
+      singleSnapshot: flags.bool('single-snapshot'), reproducible: flags.bool('reproducible'),
+      ...(sourceDateEpoch !== undefined ? { sourceDateEpoch: Number(sourceDateEpoch) } : {}),
+      cleanup: flags.bool('cleanup'), skipUnusedStages: flags.bool('skip-unused-stages'),
+      compression, ...(level > 0 ? { compressionLevel: level } : {}),
+      imageFsExtractRetry: flags.int('image-fs-extract-retry'),
+      pull, registryMap: registryMap(flags), skipDefaultRegistryFallback: flags.bool('skip-default-registry-fallback'),
+      log, signal: abort.signal,
+    };
+    const mountInfo = rootChoice.containerMode ? await readFile('/proc/self/mountinfo', 'utf8').catch(() => '') : '';
+    const result = await build(opts, rootChoice.containerMode, mountInfo);
+    const digest = await publish(result.image, out, { push, log });
+    log.info({ digest }, `Built image with digest ${digest}`);
+    if (opts.cleanup && !rootChoice.containerMode) await rm(result.root, { recursive: true, force: true });
+  } finally {
+    abort.abort();
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.main) await exitWith(executorMain);

@@ -1,0 +1,113 @@
+// kaniko's flag surface as data: one row per flag, with kaniko's spelling, short letter, default, env var and
+// whether we implement it yet. commander options, the parser into typed options, `--help` and the README's flag
+// table are all generated from these rows, so they cannot disagree.
+
+export type FlagKind =
+  | 'bool'      // --flag, --flag=true|false
+  | 'string'
+  | 'int'
+  | 'duration'  // Go duration: 336h, 90m, 1h30m
+  | 'multi'     // repeatable; each occurrence appends
+  | 'kv'        // repeatable key=value; later value wins
+  | 'multikv';  // repeatable key=v1;key2=v2 lists, appended per key
+
+export interface FlagSpec {
+  readonly name: string;
+  readonly short?: string;
+  readonly kind: FlagKind;
+  readonly default?: string | boolean | number;
+  readonly help: string;
+  /** Environment variable that also sets it (kaniko reads these at start-up). */
+  readonly env?: string;
+  /** A deprecated alias: the value is copied to this flag with a warning. */
+  readonly aliasOf?: string;
+  /** False while the behaviour is not built: setting the flag fails with "not supported yet". */
+  readonly supported: boolean;
+  /** Not in kaniko: ours. */
+  readonly extension?: boolean;
+  readonly hidden?: boolean;
+}
+
+const registryFlags: readonly FlagSpec[] = [
+  { name: 'insecure', kind: 'bool', default: false, supported: true, help: 'Push to insecure registries over plain HTTP' },
+  { name: 'insecure-pull', kind: 'bool', default: false, supported: true, help: 'Pull from insecure registries over plain HTTP' },
+  { name: 'insecure-registry', kind: 'multi', supported: true, help: 'Registry to reach over plain HTTP (repeatable)' },
+  { name: 'skip-tls-verify', kind: 'bool', default: false, supported: true, help: 'Push (and pull) without verifying TLS certificates' },
+  { name: 'skip-tls-verify-pull', kind: 'bool', default: false, supported: true, help: 'Pull without verifying TLS certificates' },
+  { name: 'skip-tls-verify-registry', kind: 'multi', supported: true, help: 'Registry whose TLS certificate is not verified (repeatable)' },
+  { name: 'registry-certificate', kind: 'kv', supported: true, help: 'registry=/path/ca.pem: extra CA for a registry (repeatable)' },
+  { name: 'registry-client-cert', kind: 'kv', supported: true, help: 'registry=/path/cert,/path/key: client certificate for mutual TLS (repeatable)' },
+  { name: 'registry-mirror', kind: 'multi', env: 'KANIKO_REGISTRY_MIRROR', supported: true, help: 'Mirror for docker.io pulls (repeatable)' },
+  { name: 'registry-map', kind: 'multikv', env: 'KANIKO_REGISTRY_MAP', supported: true, help: 'orig.registry=new.registry[/prefix];…: remap pulls (repeatable)' },
+  { name: 'skip-default-registry-fallback', kind: 'bool', default: false, supported: true, help: 'Fail when no mirror or mapped registry has the image' },
+];
+
+const logFlags: readonly FlagSpec[] = [
+  { name: 'verbosity', short: 'v', kind: 'string', default: 'info', supported: true, help: 'Log level: trace, debug, info, warn, error, fatal, panic' },
+  { name: 'log-format', kind: 'string', default: 'color', supported: true, help: 'Log format: text, color or json' },
+  { name: 'log-timestamp', kind: 'bool', default: false, supported: true, help: 'Timestamps in text and color logs' },
+];
+
+export const executorFlags: readonly FlagSpec[] = [
+  ...logFlags,
+  { name: 'force', kind: 'bool', default: false, supported: true, help: 'Build outside a container, in / (destructive for the host)' },
+  { name: 'root-dir', kind: 'string', supported: true, extension: true, help: 'Build in this directory instead of / (RUN chroots into it); created if missing' },
+  { name: 'dockerfile', short: 'f', kind: 'string', default: 'Dockerfile', supported: true, help: 'Path to the Dockerfile (relative paths: as given, then in the context)' },
+  { name: 'context', short: 'c', kind: 'string', default: '/workspace/', supported: true, help: 'Build context: a directory, or a scheme:// source' },
+  { name: 'context-sub-path', kind: 'string', supported: true, help: 'Sub-directory of a fetched remote context to use as the context' },
+  { name: 'bucket', short: 'b', kind: 'string', supported: false, hidden: true, help: 'Legacy: GCS bucket holding the context' },
+  { name: 'destination', short: 'd', kind: 'multi', supported: true, help: 'Image to push (repeatable)' },
+  { name: 'snapshot-mode', kind: 'string', default: 'full', supported: true, help: 'Change detection: full, redo or time' },
+  { name: 'snapshotMode', kind: 'string', aliasOf: 'snapshot-mode', supported: true, hidden: true, help: 'Deprecated: use --snapshot-mode' },
+  { name: 'custom-platform', kind: 'string', supported: true, help: 'Platform os/arch[/variant] for base images (default: this host)' },
+  { name: 'customPlatform', kind: 'string', aliasOf: 'custom-platform', supported: true, hidden: true, help: 'Deprecated: use --custom-platform' },
+  { name: 'build-arg', kind: 'multi', supported: true, help: 'K=V build argument; a bare K takes its value from the environment (repeatable)' },
+  ...registryFlags,
+  { name: 'push-retry', kind: 'int', default: 0, supported: true, help: 'Retries of a failed push' },
+  { name: 'push-ignore-immutable-tag-errors', kind: 'bool', default: false, supported: false, help: 'Treat "tag is immutable" push errors as success' },
+  { name: 'image-fs-extract-retry', kind: 'int', default: 0, supported: true, help: 'Retries of the base image extraction' },
+  { name: 'image-download-retry', kind: 'int', default: 0, supported: true, help: 'Retries of a failed base image pull' },
+  { name: 'kaniko-dir', kind: 'string', default: '/kaniko', env: 'KANIKO_DIR', supported: true, help: "The executor's own directory (always ignored by snapshots)" },
+  { name: 'tar-path', kind: 'string', supported: true, help: 'Also write the image as a docker-save tarball here' },
+  { name: 'tarPath', kind: 'string', aliasOf: 'tar-path', supported: true, hidden: true, help: 'Deprecated: use --tar-path' },
+  { name: 'single-snapshot', kind: 'bool', default: false, supported: true, help: 'Take one snapshot at the end of the stage' },
+  { name: 'reproducible', kind: 'bool', default: false, supported: true, help: 'Strip timestamps: same inputs give the same digest' },
+  { name: 'target', kind: 'string', supported: true, help: 'Stage to build (default: the last)' },
+  { name: 'no-push', kind: 'bool', default: false, env: 'KANIKO_NO_PUSH', supported: true, help: 'Build without pushing' },
+  { name: 'no-push-cache', kind: 'bool', default: false, supported: true, help: 'Do not push cache layers' },
+  { name: 'cache', kind: 'bool', default: false, supported: false, help: 'Use the layer cache and the base-image cache directory' },
+  { name: 'cache-repo', kind: 'string', supported: false, help: 'Repository for cached layers (oci:DIR for a local layout)' },
+  { name: 'cache-dir', kind: 'string', default: '/cache', supported: false, help: 'Base-image cache directory filled by the warmer' },
+  { name: 'cache-ttl', kind: 'duration', default: '336h', supported: false, help: 'Maximum age of cache entries' },
+  { name: 'cache-copy-layers', kind: 'bool', default: false, supported: false, help: 'Cache COPY layers' },
+  { name: 'cache-run-layers', kind: 'bool', default: true, supported: false, help: 'Cache RUN layers' },
+  { name: 'digest-file', kind: 'string', supported: true, help: 'Write the image digest to this file' },
+  { name: 'image-name-with-digest-file', kind: 'string', supported: true, help: 'Write repo@digest for each destination to this file' },
+  { name: 'image-name-tag-with-digest-file', kind: 'string', supported: true, help: 'Write repo:tag@digest for each destination to this file' },
+  { name: 'oci-layout-path', kind: 'string', supported: true, help: 'Also write the image as an OCI layout here' },
+  { name: 'compression', kind: 'string', supported: true, help: 'Layer compression: gzip or zstd' },
+  { name: 'compression-level', kind: 'int', default: -1, supported: true, help: 'Compression level (when > 0)' },
+  { name: 'compressed-caching', kind: 'bool', default: true, supported: true, help: 'Accepted for compatibility: compressed layers always go to disk, never memory' },
+  { name: 'cleanup', kind: 'bool', default: false, supported: true, help: 'Remove the built filesystem at the end' },
+  { name: 'ignore-var-run', kind: 'bool', default: true, supported: true, help: 'Ignore /var/run in snapshots' },
+  { name: 'whitelist-var-run', kind: 'bool', aliasOf: 'ignore-var-run', supported: true, hidden: true, help: 'Deprecated: use --ignore-var-run' },
+  { name: 'label', kind: 'multi', supported: true, help: 'key=value label for the image (repeatable)' },
+  { name: 'skip-unused-stages', kind: 'bool', default: false, supported: true, help: 'Build only the stages the target needs' },
+  { name: 'use-new-run', kind: 'bool', default: false, supported: true, help: 'Accepted for compatibility: change detection is always stat-first' },
+  { name: 'git', kind: 'multi', supported: false, help: 'Git context option: branch=, single-branch=, recurse-submodules=, insecure-skip-tls=, depth=' },
+  { name: 'ignore-path', kind: 'multi', supported: true, help: 'Path to leave out of snapshots and extraction (repeatable)' },
+  { name: 'force-build-metadata', kind: 'bool', default: false, supported: false, help: 'Snapshot metadata-only instructions too' },
+  { name: 'skip-push-permission-check', kind: 'bool', default: false, supported: true, help: 'Skip the push-permission check before the build' },
+];
+
+export const warmerFlags: readonly FlagSpec[] = [
+  ...logFlags,
+  { name: 'image', short: 'i', kind: 'multi', supported: false, help: 'Image to cache (repeatable)' },
+  { name: 'cache-dir', short: 'c', kind: 'string', default: '/cache', supported: false, help: 'Cache directory' },
+  { name: 'force', short: 'f', kind: 'bool', default: false, supported: false, help: 'Overwrite cached images' },
+  { name: 'cache-ttl', kind: 'duration', default: '336h', supported: false, help: 'Maximum age of cache entries' },
+  { name: 'dockerfile', short: 'd', kind: 'string', supported: false, help: "Warm every FROM of this Dockerfile" },
+  { name: 'build-arg', kind: 'multi', supported: false, help: 'K=V for FROM expansion (repeatable)' },
+  { name: 'customPlatform', kind: 'string', supported: false, help: 'Platform os/arch[/variant] (default: this host)' },
+  ...registryFlags.map((f) => ({ ...f, supported: false })),
+];

@@ -1,0 +1,42 @@
+// The one place that turns an error into output and an exit code. One line, no stack trace (the stack only
+// at --verbosity=debug or trace); a failed RUN's exit status is passed through, as kaniko does.
+import { CommanderError } from 'commander';
+import { isBuildError } from '../errors.ts';
+
+export interface CliIo {
+  readonly argv: readonly string[];
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+}
+
+export async function runCli(main: (io: CliIo) => Promise<void>, io: CliIo): Promise<number> {
+  try {
+    await main(io);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError && (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version')) {
+      return 0;
+    }
+    const debug = io.argv.some((a) => /^(-v|--verbosity)(=|$)/.test(a)) &&
+      io.argv.some((a, i) => /(debug|trace)$/.test(a) && (/^--verbosity=/.test(a) || /^(-v|--verbosity)$/.test(io.argv[i - 1] ?? '')));
+    if (isBuildError(err)) {
+      io.stderr(`error: ${err.message}\n`);
+      if (err.hint !== undefined) io.stderr(`hint: ${err.hint}\n`);
+      if (debug && err.stack !== undefined) io.stderr(err.stack + '\n');
+      return err.exitCode;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    io.stderr(`error: internal error: ${message}\n`);
+    if (debug && err instanceof Error && err.stack !== undefined) io.stderr(err.stack + '\n');
+    return 1;
+  }
+}
+
+export async function exitWith(main: (io: CliIo) => Promise<void>): Promise<never> {
+  const code = await runCli(main, {
+    argv: process.argv.slice(2), env: process.env,
+    stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t),
+  });
+  process.exit(code);
+}

@@ -1,0 +1,57 @@
+// The one interface every Dockerfile instruction implements. Effects are declared as data
+// (not kaniko's boolean methods) so the build loop can plan snapshots and caching.
+import type { Log } from '../log.ts';
+import type { ConfigFile } from '../oci/types.ts';
+
+export interface CommandEffects {
+  /** none: metadata only; files: the command reports the paths it wrote; tree: walk the root. */
+  readonly snapshot: 'none' | 'files' | 'tree';
+  readonly cacheable: boolean;
+  /** True when the command reads or writes the build root (the base must be unpacked first). */
+  readonly needsRootfs: boolean;
+}
+
+export interface StepContext {
+  /** The build root on disk ('/' in container mode, --root-dir otherwise). */
+  readonly root: string;
+  /** The build context directory on disk. */
+  readonly contextDir: string;
+  /** The image config as it is before this step. Never mutate it: return a new one. */
+  readonly image: ConfigFile;
+  /** ARGs in scope (declared in this stage, with their resolved values). */
+  readonly args: ReadonlyMap<string, string>;
+  /** --build-arg values. */
+  readonly buildArgs: ReadonlyMap<string, string>;
+  /** Global ARGs (before the first FROM) with their values: a stage ARG without a default inherits these. */
+  readonly metaArgs: ReadonlyMap<string, string>;
+  /** True once CMD was set in this stage (ENTRYPOINT clears only an inherited CMD, as Docker). */
+  readonly cmdSet: boolean;
+  /** Replacement environment for word expansion: ARGs in scope overlaid by the image ENV (ENV wins). */
+  readonly env: ReadonlyMap<string, string>;
+  /** Root directory of an earlier stage (by name or index) or a remote image, for COPY --from. */
+  resolveFrom(from: string): Promise<string>;
+  /** The Dockerfile's escape character (\\ or `). */
+  readonly escape: string;
+  readonly log: Log;
+  readonly signal: AbortSignal;
+}
+
+export interface StepResult {
+  /** The image config after this step. */
+  readonly image: ConfigFile;
+  /** New ARG scope, when the step declared an ARG. */
+  readonly args?: ReadonlyMap<string, string>;
+  /** Set by CMD. */
+  readonly cmdSet?: boolean;
+  /** For snapshot 'files': absolute paths inside the root (starting with '/') that the step created or changed. */
+  readonly changed?: readonly string[];
+}
+
+export interface Command {
+  /** 1-based line in the Dockerfile, for errors and history. */
+  readonly line: number;
+  /** The instruction as written (for history's created_by and the log). */
+  readonly text: string;
+  readonly effects: CommandEffects;
+  execute(step: StepContext): Promise<StepResult>;
+}

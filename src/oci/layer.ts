@@ -1,0 +1,136 @@
+// Layer implementations: from an uncompressed tar (compressed once into workDir), from a compressed
+// file on disk, and from any lazily-opened compressed stream. All stream; none buffers a layer.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { PassThrough, Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import zlib from 'node:zlib';
+import { BuildError } from '../errors.ts';
+import { createDigester, type Digester } from './digest.ts';
+import type { Layer } from './image.ts';
+import { MediaTypes, type Digest, type MediaType } from './types.ts';
+
+export type Compression = 'gzip' | 'zstd' | 'none';
+
+/** Which compression a layer media type implies. */
+export function compressionOf(mediaType: MediaType): Compression {
+  if (mediaType.endsWith('+zstd') || mediaType.endsWith('.tar.zstd')) return 'zstd';
+  if (mediaType.endsWith('+gzip') || mediaType.endsWith('.tar.gzip') || mediaType.endsWith('.diff.tar.gzip')) return 'gzip';
+  if (mediaType === MediaTypes.ociLayer || mediaType.endsWith('.tar') || mediaType.endsWith('.v1.tar')) return 'none';
+  throw new BuildError('ARCHIVE', `unsupported layer media type ${JSON.stringify(mediaType)}`);
+}
+
+/** A fresh decompressor for the given layer media type (pass-through for plain tar). */
+export function decompressStream(mediaType: MediaType): Transform {
+  const c = compressionOf(mediaType);
+  if (c === 'gzip') return zlib.createGunzip();
+  if (c === 'zstd') return zlib.createZstdDecompress();
+  return new PassThrough();
+}
+
+/** A pass-through that feeds every chunk to a digester. */
+export function digestingStream(digester: Digester): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+      digester.update(chunk);
+      cb(null, chunk);
+    },
+  });
+}
+
+/** Streams to nowhere, returning digest and size; used to compute diffIds and in validation. */
+export async function digestReadable(r: Readable): Promise<{ digest: Digest; size: number }> {
+  const d = createDigester();
+  await pipeline(r, new Writable({
+    write(chunk: Buffer, _enc, cb): void {
+      d.update(chunk);
+      cb();
+    },
+  }));
+  return { digest: d.digest(), size: d.bytes };
+}
+
+export interface LayerDescription {
+  readonly digest: Digest;
+  readonly diffId?: Digest;
+  readonly size: number;
+  readonly mediaType: MediaType;
+}
+
+/**
+ * A layer whose compressed bytes come from `open()` (called once per stream). uncompressed()
+ * decompresses by media type; an unknown diffId is computed on first use and memoised.
+ */
+export function layerFromOpener(open: () => Promise<Readable>, desc: LayerDescription): Layer {
+  let diffId: Promise<Digest> | undefined = desc.diffId === undefined ? undefined : Promise.resolve(desc.diffId);
+  const uncompressed = async (): Promise<Readable> => {
+    const src = await open();
+    const out = decompressStream(desc.mediaType);
+    src.on('error', (err) => out.destroy(err));
+    return src.pipe(out);
+  };
+  return {
+    digest: async () => desc.digest,
+    size: async () => desc.size,
+    mediaType: async () => desc.mediaType,
+    compressed: open,
+    uncompressed,
+    diffId(): Promise<Digest> {
+      diffId ??= uncompressed().then(digestReadable).then((r) => r.digest);
+      diffId.catch(() => { diffId = undefined; }); // a failed attempt may be retried
+      return diffId;
+    },
+  };
+}
+
+export function layerFromCompressedFile(filePath: string, desc: LayerDescription): Layer {
+  return layerFromOpener(async () => openFile(filePath), desc);
+}
+
+async function openFile(filePath: string): Promise<Readable> {
+  const r = createReadStream(filePath);
+  // Surface ENOENT etc. as a rejected promise rather than a later stream error.
+  await new Promise<void>((resolve, reject) => {
+    r.once('open', () => resolve());
+    r.once('error', reject);
+  });
+  return r;
+}
+
+export interface TarFileLayerOptions {
+  readonly compression?: 'gzip' | 'zstd';
+  readonly level?: number;
+  readonly mediaType?: MediaType;
+  /** Where the compressed copy is written (kept for the layer's lifetime). */
+  readonly workDir: string;
+}
+
+/**
+ * Compresses an uncompressed layer tar once (hashing both sides on the way) into a file in workDir.
+ * compressed() re-reads that file; uncompressed() re-reads the original tar.
+ */
+export async function layerFromTarFile(tarPath: string, opts: TarFileLayerOptions): Promise<Layer> {
+  const compression = opts.compression ?? 'gzip';
+  const mediaType = opts.mediaType ?? (compression === 'zstd' ? MediaTypes.ociLayerZstd : MediaTypes.dockerLayerGzip);
+  const compressor = compression === 'zstd'
+    ? zlib.createZstdCompress(opts.level === undefined ? {} : { params: { [zlib.constants.ZSTD_c_compressionLevel]: opts.level } })
+    : zlib.createGzip(opts.level === undefined ? {} : { level: opts.level });
+  const diffDigester = createDigester();
+  const blobDigester = createDigester();
+  const outPath = path.join(opts.workDir, `layer-${randomBytes(8).toString('hex')}${compression === 'zstd' ? '.tar.zst' : '.tar.gz'}`);
+  try {
+    await pipeline(
+      createReadStream(tarPath),
+      digestingStream(diffDigester),
+      compressor,
+      digestingStream(blobDigester),
+      createWriteStream(outPath),
+    );
+  } catch (err) {
+    throw new BuildError('ARCHIVE', `compressing layer ${tarPath}: ${(err as Error).message}`, { cause: err });
+  }
+  const desc = { digest: blobDigester.digest(), diffId: diffDigester.digest(), size: blobDigester.bytes, mediaType };
+  const layer = layerFromCompressedFile(outPath, desc);
+  return { ...layer, uncompressed: async () => openFile(tarPath) };
+}

@@ -1,0 +1,340 @@
+// Applies one image layer (an uncompressed tar stream) onto the build root with OCI layer
+// semantics: whiteouts, opaque directories, replace-what-is-there. Every entry is checked and
+// resolved inside the root BEFORE anything is written for it, so a hostile layer fails or
+// lands inside the root, never outside.
+import { constants as fsc } from 'node:fs';
+import { chmod, lchown, link, lutimes, mkdir, open, readdir, symlink } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import tarStream from 'tar-stream';
+import type { Header } from 'tar-stream';
+import { BuildError } from '../errors.ts';
+import type { Log } from '../log.ts';
+import { ensureDirectories, lstatOrUndefined, removeTree } from './fs-nodes.ts';
+import type { IgnoreList } from './ignore-list.ts';
+import { resolveInRoot, toRootPath } from './resolve.ts';
+import { makeDevice, makeFifo, setXattr } from './special-files.ts';
+import type { ToolResult } from './special-files.ts';
+
+export interface ExtractOptions {
+  readonly ignore: IgnoreList;
+  readonly log: Log;
+}
+
+export interface ExtractResult {
+  /** Tar entries read (including skipped and whiteout entries). */
+  readonly entries: number;
+  /** Bytes of regular-file content written. */
+  readonly bytes: number;
+}
+
+const whiteoutPrefix = '.wh.';
+const opaqueMarker = '.wh..wh..opq';
+const capabilityPaxKey = 'SCHILY.xattr.security.capability';
+
+type EntryHeader = Partial<Header> & Pick<Header, 'name'>;
+type EntryData = AsyncIterable<unknown>;
+
+/** Per-call state (no module-level state). */
+interface LayerState {
+  readonly root: string;
+  readonly ignore: IgnoreList;
+  readonly log: Log;
+  /** Host paths this layer created or wrote: opaque directories keep these. */
+  readonly written: Set<string>;
+  /** Host dir → mtime, applied after every entry (writing children changes a dir's mtime). */
+  readonly dirTimes: Map<string, Date>;
+  /** Host dirs marked opaque; pruned after every entry so entry order does not matter. */
+  readonly opaqueDirs: Set<string>;
+  /** Tools already warned about as missing, so each is reported once per layer. */
+  readonly warnedTools: Set<string>;
+  bytes: number;
+}
+
+/**
+ * Cleans a tar entry name (or hardlink target) into '/a/b' root form. Leading '/' and './' are
+ * dropped; a name that climbs out of the root after cleaning is refused.
+ */
+export function cleanEntryName(name: string, entryName: string = name): string {
+  const normalized = path.posix.normalize(name.replace(/^(\.?\/)+/, ''));
+  if (normalized === '..' || normalized.startsWith('../')) {
+    throw new BuildError('ROOTFS', `refusing layer: tar entry ${JSON.stringify(entryName)} points outside the build root`);
+  }
+  const trimmed = normalized.replace(/\/+$/, '');
+  return trimmed === '' || trimmed === '.' ? '/' : `/${trimmed}`;
+}
+
+export async function extractLayer(root: string, tar: Readable, opts: ExtractOptions): Promise<ExtractResult> {
+  const state: LayerState = {
+    root: path.resolve(root),
+    ignore: opts.ignore,
+    log: opts.log,
+    written: new Set(),
+    dirTimes: new Map(),
+    opaqueDirs: new Set(),
+    warnedTools: new Set(),
+    bytes: 0,
+  };
+  const extractor = tarStream.extract();
+  // Forward source errors into the parser so the loop below rejects with them.
+  const onSourceError = (err: Error): void => { extractor.destroy(err); };
+  tar.on('error', onSourceError);
+  tar.pipe(extractor);
+  let entries = 0;
+  try {
+    for await (const entry of extractor) {
+      entries += 1;
+      await applyEntry(state, entry.header, entry);
+    }
+  } catch (err) {
+    tar.unpipe(extractor);
+    tar.destroy();
+    if (err instanceof BuildError) throw err;
+    throw new BuildError('ROOTFS', `cannot extract layer: ${(err as Error).message}`, { cause: err });
+  } finally {
+    tar.off('error', onSourceError);
+  }
+  for (const dir of state.opaqueDirs) await pruneOpaqueDir(state, dir);
+  for (const [dir, mtime] of state.dirTimes) {
+    if ((await lstatOrUndefined(dir))?.isDirectory() === true) await lutimes(dir, mtime, mtime);
+  }
+  return { entries, bytes: state.bytes };
+}
+
+function toBuffer(data: unknown): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  throw new BuildError('ROOTFS', 'tar parser produced a non-binary chunk');
+}
+
+async function drain(entry: EntryData): Promise<void> {
+  for await (const _chunk of entry) { /* discard */ }
+}
+
+function isIgnoredHost(state: LayerState, hostPath: string): boolean {
+  return state.ignore.ignores(toRootPath(state.root, hostPath));
+}
+
+async function applyEntry(state: LayerState, header: EntryHeader, entry: EntryData): Promise<void> {
+  const name = header.name;
+  const rootPath = cleanEntryName(name);
+  const base = path.posix.basename(rootPath);
+  if (base.startsWith(whiteoutPrefix)) {
+    await drain(entry);
+    await applyWhiteout(state, rootPath, name);
+    return;
+  }
+  if (state.ignore.ignores(rootPath)) {
+    state.log.debug({ entry: name }, 'Skipping ignored path in layer');
+    await drain(entry);
+    return;
+  }
+  const host = await resolveInRoot(state.root, rootPath, { followFinal: false });
+  // A symlink in the root may lead a harmless-looking name into an ignored place.
+  if (isIgnoredHost(state, host)) {
+    state.log.debug({ entry: name, path: toRootPath(state.root, host) }, 'Skipping entry that resolves into an ignored path');
+    await drain(entry);
+    return;
+  }
+  const type = header.type ?? 'file';
+  if (host === state.root && type !== 'directory') {
+    throw new BuildError('ROOTFS', `refusing layer: tar entry ${JSON.stringify(name)} would replace the build root with a ${type}`);
+  }
+  if (host !== state.root) {
+    await ensureDirectories(state.root, path.dirname(host), { uid: 0, gid: 0, mode: 0o755 }, `tar entry ${JSON.stringify(name)}`,
+      (created) => { state.written.add(created); });
+  }
+  const uid = header.uid ?? 0;
+  const gid = header.gid ?? 0;
+  const mode = (header.mode ?? 0o644) & 0o7777;
+  const mtime = header.mtime ?? new Date(0);
+  switch (type) {
+    case 'directory':
+      await applyDirectory(state, host, name, uid, gid, mode);
+      state.dirTimes.set(host, mtime);
+      break;
+    case 'file':
+    case 'contiguous-file':
+      await replaceExisting(state, host, name);
+      await writeRegularFile(state, host, entry, uid, gid, mode);
+      await applyCapability(state, host, name, header);
+      await lutimes(host, mtime, mtime);
+      break;
+    case 'symlink':
+      await drain(entry);
+      await replaceExisting(state, host, name);
+      // The target is data: stored verbatim, never resolved or followed here.
+      await symlink(header.linkname ?? '', host);
+      await lchown(host, uid, gid);
+      await lutimes(host, mtime, mtime);
+      break;
+    case 'link':
+      await drain(entry);
+      await applyHardlink(state, host, name, header.linkname ?? '');
+      break;
+    case 'fifo':
+    case 'character-device':
+    case 'block-device':
+      await drain(entry);
+      await replaceExisting(state, host, name);
+      if (!(await makeSpecialNode(state, host, name, header, mode))) return;
+      await lchown(host, uid, gid);
+      await chmod(host, mode);
+      await lutimes(host, mtime, mtime);
+      break;
+    default:
+      state.log.warn({ entry: name, type }, 'Skipping tar entry of unsupported type');
+      await drain(entry);
+      return;
+  }
+  state.written.add(host);
+}
+
+async function applyWhiteout(state: LayerState, rootPath: string, entryName: string): Promise<void> {
+  const dir = path.posix.dirname(rootPath);
+  const base = path.posix.basename(rootPath);
+  if (base === opaqueMarker) {
+    if (state.ignore.ignores(dir)) return;
+    const hostDir = await resolveInRoot(state.root, dir);
+    if (!isIgnoredHost(state, hostDir)) state.opaqueDirs.add(hostDir);
+    return;
+  }
+  if (base.startsWith(`${whiteoutPrefix}${whiteoutPrefix}`)) {
+    // Other aufs metadata (.wh..wh.plnk etc.) carries nothing for us.
+    state.log.debug({ entry: entryName }, 'Skipping aufs metadata entry');
+    return;
+  }
+  const target = path.posix.join(dir, base.slice(whiteoutPrefix.length));
+  if (state.ignore.ignores(target)) return;
+  const host = await resolveInRoot(state.root, target, { followFinal: false });
+  if (host === state.root || isIgnoredHost(state, host)) return;
+  await removeTree(host, (p) => isIgnoredHost(state, p));
+}
+
+/** Removes whatever is at host so a new node can take its place (kaniko/containerd semantics). */
+async function replaceExisting(state: LayerState, host: string, entryName: string): Promise<void> {
+  if (!(await removeTree(host, (p) => isIgnoredHost(state, p)))) {
+    throw new BuildError('ROOTFS', `tar entry ${JSON.stringify(entryName)}: cannot replace ${toRootPath(state.root, host)}, it holds ignored paths`);
+  }
+}
+
+async function applyDirectory(state: LayerState, host: string, entryName: string, uid: number, gid: number, mode: number): Promise<void> {
+  const st = await lstatOrUndefined(host);
+  if (st !== undefined && !st.isDirectory()) await replaceExisting(state, host, entryName);
+  if (st === undefined || !st.isDirectory()) {
+    await mkdir(host, { mode: 0o700 });
+  }
+  await lchown(host, uid, gid);
+  // After chown: chown clears setuid/setgid, and mkdir's mode is filtered by the umask.
+  await chmod(host, mode);
+}
+
+async function writeRegularFile(state: LayerState, host: string, entry: EntryData, uid: number, gid: number, mode: number): Promise<void> {
+  // O_EXCL|O_NOFOLLOW: if anything (e.g. a symlink) appeared at host, fail instead of writing through it.
+  const fh = await open(host, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+  try {
+    for await (const data of entry) {
+      const chunk = toBuffer(data);
+      let offset = 0;
+      while (offset < chunk.length) {
+        const { bytesWritten } = await fh.write(chunk, offset, chunk.length - offset);
+        offset += bytesWritten;
+      }
+      state.bytes += chunk.length;
+    }
+    await fh.chown(uid, gid);
+    await fh.chmod(mode);
+  } finally {
+    await fh.close();
+  }
+}
+
+async function applyHardlink(state: LayerState, host: string, entryName: string, linkname: string): Promise<void> {
+  const targetRootPath = cleanEntryName(linkname, entryName);
+  const target = await resolveInRoot(state.root, targetRootPath, { followFinal: false });
+  if (isIgnoredHost(state, target)) {
+    state.log.warn({ entry: entryName, target: linkname }, 'Skipping hardlink to an ignored path');
+    return;
+  }
+  const st = await lstatOrUndefined(target);
+  if (st === undefined) {
+    throw new BuildError('ROOTFS', `refusing layer: tar entry ${JSON.stringify(entryName)} is a hardlink to missing ${JSON.stringify(linkname)}`);
+  }
+  if (st.isDirectory()) {
+    throw new BuildError('ROOTFS', `refusing layer: tar entry ${JSON.stringify(entryName)} is a hardlink to directory ${JSON.stringify(linkname)}`);
+  }
+  if (target === host) return;
+  await replaceExisting(state, host, entryName);
+  await link(target, host);
+}
+
+async function makeSpecialNode(state: LayerState, host: string, entryName: string, header: EntryHeader, mode: number): Promise<boolean> {
+  let result: ToolResult;
+  if (header.type === 'fifo') {
+    result = await makeFifo(host, mode);
+  } else {
+    const kind = header.type === 'block-device' ? 'block' : 'char';
+    result = await makeDevice(host, kind, mode, header.devmajor ?? 0, header.devminor ?? 0);
+    // Devices need CAP_MKNOD, which unprivileged or user-namespaced builds lack: skip, as kaniko does.
+    if (result.kind === 'failed') {
+      state.log.warn({ entry: entryName, reason: result.message }, 'Skipping device node: mknod not permitted');
+      return false;
+    }
+  }
+  if (result.kind === 'ok') return true;
+  if (result.kind === 'missing') {
+    if (!state.warnedTools.has(result.tool)) {
+      state.warnedTools.add(result.tool);
+      state.log.warn({ entry: entryName, tool: result.tool }, `Skipping special files: the ${result.tool} binary is not installed`);
+    }
+    return false;
+  }
+  throw new BuildError('ROOTFS', `tar entry ${JSON.stringify(entryName)}: ${result.tool} failed: ${result.message}`);
+}
+
+async function applyCapability(state: LayerState, host: string, entryName: string, header: EntryHeader): Promise<void> {
+  const pax = header.pax;
+  const value = typeof pax === 'object' && pax !== null ? (pax as Record<string, unknown>)[capabilityPaxKey] : undefined;
+  if (typeof value !== 'string') return;
+  // tar-stream decodes PAX values as UTF-8; a binary value that was not valid UTF-8 is lost.
+  if (value.includes('\uFFFD')) {
+    state.log.warn({ entry: entryName }, 'Cannot apply security.capability: the PAX value is not recoverable');
+    return;
+  }
+  const result = await setXattr(host, 'security.capability', Buffer.from(value, 'utf8'));
+  if (result.kind === 'ok') return;
+  if (result.kind === 'missing') {
+    if (!state.warnedTools.has(result.tool)) {
+      state.warnedTools.add(result.tool);
+      state.log.warn({ entry: entryName }, 'File capabilities not applied: setfattr is not installed (Debian package attr)');
+    }
+    return;
+  }
+  // E.g. a filesystem without xattr support: the file is still usable, so warn rather than fail.
+  state.log.warn({ entry: entryName, reason: result.message }, 'Cannot apply security.capability');
+}
+
+/**
+ * Empties an opaque directory of lower-layer content: everything not written by this layer
+ * (and not an ancestor of something it wrote, and not ignored) goes.
+ */
+async function pruneOpaqueDir(state: LayerState, hostDir: string): Promise<void> {
+  const st = await lstatOrUndefined(hostDir);
+  if (st?.isDirectory() !== true) return;
+  const keep = new Set<string>();
+  for (const p of state.written) {
+    for (let cur = p; cur.length > state.root.length && !keep.has(cur); cur = path.dirname(cur)) keep.add(cur);
+  }
+  const isProtected = (p: string): boolean => isIgnoredHost(state, p);
+  const prune = async (dir: string): Promise<void> => {
+    for (const child of await readdir(dir)) {
+      const childHost = path.join(dir, child);
+      if (!keep.has(childHost)) {
+        await removeTree(childHost, isProtected);
+      } else if ((await lstatOrUndefined(childHost))?.isDirectory() === true) {
+        await prune(childHost);
+      }
+    }
+  };
+  await prune(hostDir);
+}

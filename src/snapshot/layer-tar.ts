@@ -1,0 +1,151 @@
+// Writes one layer tar from a set of paths inside the build root: parents first, sorted, PAX headers
+// (tar-stream switches to PAX for long names and big ids), hardlinks kept as links inside the layer, and
+// deletions as whiteout entries. The tar streams to a file; file contents are never held in memory.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { lstat, readlink } from 'node:fs/promises';
+import { posix } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import * as tar from 'tar-stream';
+import { BuildError } from '../errors.ts';
+import { resolveInRoot } from '../rootfs/resolve.ts';
+import type { IgnoreList } from '../rootfs/ignore-list.ts';
+
+export interface LayerChanges {
+  /** Root paths ('/a/b') added or changed. Parent directories are added automatically. */
+  readonly added: readonly string[];
+  /** Root paths deleted since the previous layer: each becomes a `.wh.<name>` entry. */
+  readonly deleted: readonly string[];
+  /** Directories whose lower contents were replaced wholesale: each gets a `.wh..wh..opq` marker. */
+  readonly opaque?: readonly string[];
+}
+
+export interface LayerTarOptions {
+  readonly ignore?: IgnoreList;
+  /** When set (--reproducible / SOURCE_DATE_EPOCH), every timestamp is clamped to this time. */
+  readonly timestamp?: Date;
+}
+
+export interface LayerTarResult {
+  readonly entries: number;
+}
+
+/** Normalises to '/a/b' form; rejects nothing, '..' cannot climb above '/'. */
+export function cleanRootPath(p: string): string {
+  const cleaned = posix.normalize('/' + p);
+  return cleaned.length > 1 && cleaned.endsWith('/') ? cleaned.slice(0, -1) : cleaned;
+}
+
+function withParents(paths: Iterable<string>): Set<string> {
+  const all = new Set<string>();
+  for (const raw of paths) {
+    let p = cleanRootPath(raw);
+    while (p !== '/' && !all.has(p)) {
+      all.add(p);
+      p = posix.dirname(p);
+    }
+  }
+  return all;
+}
+
+type Entry = { readonly path: string; readonly kind: 'file' | 'whiteout' | 'opaque' };
+
+/** The entries of a layer in the order they are written: lexical by tar name, so parents precede children. */
+export function planLayer(changes: LayerChanges, ignore?: IgnoreList): Entry[] {
+  const skip = (p: string): boolean => ignore?.ignores(p) ?? false;
+  const entries: Entry[] = [];
+  const present = withParents(changes.added.filter((p) => !skip(cleanRootPath(p))));
+  for (const p of present) entries.push({ path: p, kind: 'file' });
+  for (const raw of changes.deleted) {
+    const p = cleanRootPath(raw);
+    if (p === '/' || skip(p)) continue;
+    for (const parent of withParents([posix.dirname(p)])) {
+      if (!present.has(parent)) { present.add(parent); entries.push({ path: parent, kind: 'file' }); }
+    }
+    entries.push({ path: posix.join(posix.dirname(p), '.wh.' + posix.basename(p)), kind: 'whiteout' });
+  }
+  for (const raw of changes.opaque ?? []) {
+    const p = cleanRootPath(raw);
+    if (skip(p)) continue;
+    entries.push({ path: posix.join(p, '.wh..wh..opq'), kind: 'opaque' });
+  }
+  const name = (e: Entry): string => e.path.slice(1);
+  entries.sort((a, b) => (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0));
+  return entries;
+}
+
+function clampTime(t: Date, opts: LayerTarOptions): Date {
+  return opts.timestamp ?? t;
+}
+
+/** Writes the layer tar for `changes` (paths inside `root`) to `outPath`. */
+export async function writeLayerTar(root: string, changes: LayerChanges, outPath: string,
+  opts: LayerTarOptions = {}): Promise<LayerTarResult> {
+  const plan = planLayer(changes, opts.ignore);
+  const pack = tar.pack();
+  const done = pipeline(pack, createWriteStream(outPath));
+  // First path seen for each multiply-linked inode: later paths become hardlink entries.
+  const inodes = new Map<string, string>();
+  let count = 0;
+  try {
+    for (const entry of plan) {
+      const name = entry.path.slice(1);
+      if (entry.kind !== 'file') {
+        const epoch = new Date(0);
+        await addEntry(pack, { name, type: 'file', size: 0, mode: 0, uid: 0, gid: 0, mtime: opts.timestamp ?? epoch });
+        count++;
+        continue;
+      }
+      const host = await resolveInRoot(root, entry.path, { followFinal: false });
+      let st;
+      try {
+        st = await lstat(host);
+      } catch (err) {
+        // A path reported as changed but gone by now (e.g. a temp file removed in the same step) is not an error.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw err;
+      }
+      const base = {
+        mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: clampTime(st.mtime, opts),
+      };
+      if (st.isDirectory()) {
+        await addEntry(pack, { ...base, name: name + '/', type: 'directory' });
+      } else if (st.isSymbolicLink()) {
+        await addEntry(pack, { ...base, name, type: 'symlink', linkname: await readlink(host) });
+      } else if (st.isFile()) {
+        const key = `${st.dev}:${st.ino}`;
+        const first = st.nlink > 1 ? inodes.get(key) : undefined;
+        if (first !== undefined) {
+          await addEntry(pack, { ...base, name, type: 'link', linkname: first, size: 0 });
+        } else {
+          if (st.nlink > 1) inodes.set(key, name);
+          const sink = pack.entry({ ...base, name, type: 'file', size: st.size });
+          await pipeline(createReadStream(host), sink);
+        }
+      } else if (st.isFIFO()) {
+        await addEntry(pack, { ...base, name, type: 'fifo' });
+      } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+        await addEntry(pack, {
+          ...base, name, type: st.isCharacterDevice() ? 'character-device' : 'block-device',
+          devmajor: Math.floor(st.rdev / 256) & 0xfff, devminor: (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00),
+        });
+      } else {
+        continue; // sockets are never part of an image (as Docker)
+      }
+      count++;
+    }
+    pack.finalize();
+    await done;
+  } catch (err) {
+    pack.destroy();
+    await done.catch(() => undefined);
+    if (err instanceof BuildError) throw err;
+    throw new BuildError('BUILD', `writing layer: ${(err as Error).message}`, { cause: err });
+  }
+  return { entries: count };
+}
+
+function addEntry(pack: tar.Pack, header: Partial<tar.Header> & { name: string }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    pack.entry(header, (err) => (err ? reject(err) : resolve()));
+  });
+}

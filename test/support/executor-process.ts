@@ -1,0 +1,38 @@
+// Runs bin/executor as a child process, as a user would, and captures what it prints.
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const executorBin = join(projectRoot, 'bin', 'executor');
+
+export interface ExecutorRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export function runExecutor(args: readonly string[], opts: { env?: Record<string, string>; input?: Buffer; timeoutMs?: number; bin?: string } = {}): Promise<ExecutorRun> {
+  // Tests never build into the host's '/': this machine may look like a container to the executor
+  // (it has /.dockerenv), so a forgotten --root-dir would not be refused by the executor itself.
+  if (args[0] !== 'version' && !args.some((a) => a.startsWith('--root-dir=') && a !== '--root-dir=/')) {
+    return Promise.reject(new Error('runExecutor: every test build needs --root-dir=<temporary directory>'));
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn(opts.bin ?? executorBin, [...args], {
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/root', ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 300_000);
+    child.on('error', (err) => { clearTimeout(timer); reject(err); });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal !== null ? 128 : 1), stdout, stderr });
+    });
+    child.stdin.end(opts.input);
+  });
+}
