@@ -3,7 +3,7 @@
 # and print its digest. Needs no outside service: the base image is made here from Debian's busybox-static
 # and pushed, with the example, to a registry started on loopback for the job.
 source "$(dirname "${BASH_SOURCE[0]}")/node-env.sh"
-apt_install docker-registry busybox-static ca-certificates
+apt_install docker-registry busybox-static attr ca-certificates
 ensure_node24
 npm_install
 exec node "$PROJECT_ROOT/scripts/hello.ts" "$@"

@@ -1,13 +1,19 @@
 // `docker save` format (go-containerregistry tarball.Write naming): config at "sha256:<hex>",
 // layers at "<hex>.tar.gz" (deduplicated), manifest.json last. Streamed; no layer is buffered.
-import { createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import zlib from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { BuildError } from '../errors.ts';
-import { digestHex } from '../oci/digest.ts';
-import type { Image } from '../oci/image.ts';
+import { digestHex, sha256Of } from '../oci/digest.ts';
+import { imageFromParts, serialiseManifest } from '../oci/image-from-parts.ts';
+import type { Image, Layer } from '../oci/image.ts';
+import { digestReadable, layerFromOpener } from '../oci/layer.ts';
+import { parseConfigFile, parseJson } from '../oci/parse.ts';
+import { MediaTypes, type Descriptor, type Manifest } from '../oci/types.ts';
+import { indexTar, type TarMember } from './tar-index.ts';
 
 export interface TarballImage {
   readonly tags: readonly string[];
@@ -79,4 +85,95 @@ export async function writeDockerTarball(filePath: string, images: readonly Tarb
     if (err instanceof BuildError) throw err;
     throw new BuildError('ARCHIVE', `writing image tarball ${filePath}: ${(err as Error).message}`, { cause: err });
   }
+}
+
+function parseTarballManifest(u: unknown, what: string): Array<{ config: string; tags: string[]; layers: string[] }> {
+  const bad = (m: string): never => { throw new BuildError('INVALID_JSON', `${what}: ${m}`); };
+  if (!Array.isArray(u)) return bad('must be an array');
+  return u.map((e: unknown, i) => {
+    if (typeof e !== 'object' || e === null) return bad(`[${i}] must be an object`);
+    const o = e as Record<string, unknown>;
+    const config = o['Config'];
+    const tags = o['RepoTags'] ?? [];
+    const layers = o['Layers'];
+    if (typeof config !== 'string') return bad(`[${i}].Config must be a string`);
+    if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) return bad(`[${i}].RepoTags must be an array of strings`);
+    if (!Array.isArray(layers) || !layers.every((t) => typeof t === 'string')) return bad(`[${i}].Layers must be an array of strings`);
+    return { config, tags: tags as string[], layers: layers as string[] };
+  });
+}
+
+function memberOpener(filePath: string, m: TarMember): () => Promise<Readable> {
+  return async () => (m.size === 0 ? Readable.from([]) : createReadStream(filePath, { start: m.offset, end: m.offset + m.size - 1 }));
+}
+
+async function readMember(filePath: string, m: TarMember): Promise<Buffer> {
+  const fh = await open(filePath, 'r');
+  try {
+    const buf = Buffer.alloc(m.size);
+    await fh.read(buf, 0, m.size, m.offset);
+    return buf;
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Reads an image from a `docker save` / tarball.Write file (the first image, or the one tagged `tag`).
+ * Compressed layers are served as they are; uncompressed ones are gzipped on the fly (deterministically).
+ */
+export async function readDockerTarball(filePath: string, opts: { tag?: string } = {}): Promise<Image> {
+  let members: Map<string, TarMember>;
+  try {
+    members = await indexTar(filePath);
+  } catch (err) {
+    if (err instanceof BuildError) throw err;
+    throw new BuildError('ARCHIVE', `reading image tarball ${filePath}: ${(err as Error).message}`, { cause: err });
+  }
+  const member = (name: string): TarMember => {
+    const m = members.get(name.replace(/^(\.\/)+/, ''));
+    if (m === undefined) throw new BuildError('ARCHIVE', `image tarball ${filePath}: has no ${JSON.stringify(name)}`);
+    return m;
+  };
+  const what = `manifest.json in ${filePath}`;
+  const entries = parseTarballManifest(parseJson(await readMember(filePath, member('manifest.json')), what), what);
+  const entry = opts.tag === undefined ? entries[0] : entries.find((e) => e.tags.includes(opts.tag ?? ''));
+  if (entry === undefined) {
+    throw new BuildError('ARCHIVE', `image tarball ${filePath}: ${opts.tag === undefined ? 'has no images' : `has no image tagged ${opts.tag}`}`);
+  }
+  const rawConfig = await readMember(filePath, member(entry.config));
+  const config = parseConfigFile(parseJson(rawConfig, `config in ${filePath}`), `config in ${filePath}`);
+  if (config.rootfs.diff_ids.length !== entry.layers.length) {
+    throw new BuildError('ARCHIVE', `image tarball ${filePath}: ${entry.layers.length} layers but the config has ${config.rootfs.diff_ids.length} diff_ids`);
+  }
+  const layers: Layer[] = [];
+  const descriptors: Descriptor[] = [];
+  for (const [i, name] of entry.layers.entries()) {
+    const m = member(name);
+    const openRaw = memberOpener(filePath, m);
+    const magic = await readMember(filePath, { offset: m.offset, size: Math.min(4, m.size) });
+    const diffId = config.rootfs.diff_ids[i];
+    const known = diffId === undefined ? {} : { diffId };
+    let layer: Layer;
+    if (magic[0] === 0x1f && magic[1] === 0x8b) {
+      layer = layerFromOpener(openRaw, { digest: (await digestReadable(await openRaw())).digest, size: m.size, mediaType: MediaTypes.dockerLayerGzip, ...known });
+    } else if (magic.readUInt32LE(0) === 0xfd2fb528) {
+      layer = layerFromOpener(openRaw, { digest: (await digestReadable(await openRaw())).digest, size: m.size, mediaType: MediaTypes.dockerLayerZstd, ...known });
+    } else {
+      const openGz = async (): Promise<Readable> => (await openRaw()).pipe(zlib.createGzip());
+      const gz = await digestReadable(await openGz());
+      const gzLayer = layerFromOpener(openGz, { digest: gz.digest, size: gz.size, mediaType: MediaTypes.dockerLayerGzip, ...known });
+      layer = { ...gzLayer, uncompressed: openRaw };
+    }
+    layers.push(layer);
+    descriptors.push({ mediaType: await layer.mediaType(), size: await layer.size(), digest: await layer.digest() });
+  }
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MediaTypes.dockerManifest,
+    config: { mediaType: MediaTypes.dockerConfig, size: rawConfig.byteLength, digest: sha256Of(rawConfig) },
+    layers: descriptors,
+  };
+  const rawManifest = serialiseManifest(manifest);
+  return imageFromParts(async () => ({ manifest, rawManifest, config, rawConfig, layers }));
 }

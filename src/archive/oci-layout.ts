@@ -152,6 +152,7 @@ export async function readOciLayout(dir: string, opts: ReadOciLayoutOptions = {}
       const verify = verifyingStream(l.digest, l.size, `layer blob ${l.digest} in ${dir}`);
       const src = createReadStream(p);
       src.on('error', (err) => verify.destroy(err));
+      verify.on('error', () => src.destroy());
       return src.pipe(verify);
     },
     { digest: l.digest, size: l.size, mediaType: l.mediaType, ...(config.rootfs.diff_ids[i] !== undefined ? { diffId: config.rootfs.diff_ids[i] } : {}) },

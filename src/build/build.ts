@@ -63,10 +63,16 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
   };
   const target = stages[stages.length - 1];
   if (target === undefined) throw new BuildError('DOCKERFILE', `${opts.dockerfilePath}: no build stage`);
-  const needed = new Set(opts.skipUnusedStages ? target.dependsOn : stages.map((s) => s.index));
+  const needed = new Set(stages.filter((s) => !opts.skipUnusedStages || s.needed).map((s) => s.index));
   needed.add(target.index);
   const copiedFrom = new Set<number>();
-  for (const s of stages) for (const d of s.copyFromStages) copiedFrom.add(d);
+  for (const s of stages) for (const ref of s.copyFrom.values()) if (ref.kind === 'stage') copiedFrom.add(ref.index);
+  // COPY --from=<name|index>: names compare case-insensitively, as Docker's.
+  const stageByName = new Map<string, number>();
+  for (const s of stages) {
+    stageByName.set(String(s.index), s.index);
+    if (s.name !== undefined) stageByName.set(s.name.toLowerCase(), s.index);
+  }
 
   for (const stage of stages) {
     if (!needed.has(stage.index)) { log.info(`Skipping unused stage ${stage.name ?? stage.index}`); continue; }
@@ -84,13 +90,13 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
       case 'image': base = await pull(stage.base.ref); break;
     }
     const resolveFrom = async (from: string): Promise<string> => {
-      const ref = stage.copyFrom.get(from);
-      if (ref !== undefined && ref.kind === 'stage') {
-        const dep = built.get(ref.index);
-        if (dep === undefined || !dep.unpacked) throw new BuildError('BUILD', `COPY --from=${from}: stage ${ref.index} has no filesystem`);
+      const index = stageByName.get(from.toLowerCase());
+      if (index !== undefined && index < stage.index) {
+        const dep = built.get(index);
+        if (dep === undefined || !dep.unpacked) throw new BuildError('BUILD', `COPY --from=${from}: stage ${index} has no filesystem`);
         return dep.root;
       }
-      const image = ref !== undefined && ref.kind === 'image' ? ref.ref : from;
+      const image = from;
       let pending = pulledRoots.get(image);
       if (pending === undefined) {
         pending = (async () => {
@@ -107,7 +113,7 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
     };
     log.info(`Building stage ${stage.name ?? stage.index}${stage.base.kind === 'image' ? ` from ${stage.base.ref}` : ''}`);
     const result = await buildStage(
-      { index: stage.index, ...(stage.name !== undefined ? { name: stage.name } : {}), instructions: stage.instructions, file: opts.dockerfilePath, escape: dockerfile.escape },
+      { index: stage.index, ...(stage.name !== undefined ? { name: stage.name } : {}), instructions: stage.stage.instructions, file: opts.dockerfilePath, escape: dockerfile.escape },
       { opts, root, base, metaArgs: resolved.metaArgs, ignore, dockerignore, filesNeeded: copiedFrom.has(stage.index), resolveFrom },
     );
     built.set(stage.index, result);

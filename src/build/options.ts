@@ -1,7 +1,7 @@
 // What a build needs, already resolved from flags and environment by src/cli.
 import type { Log } from '../log.ts';
 import type { Platform } from '../oci/types.ts';
-import type { RegistryOptions } from '../registry/options.ts';
+import type { RemoteOptions } from '../registry/remote.ts';
 
 export interface OutputOptions {
   readonly destinations: readonly string[];
@@ -41,7 +41,7 @@ export interface BuildOptions {
   readonly compressionLevel?: number;
   readonly imageFsExtractRetry: number;
   /** Registry settings for base-image pulls (and COPY --from images). */
-  readonly pull: RegistryOptions;
+  readonly pull: RemoteOptions;
   readonly registryMap: ReadonlyMap<string, readonly string[]>;
   readonly skipDefaultRegistryFallback: boolean;
   readonly log: Log;

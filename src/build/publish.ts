@@ -7,14 +7,13 @@ import { writeOciLayout } from '../archive/oci-layout.ts';
 import type { Log } from '../log.ts';
 import type { Image } from '../oci/image.ts';
 import type { Digest } from '../oci/types.ts';
-import { checkPushPermission } from '../registry/client.ts';
-import type { RegistryOptions } from '../registry/options.ts';
+import { RegistryClient } from '../registry/client.ts';
 import { formatReference, parseReference, type Reference } from '../registry/reference.ts';
-import { writeImage } from '../registry/remote.ts';
+import { writeImage, type RemoteOptions } from '../registry/remote.ts';
 import type { OutputOptions } from './options.ts';
 
 export interface PublishDeps {
-  readonly push: RegistryOptions;
+  readonly push: RemoteOptions;
   readonly log: Log;
 }
 
@@ -31,12 +30,17 @@ function repoName(ref: Reference): string {
 export async function checkDestinations(out: OutputOptions, deps: PublishDeps): Promise<void> {
   if (out.noPush || out.skipPushPermissionCheck) return;
   const seen = new Set<string>();
-  for (const dest of out.destinations) {
-    const ref = parseReference(dest);
-    const key = repoName(ref);
-    if (seen.has(key)) continue;
-    seen.add(key);
-    await checkPushPermission(ref, deps.push);
+  const client = deps.push.client ?? new RegistryClient(deps.push);
+  try {
+    for (const dest of out.destinations) {
+      const ref = parseReference(dest);
+      const key = repoName(ref);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      await client.checkPushPermission(ref);
+    }
+  } finally {
+    if (deps.push.client === undefined) await client.close();
   }
 }
 

@@ -7,6 +7,7 @@ import { chooseBuildRoot, hostSignals } from '../build/build-root.ts';
 import type { BuildOptions } from '../build/options.ts';
 import { checkDestinations, publish } from '../build/publish.ts';
 import { pickContextSource } from '../context/pick.ts';
+import { RegistryClient } from '../registry/client.ts';
 import { UsageError } from '../errors.ts';
 import { executorFlags } from './flags.ts';
 import {
@@ -41,8 +42,11 @@ export async function executorMain(io: CliIo): Promise<void> {
     { ...hostSignals, env: io.env });
   const platform = platformFrom(flags);
   const out = outputOptions(flags);
-  const pull = registryOptions(flags, 'pull', { env: io.env, log, kanikoDir, platform });
-  const push = registryOptions(flags, 'push', { env: io.env, log, kanikoDir, platform });
+  const pullSettings = registryOptions(flags, 'pull', { env: io.env, log, kanikoDir, platform });
+  const pushSettings = registryOptions(flags, 'push', { env: io.env, log, kanikoDir, platform });
+  // One client per direction: connections, tokens and upload bookkeeping are shared by every call.
+  const pull = { ...pullSettings, client: new RegistryClient(pullSettings) };
+  const push = { ...pushSettings, client: new RegistryClient(pushSettings) };
   const sourceDateEpoch = io.env['SOURCE_DATE_EPOCH'];
   if (sourceDateEpoch !== undefined && !/^\d+$/.test(sourceDateEpoch)) throw new UsageError(`invalid SOURCE_DATE_EPOCH "${sourceDateEpoch}": expected seconds since 1970`);
   const compression = oneOf('compression', flags.string('compression') ?? 'gzip', ['gzip', 'zstd'] as const);
@@ -82,6 +86,7 @@ export async function executorMain(io: CliIo): Promise<void> {
     if (opts.cleanup && !rootChoice.containerMode) await rm(result.root, { recursive: true, force: true });
   } finally {
     abort.abort();
+    await Promise.allSettled([pull.client.close(), push.client.close()]);
     await rm(workDir, { recursive: true, force: true });
   }
 }

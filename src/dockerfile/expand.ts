@@ -289,11 +289,8 @@ function processReplace(lx: Lexer, name: string): string {
   return value.slice(0, m.index) + replacement + value.slice(m.index + m[0].length);
 }
 
-/**
- * A shell wildcard pattern (`*`, `?`, `\` escapes; no bracket expressions, as BuildKit) as a RegExp.
- * Exported for tests.
- */
-export function shellPatternToRegex(pattern: string, greedy: boolean, anchored: boolean, global = false): RegExp {
+/** A shell wildcard pattern (`*`, `?`, `\` escapes; no bracket expressions, as BuildKit) as a RegExp. */
+function shellPatternToRegex(pattern: string, greedy: boolean, anchored: boolean, global = false): RegExp {
   const chars = Array.from(pattern);
   let out = anchored ? '^' : '';
   const star = greedy ? '[^\\n]*' : '[^\\n]*?';

@@ -3,7 +3,7 @@
 import { BuildError } from '../errors.ts';
 import { sha256Of } from './digest.ts';
 import type { Image, Layer } from './image.ts';
-import type { ConfigFile, Descriptor, Digest, Manifest, MediaType, Platform } from './types.ts';
+import { MediaTypes, type ConfigFile, type Descriptor, type Digest, type Manifest, type MediaType, type Platform } from './types.ts';
 
 export interface ImageParts {
   readonly manifest: Manifest;
@@ -30,7 +30,8 @@ export function imageFromParts(compute: () => Promise<ImageParts>): Image {
   const parts = memoise(compute);
   const digest = memoise(async () => sha256Of((await parts()).rawManifest));
   return {
-    mediaType: async () => (await parts()).manifest.mediaType ?? '',
+    // A manifest without mediaType is OCI (Docker schema2 always carries one).
+    mediaType: async () => (await parts()).manifest.mediaType ?? MediaTypes.ociManifest,
     manifest: async () => (await parts()).manifest,
     rawManifest: async () => (await parts()).rawManifest,
     digest,
@@ -108,4 +109,3 @@ export async function describeLayer(layer: Layer): Promise<Descriptor> {
   return { mediaType, size, digest };
 }
 
-export type { MediaType };

@@ -16,8 +16,8 @@ export type Compression = 'gzip' | 'zstd' | 'none';
 /** Which compression a layer media type implies. */
 export function compressionOf(mediaType: MediaType): Compression {
   if (mediaType.endsWith('+zstd') || mediaType.endsWith('.tar.zstd')) return 'zstd';
-  if (mediaType.endsWith('+gzip') || mediaType.endsWith('.tar.gzip') || mediaType.endsWith('.diff.tar.gzip')) return 'gzip';
-  if (mediaType === MediaTypes.ociLayer || mediaType.endsWith('.tar') || mediaType.endsWith('.v1.tar')) return 'none';
+  if (mediaType.endsWith('+gzip') || mediaType.endsWith('.tar.gzip')) return 'gzip';
+  if (mediaType === MediaTypes.ociLayer || mediaType.endsWith('.tar')) return 'none';
   throw new BuildError('ARCHIVE', `unsupported layer media type ${JSON.stringify(mediaType)}`);
 }
 
@@ -67,7 +67,9 @@ export function layerFromOpener(open: () => Promise<Readable>, desc: LayerDescri
   const uncompressed = async (): Promise<Readable> => {
     const src = await open();
     const out = decompressStream(desc.mediaType);
+    // Errors travel both ways so neither side leaks its file descriptor.
     src.on('error', (err) => out.destroy(err));
+    out.on('error', () => src.destroy());
     return src.pipe(out);
   };
   return {

@@ -18,6 +18,10 @@ export interface RegistryOptions {
   readonly insecureRegistries: ReadonlySet<string>;
   /** Hosts whose TLS certificate is not verified. */
   readonly skipTlsVerifyRegistries: ReadonlySet<string>;
+  /** Every host over plain HTTP (kaniko's --insecure for pushes, --insecure-pull for pulls). */
+  readonly insecureAll?: boolean;
+  /** No host's TLS certificate is verified (kaniko's --skip-tls-verify / --skip-tls-verify-pull). */
+  readonly skipTlsVerifyAll?: boolean;
   /** host -> path of an extra CA bundle (PEM). */
   readonly certificates: ReadonlyMap<string, string>;
   readonly clientCerts: ReadonlyMap<string, ClientCertificate>;

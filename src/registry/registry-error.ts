@@ -150,7 +150,7 @@ export function authFailureMessage(registry: string, status: number, diag = ''):
 
 const TEMPORARY_NETWORK_CODES: ReadonlySet<string> = new Set([
   'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED', 'ECONNABORTED', 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
+  'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED', 'ECONNABORTED',
 ]);
 
 const NETWORK_WORDS: Readonly<Record<string, string>> = {
@@ -171,13 +171,12 @@ export function networkCode(err: unknown): string | undefined {
   return found;
 }
 
-/** A failure before any HTTP answer (refused, reset, TLS, DNS). */
-export function errorFromNetwork(registry: string, method: string, url: string, err: unknown): RegistryError {
-  if (err instanceof BuildError) {
-    return err instanceof RegistryError ? err : new RegistryError({
-      code: 'NETWORK', registry, status: 0, method, url, temporary: false, message: err.message, cause: err,
-    });
-  }
+/**
+ * A failure before any HTTP answer (refused, reset, TLS, DNS). A BuildError is returned as is:
+ * it came from our own request body (e.g. a DIGEST_MISMATCH while streaming a layer).
+ */
+export function errorFromNetwork(registry: string, method: string, url: string, err: unknown): BuildError {
+  if (err instanceof BuildError) return err;
   const code = networkCode(err);
   const words = (code !== undefined ? NETWORK_WORDS[code] : undefined) ??
     (code !== undefined && code.startsWith('ERR_TLS') || code?.includes('CERT') ? `TLS error (${code})` : undefined) ??
@@ -191,6 +190,9 @@ export function errorFromNetwork(registry: string, method: string, url: string, 
     temporary: code !== undefined && TEMPORARY_NETWORK_CODES.has(code),
     message: `cannot reach registry ${registry}: ${words}`,
     cause: err,
+    ...(words.startsWith('TLS error')
+      ? { hint: `trust its CA with --registry-certificate ${registry}=<ca.pem>, or use --skip-tls-verify-registry ${registry}` }
+      : {}),
   });
 }
 

@@ -54,7 +54,7 @@ export class RegistryTransport {
   constructor(registry: string, opts: RegistryOptions) {
     this.registry = registry;
     this.#opts = opts;
-    const scheme = opts.insecureRegistries.has(registry) ? 'http' : 'https';
+    const scheme = opts.insecureAll === true || opts.insecureRegistries.has(registry) ? 'http' : 'https';
     this.baseUrl = `${scheme}://${registryApiHost(registry)}`;
     this.#agent = memoise(() => this.#makeAgent());
     this.#ping = memoise(() => this.#doPing());
@@ -187,7 +187,7 @@ export class RegistryTransport {
     const connect: { ca?: string[]; rejectUnauthorized?: boolean; cert?: Buffer; key?: Buffer } = {};
     const caPath = this.#opts.certificates.get(host);
     if (caPath !== undefined) connect.ca = [...rootCertificates, await readPem(caPath, host, '--registry-certificate')];
-    if (this.#opts.skipTlsVerifyRegistries.has(host)) connect.rejectUnauthorized = false;
+    if (this.#opts.skipTlsVerifyAll === true || this.#opts.skipTlsVerifyRegistries.has(host)) connect.rejectUnauthorized = false;
     const client = this.#opts.clientCerts.get(host);
     if (client !== undefined) {
       connect.cert = Buffer.from(await readPem(client.cert, host, '--registry-client-cert'));

@@ -5,7 +5,6 @@
 import { constants as fsc, createReadStream } from 'node:fs';
 import { chmod, lchown, lutimes, mkdir, open, stat, symlink } from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { BuildError } from '../errors.ts';
 import { ensureDirectories, lstatOrUndefined, removeTree } from './fs-nodes.ts';
 import { resolveInRoot, toRootPath } from './resolve.ts';
@@ -58,7 +57,11 @@ export async function copyFileInto(root: string, srcHostPath: string, destRootPa
   // O_EXCL|O_NOFOLLOW: if a node reappeared at host, fail rather than follow it.
   const fh = await open(host, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
   try {
-    await pipeline(createReadStream(srcHostPath), fh.createWriteStream({ autoClose: false }));
+    for await (const data of createReadStream(srcHostPath)) {
+      const chunk = data as Buffer;
+      let offset = 0;
+      while (offset < chunk.length) offset += (await fh.write(chunk, offset, chunk.length - offset)).bytesWritten;
+    }
     await fh.chown(opts.uid, opts.gid);
     // chmod after chown: chown clears setuid/setgid.
     await fh.chmod(opts.mode ?? srcStat.mode & 0o7777);

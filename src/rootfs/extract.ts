@@ -101,6 +101,19 @@ export async function extractLayer(root: string, tar: Readable, opts: ExtractOpt
   return { entries, bytes: state.bytes };
 }
 
+function paxValue(header: EntryHeader, key: string): string | undefined {
+  const pax = header.pax;
+  const value = typeof pax === 'object' && pax !== null ? (pax as Record<string, unknown>)[key] : undefined;
+  return typeof value === 'string' ? value : undefined;
+}
+
+function paxId(header: EntryHeader, key: 'uid' | 'gid'): number | undefined {
+  const text = paxValue(header, key);
+  if (text === undefined || !/^[0-9]+$/.test(text)) return undefined;
+  const n = Number(text);
+  return n <= 0xffffffff ? n : undefined;
+}
+
 function toBuffer(data: unknown): Buffer {
   if (Buffer.isBuffer(data)) return data;
   if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -144,8 +157,9 @@ async function applyEntry(state: LayerState, header: EntryHeader, entry: EntryDa
     await ensureDirectories(state.root, path.dirname(host), { uid: 0, gid: 0, mode: 0o755 }, `tar entry ${JSON.stringify(name)}`,
       (created) => { state.written.add(created); });
   }
-  const uid = header.uid ?? 0;
-  const gid = header.gid ?? 0;
+  // PAX uid/gid carry ids too large for the ustar field; tar-stream leaves them in `pax`.
+  const uid = paxId(header, 'uid') ?? header.uid ?? 0;
+  const gid = paxId(header, 'gid') ?? header.gid ?? 0;
   const mode = (header.mode ?? 0o644) & 0o7777;
   const mtime = header.mtime ?? new Date(0);
   switch (type) {
@@ -293,9 +307,8 @@ async function makeSpecialNode(state: LayerState, host: string, entryName: strin
 }
 
 async function applyCapability(state: LayerState, host: string, entryName: string, header: EntryHeader): Promise<void> {
-  const pax = header.pax;
-  const value = typeof pax === 'object' && pax !== null ? (pax as Record<string, unknown>)[capabilityPaxKey] : undefined;
-  if (typeof value !== 'string') return;
+  const value = paxValue(header, capabilityPaxKey);
+  if (value === undefined) return;
   // tar-stream decodes PAX values as UTF-8; a binary value that was not valid UTF-8 is lost.
   if (value.includes('\uFFFD')) {
     state.log.warn({ entry: entryName }, 'Cannot apply security.capability: the PAX value is not recoverable');

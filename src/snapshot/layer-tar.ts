@@ -146,6 +146,7 @@ export async function writeLayerTar(root: string, changes: LayerChanges, outPath
 
 function addEntry(pack: tar.Pack, header: Partial<tar.Header> & { name: string }): Promise<void> {
   return new Promise((resolve, reject) => {
-    pack.entry(header, (err) => (err ? reject(err) : resolve()));
+    // An explicit empty body: without one tar-stream waits for a body stream even for size-0 entries.
+    pack.entry(header, Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
   });
 }

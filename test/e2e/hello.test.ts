@@ -80,8 +80,11 @@ describe('examples/hello on a plain registry', () => {
 
   test('--tar-path writes a docker-save archive skopeo reads', async () => {
     const info = await skopeoInspect(`docker-archive:${out('hello.tar')}`);
-    const pushed = await skopeoInspect(`docker://${registry.host}/hello:latest`, ['--tls-verify=false']);
-    assert.deepEqual(info['Layers'], pushed['Layers']);
+    // skopeo names a docker-archive's layers by diffID (the uncompressed digest).
+    const config = await skopeoConfig(`docker://${registry.host}/hello:latest`, ['--tls-verify=false']);
+    assert.deepEqual(info['Layers'], (config['rootfs'] as { diff_ids: string[] }).diff_ids);
+    const { stdout } = await runImage(`docker-archive:${out('hello.tar')}`);
+    assert.match(stdout, /Hello from kaniko-ts/);
   });
 
   test('--oci-layout-path writes an OCI layout with the same image', async () => {

@@ -1,7 +1,9 @@
 // Test-only: a real Docker distribution registry (Debian's /usr/bin/docker-registry) on a free
 // loopback port, with no auth, htpasswd Basic auth, or token auth (see token-issuer.ts).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +18,8 @@ export interface StartRegistryOptions {
   readonly users?: readonly TokenUser[];
   /** Location headers relative to the request (http.relativeurls). */
   readonly relativeUrls?: boolean;
+  /** Serve HTTPS with a self-signed certificate for 127.0.0.1 (TestRegistry.caFile). */
+  readonly tls?: boolean;
 }
 
 export interface TestRegistry {
@@ -27,6 +31,8 @@ export interface TestRegistry {
   readonly logFile: string;
   /** Present with auth 'token'. */
   readonly tokenIssuer: TokenIssuer | undefined;
+  /** With tls: the PEM certificate clients must trust. */
+  readonly caFile: string | undefined;
   stop(): Promise<void>;
 }
 
@@ -64,6 +70,18 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
         `    issuer: ${issuer.issuer}\n    rootcertbundle: ${issuer.certFile}\n`;
     }
 
+    let tlsYaml = '';
+    let caFile: string | undefined;
+    if (opts.tls === true) {
+      caFile = join(dir, 'registry-cert.pem');
+      const keyFile = join(dir, 'registry-key.pem');
+      await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+        '-keyout', keyFile, '-out', caFile, '-days', '2', '-subj', '/CN=127.0.0.1',
+        '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { timeout: 30_000 });
+      tlsYaml = `  tls:\n    certificate: ${caFile}\n    key: ${keyFile}\n`;
+    }
+    const scheme = opts.tls === true ? 'https' : 'http';
+
     // The port may be taken between the probe and the registry's bind: try a few.
     for (let attempt = 0; attempt < 5; attempt++) {
       const port = await freePort();
@@ -87,6 +105,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
         `  addr: ${host}`,
         '  secret: test-only-secret',
         `  relativeurls: ${opts.relativeUrls === true ? 'true' : 'false'}`,
+        tlsYaml,
         authYaml,
       ].join('\n'));
       const logHandle = await open(logFile, 'a');
@@ -94,11 +113,11 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
       await logHandle.close();
       const proc = child;
       const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-      if (await waitReady(`http://${host}/v2/`, exited)) {
-        const url = `http://${host}`;
+      if (await waitReady(`${scheme}://${host}/v2/`, exited, caFile)) {
+        const url = `${scheme}://${host}`;
         const started = issuer;
         return {
-          host, url, dataDir, logFile, tokenIssuer: started,
+          host, url, dataDir, logFile, tokenIssuer: started, caFile,
           stop: async () => {
             await stopChild(proc, exited);
             await started?.stop();
@@ -118,20 +137,31 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
 }
 
 /** Polls /v2/ until it answers 200 or 401 (at most ~10 s), or the process exits. */
-async function waitReady(url: string, exited: Promise<void>): Promise<boolean> {
+async function waitReady(url: string, exited: Promise<void>, caFile: string | undefined): Promise<boolean> {
   let gone = false;
   void exited.then(() => { gone = true; });
+  const ca = caFile === undefined ? undefined : await readFile(caFile, 'utf8');
   for (let i = 0; i < 100 && !gone; i++) {
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
-      await res.arrayBuffer();
-      if (res.status === 200 || res.status === 401) return true;
+      const status = await probe(url, ca);
+      if (status === 200 || status === 401) return true;
     } catch {
       // not listening yet
     }
     await new Promise((r) => setTimeout(r, 100));
   }
   return false;
+}
+
+function probe(url: string, ca: string | undefined): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = (url.startsWith('https:') ? httpsGet : httpGet)(url, { timeout: 1000, ...(ca === undefined ? {} : { ca }) }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
 }
 
 async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {

@@ -1,0 +1,232 @@
+// COPY with Docker/BuildKit semantics: sources are cleaned paths inside the context (or inside an
+// earlier stage's root for --from), Go globs, .dockerignore'd files invisible; a directory source
+// copies its contents; the destination is resolved inside the build root relative to WORKDIR.
+import type { Stats } from 'node:fs';
+import { lstat, readdir, stat } from 'node:fs/promises';
+import path, { posix } from 'node:path';
+import { cleanGoPath, createMatcher } from '../context/dockerignore.ts';
+import type { Matcher } from '../context/dockerignore.ts';
+import { compileGoGlob, GlobSyntaxError, hasGlobMeta } from '../context/glob.ts';
+import type { CopyInstruction } from '../dockerfile/instructions.ts';
+import { expandWord } from '../dockerfile/expand.ts';
+import { BuildError, isBuildError } from '../errors.ts';
+import type { Ownership } from '../rootfs/copy.ts';
+import { resolveInRoot, toRootPath } from '../rootfs/resolve.ts';
+import { resolveOwnership } from '../rootfs/users.ts';
+import type { Command, StepContext, StepResult } from './command.ts';
+import { copyDirContents, copyFileNode, ensureDestDir, parseChmod } from './copy-tree.ts';
+import type { EntryFilter, TreeCopy } from './copy-tree.ts';
+
+/** The .dockerignore as COPY needs it; canSkipDir (when present) lets the walk skip excluded trees. */
+export interface IgnoreMatcher {
+  matches(relPath: string): boolean;
+  canSkipDir?(relDir: string): boolean;
+}
+
+export interface CopyOptions {
+  readonly ignore?: IgnoreMatcher;
+}
+
+/** One source node found for a source word. */
+interface SourceMatch {
+  /** The path as named ('/a/link'), for the destination's base name. */
+  readonly named: string;
+  /** The node after following symlinks inside the source root. */
+  readonly host: string;
+  readonly stat: Stats;
+}
+
+const rootOwner: Ownership = { uid: 0, gid: 0 };
+
+function relFrom(base: string, hostPath: string): string {
+  return path.relative(base, hostPath).split(path.sep).join('/');
+}
+
+async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(p);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw err;
+  }
+}
+
+interface SourceScope {
+  readonly root: string;
+  /** Set for the build context: what .dockerignore hides. */
+  readonly ignore: IgnoreMatcher | undefined;
+  readonly exclude: Matcher | undefined;
+  /** Names the place in error messages: 'build context' or 'stage/image "x"'. */
+  readonly where: string;
+}
+
+function ignored(scope: SourceScope, hostPath: string): boolean {
+  if (scope.ignore === undefined) return false;
+  const rel = relFrom(scope.root, hostPath);
+  return rel !== '' && scope.ignore.matches(rel);
+}
+
+function ignoredTree(scope: SourceScope, hostPath: string): boolean {
+  const rel = relFrom(scope.root, hostPath);
+  return ignored(scope, hostPath) && scope.ignore?.canSkipDir?.(rel) === true;
+}
+
+/** Glob walk as fsutil's resolveWildcards: the literal prefix is resolved, the rest matched per segment. */
+async function resolveGlob(scope: SourceScope, cleaned: string, word: string): Promise<SourceMatch[]> {
+  const parts = cleaned.split('/').filter((p) => p !== '');
+  const first = parts.findIndex((p) => hasGlobMeta(p));
+  const prefix = `/${parts.slice(0, first).join('/')}`;
+  let segments: RegExp[];
+  try {
+    segments = parts.slice(first).map((p) => compileGoGlob(p));
+  } catch (err) {
+    if (err instanceof GlobSyntaxError) throw new BuildError('BUILD', `COPY failed: source ${JSON.stringify(word)}: ${err.message}`, { cause: err });
+    throw err;
+  }
+  const base = await resolveInRoot(scope.root, prefix);
+  const baseStat = await lstatOrUndefined(base);
+  const out: SourceMatch[] = [];
+  if (baseStat?.isDirectory() !== true) return out;
+  const walk = async (dir: string, rel: string, depth: number): Promise<void> => {
+    const rx = segments[depth];
+    if (rx === undefined) return;
+    for (const name of (await readdir(dir)).sort()) {
+      if (!rx.test(name)) continue;
+      const host = path.join(dir, name);
+      const st = await lstat(host);
+      const relName = rel === '' ? name : `${rel}/${name}`;
+      if (depth < segments.length - 1) {
+        // Like filepath.Walk: intermediate symlinks are not descended.
+        if (st.isDirectory() && !ignoredTree(scope, host)) await walk(host, relName, depth + 1);
+        continue;
+      }
+      if (ignored(scope, host)) continue;
+      if (scope.exclude?.matches(relName) === true) continue;
+      const named = posix.join(prefix, relName);
+      const resolved = await resolveInRoot(scope.root, named);
+      const rst = await lstatOrUndefined(resolved);
+      if (rst === undefined || ignored(scope, resolved)) continue;
+      out.push({ named, host: resolved, stat: rst });
+    }
+  };
+  await walk(base, '', 0);
+  return out;
+}
+
+/** The nodes one source word names; a missing literal is an error, an empty glob is not (BuildKit). */
+async function resolveSource(scope: SourceScope, word: string, step: StepContext): Promise<SourceMatch[]> {
+  // '../x' cannot leave the root: cleaned against '/' as Docker does.
+  const cleaned = cleanGoPath(`/${word}`);
+  if (hasGlobMeta(cleaned)) {
+    const found = await resolveGlob(scope, cleaned, word);
+    if (found.length === 0) step.log.warn({ source: word }, 'COPY source pattern matched no files');
+    return found;
+  }
+  const host = await resolveInRoot(scope.root, cleaned);
+  const st = await lstatOrUndefined(host);
+  const hidden = ignored(scope, host) || (cleaned !== '/' && scope.ignore?.matches(cleaned.slice(1)) === true);
+  if (st === undefined || hidden) {
+    const what = scope.ignore === undefined ? `file not found in ${scope.where}` : 'file not found in build context or excluded by .dockerignore';
+    throw new BuildError('BUILD', `COPY failed: ${what}: stat ${word}: file does not exist`);
+  }
+  return [{ named: cleaned, host, stat: st }];
+}
+
+function makeFilter(scope: SourceScope, srcTop: string): EntryFilter {
+  return {
+    excluded(hostPath) {
+      return ignored(scope, hostPath) || scope.exclude?.matches(relFrom(srcTop, hostPath)) === true;
+    },
+    canSkipDir(hostPath) {
+      if (ignoredTree(scope, hostPath)) return true;
+      return scope.exclude?.canSkipDir(relFrom(srcTop, hostPath)) === true;
+    },
+  };
+}
+
+/** Copies one found source to the destination (BuildKit's prepareTargetDir + copy). */
+async function copyMatch(t: TreeCopy, scope: SourceScope, match: SourceMatch, destRootPath: string): Promise<void> {
+  const destHost = await resolveInRoot(t.root, destRootPath);
+  const destResolved = toRootPath(t.root, destHost);
+  const destStat = await stat(destHost).catch(() => undefined);
+  const tree: TreeCopy = { ...t, filter: makeFilter(scope, match.host) };
+  if (match.stat.isDirectory()) {
+    if (destStat === undefined) await ensureDestDir(t, destResolved);
+    else if (!destStat.isDirectory()) throw new BuildError('BUILD', `COPY failed: cannot copy directory to non-directory: ${destRootPath}`);
+    await copyDirContents(tree, match.host, destResolved);
+    return;
+  }
+  if (!match.stat.isFile()) {
+    throw new BuildError('BUILD', `COPY failed: ${match.named} is not a regular file, directory or symlink`);
+  }
+  const target = destStat?.isDirectory() === true ? posix.join(destResolved, posix.basename(match.named)) : destResolved;
+  await copyFileNode(tree, match.host, match.stat, target);
+}
+
+async function executeCopy(instr: CopyInstruction, opts: CopyOptions, step: StepContext): Promise<StepResult> {
+  if (instr.heredocs.length > 0 || instr.sources.some((s) => s.startsWith('<<'))) {
+    throw new BuildError('NOT_SUPPORTED', 'COPY from a here-document is not supported yet');
+  }
+  if (instr.parents) throw new BuildError('NOT_SUPPORTED', 'COPY --parents is not supported yet');
+  const expand = (w: string): string => expandWord(w, step.env, { escape: step.escape });
+  const sources = instr.sources.map(expand);
+  const destWord = expand(instr.dest);
+  if (sources.length === 0) throw new BuildError('BUILD', 'COPY requires at least one source and a destination');
+  let destIsDir = destWord === '' || destWord === '.' || destWord.endsWith('/');
+  if (sources.length > 1 && !destIsDir) {
+    throw new BuildError('BUILD', 'When using COPY with more than one source file, the destination must be a directory and end with a /');
+  }
+  const workdir = step.image.config.WorkingDir ?? '';
+  const destRootPath = cleanGoPath(posix.isAbsolute(destWord) ? destWord : posix.join('/', workdir, destWord));
+
+  const from = instr.from === undefined ? '' : expand(instr.from);
+  const chown = instr.chown === undefined ? '' : expand(instr.chown);
+  const chmod = instr.chmod === undefined ? '' : expand(instr.chmod);
+  const excludes = instr.exclude.map(expand);
+  const owner = chown === '' ? undefined : await resolveOwnership(step.root, chown);
+  const scope: SourceScope = from === ''
+    ? { root: path.resolve(step.contextDir), ignore: opts.ignore, exclude: undefined, where: 'build context' }
+    : { root: path.resolve(await step.resolveFrom(from)), ignore: undefined, exclude: undefined, where: `stage or image ${JSON.stringify(from)}` };
+  const scoped: SourceScope = excludes.length === 0 ? scope : { ...scope, exclude: createMatcher(excludes, 'COPY --exclude') };
+
+  const matches: SourceMatch[] = [];
+  for (const word of sources) matches.push(...(await resolveSource(scoped, word, step)));
+  // Several nodes (from globs) go INTO the destination, never one after another onto the same path.
+  if (matches.length > 1) destIsDir = true;
+
+  const t: TreeCopy = {
+    root: step.root,
+    // BuildKit: context files are 0:0; COPY --from keeps the source owner; --chown wins over both.
+    ownerOf: (st) => owner ?? (from === '' ? rootOwner : { uid: st.uid, gid: st.gid }),
+    parentOwner: owner ?? rootOwner,
+    mode: chmod === '' ? undefined : parseChmod(chmod),
+    filter: { excluded: () => false, canSkipDir: () => false },
+    changed: new Set<string>(),
+    log: step.log,
+    signal: step.signal,
+  };
+  if (matches.length > 0) await ensureDestDir(t, destIsDir ? destRootPath : posix.dirname(destRootPath));
+  for (const match of matches) {
+    step.signal.throwIfAborted();
+    await copyMatch(t, scoped, match, destRootPath);
+  }
+  return { image: step.image, changed: [...t.changed] };
+}
+
+export function copyCommand(instr: CopyInstruction, opts: CopyOptions = {}): Command {
+  return {
+    line: instr.line,
+    text: instr.text,
+    effects: { snapshot: 'files', cacheable: true, needsRootfs: true },
+    async execute(step) {
+      try {
+        return await executeCopy(instr, opts, step);
+      } catch (err) {
+        if (isBuildError(err)) throw err;
+        if (err instanceof Error && err.name === 'AbortError') throw err;
+        throw new BuildError('BUILD', `COPY failed: ${(err as Error).message}`, { cause: err });
+      }
+    },
+  };
+}
