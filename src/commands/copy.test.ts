@@ -234,8 +234,12 @@ describe('COPY', () => {
 
   it('sources cannot escape the context', async () => {
     await assert.rejects(run({ sources: ['../../outside/sentinel'], dest: '/x' }), /file not found/);
-    await symlink(path.join(outside, 'sentinel'), path.join(ctx, 'evil'));
+    // On the host, ctx/../outside/sentinel exists: the link must still resolve inside the context.
+    await symlink('../outside/sentinel', path.join(ctx, 'evil'));
+    await symlink(path.join(outside, 'sentinel'), path.join(ctx, 'evil-abs'));
     await assert.rejects(run({ sources: ['evil'], dest: '/x' }), /file not found/);
+    await assert.rejects(run({ sources: ['evil-abs'], dest: '/x' }), /file not found/);
+    assert.deepEqual((await run({ sources: ['e*'], dest: '/x/' })).changed, []);
     await mkdir(path.join(ctx, 'outside'));
     await writeFile(path.join(ctx, 'outside', 'sentinel'), 'inside the context');
     await run({ sources: ['../../outside/sentinel'], dest: '/y' });
