@@ -146,12 +146,16 @@ async function finishDir(t: TreeCopy, resolvedRootPath: string, st: Stats): Prom
   t.changed.add(resolvedRootPath);
 }
 
+/** Copies the CONTENTS of srcDir into the existing directory destDir (a resolved root path). */
+export async function copyDirContents(t: TreeCopy, srcDir: string, destDir: string): Promise<void> {
+  await walkInto(t, srcDir, async () => destDir);
+}
+
 /**
- * Copies the CONTENTS of srcDir into the existing directory destDir (a resolved root path).
- * ensureParent materialises destDir lazily: an excluded directory is created only when an
- * exception re-includes something inside it.
+ * ensureDir returns the destination directory, creating it on first call: an excluded directory is
+ * created only when an exception re-includes something inside it.
  */
-export async function copyDirContents(t: TreeCopy, srcDir: string, destDir: string, ensureParent: () => Promise<string> = async () => destDir): Promise<void> {
+async function walkInto(t: TreeCopy, srcDir: string, ensureDir: () => Promise<string>): Promise<void> {
   const names = (await readdir(srcDir)).sort();
   for (const name of names) {
     t.signal.throwIfAborted();
@@ -163,17 +167,16 @@ export async function copyDirContents(t: TreeCopy, srcDir: string, destDir: stri
       if (excluded && t.filter.canSkipDir(src)) continue;
       let made: string | undefined;
       const ensureSelf = async (): Promise<string> => {
-        if (made === undefined) made = await openNestedDir(t, posix.join(await ensureParent(), name));
+        made ??= await openNestedDir(t, posix.join(await ensureDir(), name));
         return made;
       };
       if (!excluded) await ensureSelf();
-      // made is only known after ensureSelf ran; children join onto it.
-      await copyDirContents(t, src, made ?? posix.join(destDir, name), ensureSelf);
+      await walkInto(t, src, ensureSelf);
       if (made !== undefined) await finishDir(t, made, st);
       continue;
     }
     if (excluded) continue;
-    const dest = posix.join(await ensureParent(), name);
+    const dest = posix.join(await ensureDir(), name);
     if (st.isFile()) {
       await copyFileNode(t, src, st, dest);
     } else if (st.isSymbolicLink()) {

@@ -258,6 +258,14 @@ describe('COPY', () => {
     await assert.rejects(run({ sources: ['/nope'], dest: '/x', from: 'builder' }), /not found in stage or image "builder"/);
   });
 
+  it('never copies the destination into itself when the context lies inside the root', async () => {
+    const inner = path.join(root, 'ctx');
+    await mkdir(inner);
+    await writeFile(path.join(inner, 'f'), 'F');
+    await run({ sources: ['.'], dest: '/ctx/copy/' }, {}, { contextDir: inner });
+    assert.deepEqual((await readdir(at('ctx/copy'))).sort(), ['f']);
+  });
+
   it('--exclude drops matching entries', async () => {
     await run({ sources: ['dir'], dest: '/ex', exclude: ['*.txt', 'sub'] });
     assert.deepEqual((await readdir(at('ex'))).sort(), ['f', 'link']);

@@ -150,7 +150,14 @@ async function copyMatch(t: TreeCopy, scope: SourceScope, match: SourceMatch, de
   const destHost = await resolveInRoot(t.root, destRootPath);
   const destResolved = toRootPath(t.root, destHost);
   const destStat = await stat(destHost).catch(() => undefined);
-  const tree: TreeCopy = { ...t, filter: makeFilter(scope, match.host) };
+  const base = makeFilter(scope, match.host);
+  // The destination may lie inside the source (context inside the root, `COPY . /ctx/sub/`): never walk into it.
+  const inDest = (hostPath: string): boolean => hostPath === destHost;
+  const filter: EntryFilter = {
+    excluded: (hostPath, isDir) => inDest(hostPath) || base.excluded(hostPath, isDir),
+    canSkipDir: (hostPath) => inDest(hostPath) || base.canSkipDir(hostPath),
+  };
+  const tree: TreeCopy = { ...t, filter };
   if (match.stat.isDirectory()) {
     if (destStat === undefined) await ensureDestDir(t, destResolved);
     else if (!destStat.isDirectory()) throw new BuildError('BUILD', `COPY failed: cannot copy directory to non-directory: ${destRootPath}`);
