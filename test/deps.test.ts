@@ -14,7 +14,7 @@ export const allowed: Readonly<Record<string, readonly string[]>> = {
   oci: ['.'],
   rootfs: ['.'],
   dockerfile: ['.'],
-  context: ['.'],
+  context: ['.', 'rootfs'],
   sandbox: ['.'],
   auth: ['.', 'oci'],
   registry: ['.', 'oci', 'auth'],
@@ -22,8 +22,8 @@ export const allowed: Readonly<Record<string, readonly string[]>> = {
   snapshot: ['.', 'oci', 'rootfs'],
   commands: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'sandbox'],
   cache: ['.', 'oci', 'registry', 'archive', 'auth'],
-  build: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache'],
-  cli: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'build'],
+  build: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'sandbox'],
+  cli: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'build', 'sandbox'],
 };
 
 function* sourceFiles(dir: string): Generator<string> {

@@ -114,7 +114,7 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
     log.info(`Building stage ${stage.name ?? stage.index}${stage.base.kind === 'image' ? ` from ${stage.base.ref}` : ''}`);
     const result = await buildStage(
       { index: stage.index, ...(stage.name !== undefined ? { name: stage.name } : {}), instructions: stage.stage.instructions, file: opts.dockerfilePath, escape: dockerfile.escape },
-      { opts, root, base, metaArgs: resolved.metaArgs, ignore, dockerignore, filesNeeded: copiedFrom.has(stage.index), resolveFrom },
+      { opts, root, base, metaArgs: resolved.metaArgs, ignore, dockerignore, filesNeeded: copiedFrom.has(stage.index), containerMode, resolveFrom },
     );
     built.set(stage.index, result);
   }

@@ -43,6 +43,10 @@ export interface BuildOptions {
   /** Registry settings for base-image pulls (and COPY --from images). */
   readonly pull: RemoteOptions;
   readonly registryMap: ReadonlyMap<string, readonly string[]>;
+  /** Where RUN's static helper may be (first existing wins); looked up only when a stage has a RUN. */
+  readonly runHelperCandidates: readonly string[];
+  /** Where RUN output goes (kaniko prints it raw on standard output). */
+  readonly runOutput: (chunk: Buffer) => void;
   readonly skipDefaultRegistryFallback: boolean;
   readonly log: Log;
   readonly signal: AbortSignal;

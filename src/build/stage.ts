@@ -13,7 +13,9 @@ import { appendLayers, withConfigFile, withHistory } from '../oci/mutate.ts';
 import type { ConfigFile, History } from '../oci/types.ts';
 import { extractLayer } from '../rootfs/extract.ts';
 import type { IgnoreList } from '../rootfs/ignore-list.ts';
-import { writeLayerTar } from '../snapshot/layer-tar.ts';
+import { findRunHelper } from '../sandbox/run-in-root.ts';
+import { writeLayerTar, type LayerChanges } from '../snapshot/layer-tar.ts';
+import { createSnapshotter, type Snapshotter } from '../snapshot/snapshotter.ts';
 import type { BuildOptions } from './options.ts';
 
 export const defaultPathEnv = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -36,6 +38,8 @@ export interface StageDeps {
   readonly dockerignore?: { matches(relPath: string): boolean };
   /** Whether a later stage reads this stage's files (then its base must be unpacked even without COPY/RUN). */
   readonly filesNeeded: boolean;
+  /** '/' in the executor's own container: RUN then runs without chroot or namespaces. */
+  readonly containerMode: boolean;
   resolveFrom(from: string): Promise<string>;
 }
 
@@ -120,13 +124,48 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
   let cmdSet = false;
   const layerDir = join(opts.workDir, 'layers');
   await mkdir(layerDir, { recursive: true });
+  const hasRun = commands.some((c) => c.effects.snapshot === 'tree');
+  const runtime = {
+    helperPath: hasRun ? findRunHelper(opts.runHelperCandidates) : '',
+    isolate: !deps.containerMode,
+    output: opts.runOutput,
+  };
+  // The snapshotter's baseline is taken lazily, right before the first step that needs a tree walk, so the
+  // unpacked base and any COPY before it cost one stat walk in total. --single-snapshot takes it up front.
+  let snapshotter: Snapshotter | undefined;
+  const ensureBaseline = async (): Promise<Snapshotter> => {
+    if (snapshotter === undefined) {
+      snapshotter = createSnapshotter({ root: deps.root, ignore: deps.ignore, mode: opts.snapshotMode, log });
+      const started = Date.now();
+      await snapshotter.init();
+      log.debug({ durationMs: Date.now() - started }, 'Snapshot baseline taken');
+    }
+    return snapshotter;
+  };
+  if (opts.singleSnapshot && needsRootfs) await ensureBaseline();
+  let layers = 0;
+  const addLayer = async (changes: LayerChanges, history: History, step: number): Promise<void> => {
+    const tarPath = join(layerDir, `stage${plan.index}-step${step}.tar`);
+    const started = Date.now();
+    const written = await writeLayerTar(deps.root, changes, tarPath,
+      { ignore: deps.ignore, ...(stamp !== undefined ? { timestamp: stamp } : {}) });
+    const layer = await layerFromTarFile(tarPath, {
+      compression: opts.compression, workDir: layerDir,
+      ...(opts.compressionLevel !== undefined ? { level: opts.compressionLevel } : {}),
+    });
+    log.debug({ entries: written.entries, digest: await layer.digest(), size: await layer.size(), durationMs: Date.now() - started }, 'Layer snapshot');
+    image = appendLayers(image, { layer, history });
+    layers++;
+  };
+  const isEmpty = (c: LayerChanges): boolean => c.added.length === 0 && c.deleted.length === 0 && (c.opaque ?? []).length === 0;
 
   for (const [n, command] of commands.entries()) {
     log.info(`${command.text}`);
+    if (command.effects.snapshot === 'tree') await ensureBaseline();
     const step: StepContext = {
       root: deps.root, contextDir: opts.contextDir, image: config, args, buildArgs: opts.buildArgs,
       metaArgs: deps.metaArgs, env: replacementEnv(args, config), cmdSet, escape: plan.escape, log,
-      signal: opts.signal, resolveFrom: (from) => deps.resolveFrom(from),
+      signal: opts.signal, resolveFrom: (from) => deps.resolveFrom(from), runtime,
     };
     let result;
     try {
@@ -139,23 +178,30 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
     if (result.cmdSet === true) cmdSet = true;
     const history: History = { created, created_by: command.text };
     const changed = result.changed ?? [];
+    const last = n === commands.length - 1;
+    if (opts.singleSnapshot) {
+      // One layer for the whole stage, taken after the last instruction (kaniko's --single-snapshot).
+      if (last && snapshotter !== undefined) {
+        const changes = await snapshotter.snapshotTree();
+        if (!isEmpty(changes)) { await addLayer(changes, history, n); continue; }
+      }
+      image = withHistory(image, { ...history, empty_layer: true });
+      continue;
+    }
     if (command.effects.snapshot === 'files' && changed.length > 0) {
-      const tarPath = join(layerDir, `stage${plan.index}-step${n}.tar`);
+      if (snapshotter !== undefined) await snapshotter.recordPaths(changed);
+      await addLayer({ added: changed, deleted: [] }, history, n);
+    } else if (command.effects.snapshot === 'tree' && snapshotter !== undefined) {
       const started = Date.now();
-      const written = await writeLayerTar(deps.root, { added: changed, deleted: [] }, tarPath,
-        { ignore: deps.ignore, ...(stamp !== undefined ? { timestamp: stamp } : {}) });
-      const layer = await layerFromTarFile(tarPath, {
-        compression: opts.compression, workDir: layerDir,
-        ...(opts.compressionLevel !== undefined ? { level: opts.compressionLevel } : {}),
-      });
-      log.debug({ entries: written.entries, digest: await layer.digest(), size: await layer.size(), durationMs: Date.now() - started }, 'Layer snapshot');
-      image = appendLayers(image, { layer, history });
-    } else if (command.effects.snapshot === 'tree') {
-      throw new BuildError('NOT_SUPPORTED', `${plan.file}:${command.line}: filesystem snapshots of RUN are not supported yet`);
+      const changes = await snapshotter.snapshotTree();
+      log.debug({ added: changes.added.length, deleted: changes.deleted.length, durationMs: Date.now() - started }, 'Filesystem walked');
+      if (isEmpty(changes)) image = withHistory(image, { ...history, empty_layer: true });
+      else await addLayer(changes, history, n);
     } else {
       image = withHistory(image, { ...history, empty_layer: true });
     }
   }
+  log.debug({ layers }, 'Stage built');
   const current = await image.configFile();
   const final: ConfigFile = { ...config, rootfs: current.rootfs, ...(current.history !== undefined ? { history: current.history } : {}), created };
   return { image: withConfigFile(image, final), root: deps.root, unpacked: needsRootfs };

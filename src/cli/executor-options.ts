@@ -5,6 +5,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { dockerConfigKeychain } from '../auth/index.ts';
 import type { OutputOptions } from '../build/options.ts';
+import type { GitContextOptions } from '../context/source.ts';
 import { UsageError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { hostPlatform, parsePlatformSpec } from '../oci/platform.ts';
@@ -151,4 +152,39 @@ export function resolveDockerfilePath(dockerfile: string, contextDir: string): s
   const asGiven = resolve(dockerfile);
   if (existsSync(asGiven)) return asGiven;
   return join(contextDir, dockerfile);
+}
+
+/** Go's strconv.ParseBool, which kaniko uses for the boolean --git keys. */
+function parseGoBool(key: string, value: string): boolean {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(value)) return false;
+  throw new UsageError(`invalid --git ${key}=${JSON.stringify(value)}: expected true or false`);
+}
+
+/**
+ * kaniko's `--git key=value` (one key per occurrence; a comma-separated list in one value is accepted
+ * too, as kaniko's docs write it): branch, single-branch, recurse-submodules, insecure-skip-tls, depth.
+ */
+export function parseGitOptions(list: readonly string[]): GitContextOptions {
+  const out: { -readonly [K in keyof GitContextOptions]: GitContextOptions[K] } = {};
+  for (const item of list.flatMap((v) => v.split(',')).filter((v) => v.trim() !== '')) {
+    const eq = item.indexOf('=');
+    if (eq < 0) throw new UsageError(`invalid --git "${item}": expected key=value`, { hint: 'keys: branch, single-branch, recurse-submodules, insecure-skip-tls, depth' });
+    const key = item.slice(0, eq).trim();
+    const value = item.slice(eq + 1).trim();
+    switch (key) {
+      case 'branch': out.branch = value; break;
+      case 'single-branch': out.singleBranch = parseGoBool(key, value); break;
+      case 'recurse-submodules': out.recurseSubmodules = parseGoBool(key, value); break;
+      case 'insecure-skip-tls': out.insecureSkipTls = parseGoBool(key, value); break;
+      case 'depth': {
+        if (!/^\d+$/.test(value)) throw new UsageError(`invalid --git depth=${JSON.stringify(value)}: expected a whole number`);
+        out.depth = Number(value);
+        break;
+      }
+      default:
+        throw new UsageError(`invalid --git key "${key}"`, { hint: 'keys: branch, single-branch, recurse-submodules, insecure-skip-tls, depth' });
+    }
+  }
+  return out;
 }

@@ -6,12 +6,14 @@ import { build } from '../build/build.ts';
 import { chooseBuildRoot, hostSignals } from '../build/build-root.ts';
 import type { BuildOptions } from '../build/options.ts';
 import { checkDestinations, publish } from '../build/publish.ts';
-import { pickContextSource } from '../context/pick.ts';
+import { enterContextSubPath, pickContextSource } from '../context/pick.ts';
+import { fetchDockerfile, isRemoteDockerfile } from '../context/remote-dockerfile.ts';
 import { RegistryClient } from '../registry/client.ts';
 import { UsageError } from '../errors.ts';
 import { executorFlags } from './flags.ts';
 import {
   FlagReader, outputOptions, parseBuildArgs, parseLabels, platformFrom, registryMap, registryOptions, resolveDockerfilePath,
+  parseGitOptions,
 } from './executor-options.ts';
 import { createLogger } from './logger.ts';
 import { buildProgram, parseFlags } from './parse-flags.ts';
@@ -57,11 +59,14 @@ export async function executorMain(io: CliIo): Promise<void> {
   try {
     await checkDestinations(out, { push, log });
     const contextSpec = flags.string('context') ?? '/workspace/';
-    const source = pickContextSource(contextSpec);
+    const source = pickContextSource(contextSpec, { env: io.env, stdin: process.stdin, git: parseGitOptions(flags.list('git')), log });
     let contextDir = await source.fetch(join(workDir, 'context'), abort.signal);
     const sub = flags.string('context-sub-path');
-    if (sub !== undefined) contextDir = join(contextDir, sub);
-    const dockerfilePath = resolveDockerfilePath(flags.string('dockerfile') ?? 'Dockerfile', contextDir);
+    if (sub !== undefined) contextDir = await enterContextSubPath(contextDir, sub);
+    const dockerfileSpec = flags.string('dockerfile') ?? 'Dockerfile';
+    const dockerfilePath = isRemoteDockerfile(dockerfileSpec)
+      ? await fetchDockerfile(dockerfileSpec, join(workDir, 'remote', 'Dockerfile'), { log, signal: abort.signal })
+      : resolveDockerfilePath(dockerfileSpec, contextDir);
     const target = flags.string('target');
     const opts: BuildOptions = {
       contextDir, dockerfilePath,
@@ -77,6 +82,8 @@ export async function executorMain(io: CliIo): Promise<void> {
       compression, ...(level > 0 ? { compressionLevel: level } : {}),
       imageFsExtractRetry: flags.int('image-fs-extract-retry'),
       pull, registryMap: registryMap(flags), skipDefaultRegistryFallback: flags.bool('skip-default-registry-fallback'),
+      runHelperCandidates: [join(kanikoDir, 'run-in-root'), join(import.meta.dirname, '..', '..', '.tools', 'bin', 'run-in-root')],
+      runOutput: (chunk) => io.stdout(chunk.toString()),
       log, signal: abort.signal,
     };
     const mountInfo = rootChoice.containerMode ? await readFile('/proc/self/mountinfo', 'utf8').catch(() => '') : '';

@@ -94,7 +94,7 @@ export const executorFlags: readonly FlagSpec[] = [
   { name: 'label', kind: 'multi', supported: true, help: 'key=value label for the image (repeatable)' },
   { name: 'skip-unused-stages', kind: 'bool', default: false, supported: true, help: 'Build only the stages the target needs' },
   { name: 'use-new-run', kind: 'bool', default: false, supported: true, help: 'Accepted for compatibility: change detection is always stat-first' },
-  { name: 'git', kind: 'multi', supported: false, help: 'Git context option: branch=, single-branch=, recurse-submodules=, insecure-skip-tls=, depth=' },
+  { name: 'git', kind: 'multi', supported: true, help: 'Git context option: branch=, single-branch=, recurse-submodules=, insecure-skip-tls=, depth=' },
   { name: 'ignore-path', kind: 'multi', supported: true, help: 'Path to leave out of snapshots and extraction (repeatable)' },
   { name: 'force-build-metadata', kind: 'bool', default: false, supported: false, help: 'Snapshot metadata-only instructions too' },
   { name: 'skip-push-permission-check', kind: 'bool', default: false, supported: true, help: 'Skip the push-permission check before the build' },
@@ -102,12 +102,18 @@ export const executorFlags: readonly FlagSpec[] = [
 
 export const warmerFlags: readonly FlagSpec[] = [
   ...logFlags,
-  { name: 'image', short: 'i', kind: 'multi', supported: false, help: 'Image to cache (repeatable)' },
-  { name: 'cache-dir', short: 'c', kind: 'string', default: '/cache', supported: false, help: 'Cache directory' },
-  { name: 'force', short: 'f', kind: 'bool', default: false, supported: false, help: 'Overwrite cached images' },
-  { name: 'cache-ttl', kind: 'duration', default: '336h', supported: false, help: 'Maximum age of cache entries' },
-  { name: 'dockerfile', short: 'd', kind: 'string', supported: false, help: "Warm every FROM of this Dockerfile" },
-  { name: 'build-arg', kind: 'multi', supported: false, help: 'K=V for FROM expansion (repeatable)' },
-  { name: 'customPlatform', kind: 'string', supported: false, help: 'Platform os/arch[/variant] (default: this host)' },
-  ...registryFlags.map((f) => ({ ...f, supported: false })),
+  { name: 'image', short: 'i', kind: 'multi', supported: true, help: 'Image to cache (repeatable)' },
+  { name: 'cache-dir', short: 'c', kind: 'string', default: '/cache', supported: true, help: 'Cache directory' },
+  { name: 'force', short: 'f', kind: 'bool', default: false, supported: true, help: 'Overwrite cached images' },
+  { name: 'cache-ttl', kind: 'duration', default: '336h', supported: true, help: 'Maximum age of cache entries (an expired entry is renewed)' },
+  { name: 'dockerfile', short: 'd', kind: 'string', supported: true, help: 'Warm every FROM image of this Dockerfile (not scratch, not stages)' },
+  { name: 'build-arg', kind: 'multi', supported: true, help: 'K=V for FROM expansion; a bare K takes its value from the environment (repeatable)' },
+  // kaniko's warmer spells it in camelCase only; the executor's spelling is accepted too (same flag, no warning).
+  { name: 'customPlatform', kind: 'string', supported: true, help: 'Platform os/arch[/variant] (default: this host)' },
+  { name: 'custom-platform', kind: 'string', supported: true, extension: true, help: 'Same as --customPlatform' },
+  // The pull-side registry flags of the executor; the warmer never pushes, so --insecure (push-only) is not one.
+  ...registryFlags
+    .filter((f) => f.name !== 'insecure')
+    // kaniko's warmer reads KANIKO_REGISTRY_MAP but not KANIKO_REGISTRY_MIRROR.
+    .map((f): FlagSpec => (f.name === 'registry-mirror' ? { name: f.name, kind: f.kind, supported: true, help: f.help } : f)),
 ];

@@ -34,6 +34,8 @@ export interface StepContext {
   readonly escape: string;
   readonly log: Log;
   readonly signal: AbortSignal;
+  /** How RUN executes: the native helper, whether to isolate (--root-dir builds), where its output goes. */
+  readonly runtime: { readonly helperPath: string; readonly isolate: boolean; readonly output: (chunk: Buffer) => void };
 }
 
 export interface StepResult {

@@ -63,6 +63,7 @@ describe('COPY', () => {
     return {
       root, contextDir: ctx, image: image(), args: new Map(), buildArgs: new Map(), metaArgs: new Map(), cmdSet: false,
       env: new Map(), escape: '\\', log, signal: new AbortController().signal,
+      runtime: { helperPath: '', isolate: true, output: () => undefined },
       resolveFrom: async (from) => {
         if (from === 'builder') return stage;
         throw new BuildError('BUILD', `unknown stage ${from}`);

@@ -32,7 +32,7 @@ const factories = {
   FROM: (i) => { throw new BuildError('DOCKERFILE', `FROM at line ${i.line} is a stage boundary, not a command`); },
   RUN: (i) => runCommand(i),
   COPY: (i, o) => copyCommand(i, o.ignore === undefined ? {} : { ignore: o.ignore }),
-  ADD: (i) => addCommand(i),
+  ADD: (i, o) => addCommand(i, o.ignore === undefined ? {} : { ignore: o.ignore }),
   ENV: (i) => envCommand(i),
   ARG: (i) => argCommand(i),
   LABEL: (i) => labelCommand(i),

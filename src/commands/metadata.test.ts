@@ -22,6 +22,7 @@ async function run(dockerfile: string, start: ConfigFile = empty, buildArgs: Rec
       root: '/nonexistent', contextDir: '/nonexistent', image, args, buildArgs: new Map(Object.entries(buildArgs)), metaArgs: new Map(),
       env, cmdSet, escape: df.escape, log: pino({ level: 'silent' }), signal: new AbortController().signal,
       resolveFrom: async () => { throw new Error('no stages'); },
+      runtime: { helperPath: '', isolate: true, output: () => undefined },
     };
     const result = await commandFor(instr).execute(step);
     image = result.image;

@@ -1,15 +1,153 @@
-// RUN: executing commands in the build root belongs to the build-engine issue; until then it fails clearly.
+// RUN: executes a command inside the build root with the image's environment, user and working directory,
+// as Docker does (kaniko's pkg/commands/run.go for reference; Docker wins where they differ: USER's group is
+// honoured). The process work is done by src/sandbox (a native helper); the snapshot walks the tree after.
+import { posix } from 'node:path';
+import { predefinedArgs } from '../dockerfile/args.ts';
 import type { RunInstruction } from '../dockerfile/instructions.ts';
 import { BuildError } from '../errors.ts';
+import type { ConfigFile } from '../oci/types.ts';
+import { mkdirAllInRoot } from '../rootfs/copy.ts';
+import { lookupUser, supplementaryGroups } from '../rootfs/users.ts';
+import { runInRoot } from '../sandbox/run-in-root.ts';
 import type { Command } from './command.ts';
+
+const defaultShell: readonly string[] = ['/bin/sh', '-c'];
+/** What runc/containerd give a process whose image sets no PATH. */
+const defaultPath = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface RunUser {
+  readonly uid: number;
+  readonly gid: number;
+  /** Supplementary groups, the primary gid first (as containerd sets them). */
+  readonly groups: readonly number[];
+  readonly home: string;
+}
+
+/** The process to start: argv, plus a script body when argv[0] is a heredoc with a #! line. */
+export interface RunProcess {
+  readonly argv: readonly string[];
+  readonly script?: string;
+}
 
 export function runCommand(instr: RunInstruction): Command {
   return {
     line: instr.line,
     text: instr.text,
     effects: { snapshot: 'tree', cacheable: true, needsRootfs: true },
-    async execute() {
-      throw new BuildError('NOT_SUPPORTED', 'RUN is not supported yet');
+    async execute(step) {
+      checkRunFlags(instr);
+      const config = step.image.config;
+      const user = await resolveRunUser(step.root, config.User ?? '');
+      const env = buildRunEnv(config.Env ?? [], step.args, step.buildArgs, user.home);
+      const cwd = runWorkingDir(step.image);
+      // Docker (runc) creates a missing working directory, owned by root.
+      await mkdirAllInRoot(step.root, cwd, { uid: 0, gid: 0, mode: 0o755 });
+      const proc = runProcess(instr, config.Shell);
+      step.log.debug({ argv: proc.argv, cwd, uid: user.uid, gid: user.gid }, 'Running command');
+      const { exitCode } = await runInRoot({
+        root: step.root,
+        argv: proc.argv,
+        ...(proc.script === undefined ? {} : { script: proc.script }),
+        env,
+        cwd,
+        uid: user.uid,
+        gid: user.gid,
+        groups: user.groups,
+        isolate: step.runtime.isolate,
+        helperPath: step.runtime.helperPath,
+        onOutput: (chunk) => step.runtime.output(chunk),
+        signal: step.signal,
+      });
+      if (exitCode !== 0) {
+        const shown = instr.text.startsWith('RUN') ? instr.text : `RUN ${instr.text}`;
+        throw new BuildError('RUN_FAILED', `${shown} returned a non-zero code: ${exitCode}`, { exitCode });
+      }
+      return { image: step.image };
     },
   };
+}
+
+/** --mount would change what the command sees (caches, secrets): refusing beats silently building something else. */
+export function checkRunFlags(instr: Pick<RunInstruction, 'mounts' | 'network' | 'security'>): void {
+  if (instr.mounts.length > 0) throw new BuildError('NOT_SUPPORTED', 'RUN --mount is not supported yet');
+  const network = instr.network;
+  if (network !== undefined && network !== 'default' && network !== 'host') {
+    if (network === 'none') throw new BuildError('NOT_SUPPORTED', 'RUN --network=none is not supported yet (commands always use the host network)');
+    throw new BuildError('DOCKERFILE', `RUN --network=${network}: expected default, none or host`);
+  }
+  const security = instr.security;
+  // The helper does not drop capabilities, so "insecure" is what a root command already gets.
+  if (security !== undefined && security !== 'sandbox' && security !== 'insecure') {
+    throw new BuildError('DOCKERFILE', `RUN --security=${security}: expected sandbox or insecure`);
+  }
+}
+
+/** config.WorkingDir, '/' when unset; a relative one (hand-made configs) is taken from '/'. */
+export function runWorkingDir(image: ConfigFile): string {
+  const dir = image.config.WorkingDir ?? '';
+  return posix.normalize(posix.join('/', dir === '' ? '/' : dir));
+}
+
+/**
+ * The argv for the instruction. Shell form and heredocs follow BuildKit's dispatchRun: a lone `RUN <<EOF`
+ * runs the body as the shell's command string (or, with a #! line, the body itself as the program); any
+ * other heredoc use hands the shell the command line followed by each body and its delimiter.
+ */
+export function runProcess(instr: RunInstruction, shell: readonly string[] | undefined): RunProcess {
+  const sh = shell === undefined || shell.length === 0 ? defaultShell : shell;
+  if (instr.form === 'exec') {
+    if (instr.args.length === 0) throw new BuildError('DOCKERFILE', `${instr.text}: the exec form needs a command`);
+    return { argv: [...instr.args] };
+  }
+  const first = instr.heredocs[0];
+  if (first === undefined) return { argv: [...sh, instr.command] };
+  if (instr.heredocs.length === 1 && /^\d*<<-?\S+$/u.test(instr.command.trim())) {
+    if (first.content.startsWith('#!')) return { argv: [`/dev/pipes/${first.name}`], script: first.content };
+    return { argv: [...sh, first.content] };
+  }
+  let full = instr.command;
+  for (const doc of instr.heredocs) full += `\n${doc.content}${doc.name}`;
+  return { argv: [...sh, full] };
+}
+
+/**
+ * The command's environment: the image ENV, then the ARGs in scope that no ENV shadows, then the predefined
+ * proxy args given with --build-arg (usable without an ARG line); HOME and PATH added when missing.
+ */
+export function buildRunEnv(imageEnv: readonly string[], args: ReadonlyMap<string, string>,
+  buildArgs: ReadonlyMap<string, string>, home: string): string[] {
+  const names = new Set<string>();
+  const out: string[] = [];
+  const add = (name: string, value: string): void => {
+    if (names.has(name)) return;
+    names.add(name);
+    out.push(`${name}=${value}`);
+  };
+  // Image ENV may repeat a name (hand-made configs): the last one is what a shell would see.
+  const envMap = new Map<string, string>();
+  for (const entry of imageEnv) {
+    const eq = entry.indexOf('=');
+    if (eq > 0) envMap.set(entry.slice(0, eq), entry.slice(eq + 1));
+  }
+  for (const [name, value] of envMap) add(name, value);
+  for (const [name, value] of args) add(name, value);
+  for (const [name, value] of buildArgs) if (predefinedArgs.has(name)) add(name, value);
+  add('HOME', home);
+  add('PATH', defaultPath);
+  return out;
+}
+
+/**
+ * config.User → credentials, resolved against the ROOT's /etc/passwd and /etc/group. An empty USER is root;
+ * an unknown numeric uid is allowed (gid = uid, HOME '/'). Supplementary groups come from /etc/group
+ * membership only when no group was given, as Docker does.
+ */
+export async function resolveRunUser(root: string, spec: string): Promise<RunUser> {
+  const effective = spec === '' ? '0' : spec;
+  const info = await lookupUser(root, effective);
+  const explicitGroup = effective.includes(':') && !effective.endsWith(':');
+  const extra = info.name !== undefined && !explicitGroup ? await supplementaryGroups(root, info.name, info.gid) : [];
+  // Root without a passwd entry (scratch-like images) still gets /root, as Docker does.
+  const home = info.uid === 0 && info.name === undefined ? '/root' : info.home;
+  return { uid: info.uid, gid: info.gid, groups: [info.gid, ...extra], home };
 }

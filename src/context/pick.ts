@@ -1,12 +1,21 @@
 // --context value → ContextSource, by prefix as kaniko's buildcontext.GetBuildContext: the text up to
 // and including the first '://' picks the scheme; no '://' means a local directory. Each scheme is one
-// entry here and one module; the remote ones are not built yet.
+// module and one line in `factories`.
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import { BuildError } from '../errors.ts';
 import { redactUrl } from '../redact.ts';
+import { azureBlobContextSource } from './azure-blob.ts';
 import { dirContextSource } from './dir.ts';
-import type { ContextSource } from './source.ts';
+import { gcsContextSource } from './gcs.ts';
+import { gitContextSource } from './git.ts';
+import { httpsContextSource } from './https.ts';
+import { s3ContextSource } from './s3.ts';
+import type { ContextDeps, ContextSource } from './source.ts';
+import { tarContextSource } from './tar.ts';
 
-type SourceFactory = (rest: string, spec: string) => ContextSource;
+/** rest: the spec after the prefix; spec: the whole --context value (may hold credentials: redact before printing). */
+type SourceFactory = (rest: string, spec: string, deps: ContextDeps) => ContextSource;
 
 function notYet(prefix: string): SourceFactory {
   return () => {
@@ -25,17 +34,19 @@ function isAzureBlobUrl(spec: string): boolean {
   }
 }
 
+const azureBlob: SourceFactory = (_rest, spec, deps) => azureBlobContextSource(spec, deps);
+
 const factories: Readonly<Record<string, SourceFactory>> = {
   'dir://': (rest) => dirContextSource(rest),
-  'tar://': notYet('tar://'),
-  's3://': notYet('s3://'),
-  'gs://': notYet('gs://'),
-  'git://': notYet('git://'),
-  'https://': (rest, spec) =>
-    isAzureBlobUrl(spec) ? notYet('https:// (Azure Blob Storage)')(rest, spec) : notYet('https://')(rest, spec),
+  'tar://': (rest, _spec, deps) => tarContextSource(rest, deps),
+  's3://': (_rest, spec, deps) => s3ContextSource(spec, deps),
+  'gs://': (_rest, spec, deps) => gcsContextSource(spec, deps),
+  'git://': (rest, _spec, deps) => gitContextSource(rest, deps),
+  'https://': (rest, spec, deps) => (isAzureBlobUrl(spec) ? azureBlob(rest, spec, deps) : httpsContextSource(spec, deps)),
+  'http://': (_rest, spec, deps) => httpsContextSource(spec, deps),
 };
 
-export function pickContextSource(spec: string): ContextSource {
+export function pickContextSource(spec: string, deps: ContextDeps): ContextSource {
   const at = spec.indexOf('://');
   if (at < 0) return dirContextSource(spec);
   const prefix = spec.slice(0, at + 3);
@@ -47,5 +58,25 @@ export function pickContextSource(spec: string): ContextSource {
       `unknown build context prefix in ${JSON.stringify(redactUrl(spec))}; use one of: ${Object.keys(factories).join(', ')} or a local path`,
     );
   }
-  return make(rest, spec);
+  return make(rest, spec, deps);
+}
+
+/**
+ * --context-sub-path: the build context is this directory inside the fetched one (kaniko joins the
+ * paths). A missing sub-path, a file, or one that climbs out of the context is a CONTEXT error.
+ */
+export async function enterContextSubPath(contextDir: string, subPath: string): Promise<string> {
+  const target = path.resolve(contextDir, subPath);
+  const rel = path.relative(contextDir, target);
+  if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) {
+    throw new BuildError('CONTEXT', `--context-sub-path "${subPath}" leaves the build context`);
+  }
+  let isDir = false;
+  try {
+    isDir = (await stat(target)).isDirectory();
+  } catch {
+    throw new BuildError('CONTEXT', `--context-sub-path "${subPath}" does not exist in the build context`);
+  }
+  if (!isDir) throw new BuildError('CONTEXT', `--context-sub-path "${subPath}" is not a directory in the build context`);
+  return target;
 }

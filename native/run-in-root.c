@@ -1,0 +1,401 @@
+/*
+ * run-in-root: run one command inside a build root, as RUN needs it. Node can neither chroot nor set
+ * supplementary groups, so src/sandbox spawns this small static helper.
+ *
+ * Usage:
+ *   run-in-root [--root DIR] [--cwd DIR] [--uid N] [--gid N] [--groups a,b,c] [--isolate]
+ *               [--script-fd N] [--error-fd N] -- ARGV...
+ *
+ *   --root DIR     the build root (default "/"); chroot(DIR) unless it is "/".
+ *   --cwd DIR      working directory inside the root (default "/"); it must exist.
+ *   --uid/--gid N  credentials of the command (default 0/0).
+ *   --groups LIST  supplementary gids, comma separated (default: none; the helper's own are dropped).
+ *   --isolate      (--root-dir builds) new mount + pid namespaces: a tmpfs /dev with the usual nodes, a
+ *                  read-only /sys (fresh sysfs, else the host's rbind), a fresh /proc, and private copies of the host's
+ *                  /etc/resolv.conf and /etc/hosts over the root's. Mountpoints the helper had to create are
+ *                  removed afterwards (the snapshot must not see them). The command is pid 1 of its pid
+ *                  namespace: when it exits the kernel kills whatever it left running.
+ *   --script-fd N  read a script (a "#!" file's content) from fd N to its end and execute it instead of
+ *                  looking ARGV[0] up; ARGV is still the argument vector (RUN <<EOF with a #! line). The
+ *                  script lives in a memfd: nothing is written to the root or the host.
+ *   --error-fd N   also write setup failures to fd N (close-on-exec: the command never inherits it), so the
+ *                  caller can tell a helper failure from a command that exits 125.
+ *
+ * The command's environment is the helper's own environment (the caller spawns it with exactly that), and
+ * ARGV[0] is looked up in its PATH (execvpe). stdin/stdout/stderr are inherited.
+ *
+ * Exit status: the command's; 128+N when it died of signal N. Helper failures print "run-in-root: ..." on
+ * stderr and exit 125 (setup), 126 (not executable) or 127 (not found).
+ * Without --isolate the helper execs in place (no fork): the caller runs it in its own process group and
+ * kills the group afterwards.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define MAX_GROUPS 256
+#define EXIT_SETUP 125
+#define EXIT_NOEXEC 126
+#define EXIT_NOTFOUND 127
+
+static int error_fd = -1;
+
+static void report(const char *fmt, va_list ap) {
+  char msg[PATH_MAX * 2];
+  int n = snprintf(msg, sizeof msg, "run-in-root: ");
+  vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
+  size_t len = strlen(msg);
+  if (len + 1 < sizeof msg) msg[len++] = '\n';
+  if (write(STDERR_FILENO, msg, len) < 0) { /* nothing left to tell */ }
+  if (error_fd >= 0 && write(error_fd, msg, len) < 0) { /* idem */ }
+}
+
+static void die(int status, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
+static void die(int status, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  report(fmt, ap);
+  va_end(ap);
+  _exit(status);
+}
+
+static void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void warn(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int saved = error_fd;
+  error_fd = -1; /* warnings are not failures */
+  report(fmt, ap);
+  error_fd = saved;
+  va_end(ap);
+}
+
+static unsigned long parse_id(const char *flag, const char *text) {
+  char *end = NULL;
+  errno = 0;
+  unsigned long v = strtoul(text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0' || v > 0xfffffffeUL) die(EXIT_SETUP, "bad %s value: %s", flag, text);
+  return v;
+}
+
+static void join(char *out, const char *root, const char *rel) {
+  int n = snprintf(out, PATH_MAX, "%s/%s", strcmp(root, "/") == 0 ? "" : root, rel);
+  if (n < 0 || n >= PATH_MAX) die(EXIT_SETUP, "path too long: %s/%s", root, rel);
+}
+
+/* A mountpoint the helper created (removed again after the command) and its parent's times to restore. */
+struct created {
+  char path[PATH_MAX];
+  int is_dir;
+  int active;
+  char parent[PATH_MAX];
+  struct timespec parent_before[2];  /* atime, mtime before creation */
+  struct timespec parent_after;      /* mtime right after creation: unchanged later => the command left it */
+};
+
+#define MAX_CREATED 8
+struct state {
+  const char *root;
+  struct created created[MAX_CREATED];
+  int ncreated;
+  char mounted[8][PATH_MAX];
+  int nmounted;
+};
+
+static void note_mount(struct state *st, const char *path) {
+  if (st->nmounted < 8) snprintf(st->mounted[st->nmounted++], PATH_MAX, "%s", path);
+}
+
+/* Creates path (a dir or an empty file) so something can be mounted on it; records it for removal. */
+static int create_mountpoint(struct state *st, const char *path, int is_dir) {
+  if (st->ncreated >= MAX_CREATED) return -1;
+  struct created *c = &st->created[st->ncreated];
+  snprintf(c->path, PATH_MAX, "%s", path);
+  snprintf(c->parent, PATH_MAX, "%s", path);
+  char *slash = strrchr(c->parent, '/');
+  if (slash == NULL) return -1;
+  if (slash == c->parent) slash[1] = '\0'; else *slash = '\0';
+  struct stat ps;
+  if (lstat(c->parent, &ps) != 0) return -1;
+  c->parent_before[0] = ps.st_atim;
+  c->parent_before[1] = ps.st_mtim;
+  if (is_dir) {
+    if (mkdir(path, 0755) != 0) return -1;
+  } else {
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) return -1;
+    close(fd);
+  }
+  if (lstat(c->parent, &ps) == 0) c->parent_after = ps.st_mtim;
+  c->is_dir = is_dir;
+  c->active = 1;
+  st->ncreated++;
+  return 0;
+}
+
+/* 1: path is a usable mountpoint of that type (existing or created); 0: skip (a symlink or other type). */
+static int ensure_mountpoint(struct state *st, const char *path, int is_dir) {
+  struct stat s;
+  if (lstat(path, &s) == 0) {
+    /* Never mount on a symlink: it would be followed on the HOST, outside the root. */
+    return is_dir ? S_ISDIR(s.st_mode) : S_ISREG(s.st_mode);
+  }
+  if (errno != ENOENT) return 0;
+  if (create_mountpoint(st, path, is_dir) != 0) die(EXIT_SETUP, "cannot create mountpoint %s: %s", path, strerror(errno));
+  return 1;
+}
+
+static void bind_node(const char *devdir, const char *name) {
+  char host[PATH_MAX], target[PATH_MAX];
+  snprintf(host, sizeof host, "/dev/%s", name);
+  join(target, devdir, name);
+  struct stat s;
+  if (stat(host, &s) != 0 || !S_ISCHR(s.st_mode)) return;
+  int fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (fd < 0) die(EXIT_SETUP, "cannot create %s: %s", target, strerror(errno));
+  close(fd);
+  if (mount(host, target, NULL, MS_BIND, NULL) != 0) die(EXIT_SETUP, "cannot bind %s: %s", host, strerror(errno));
+}
+
+/* A private /dev (tmpfs) holding only the usual nodes: the command must not reach the host's devices. */
+static int setup_dev(struct state *st) {
+  char dev[PATH_MAX], p[PATH_MAX];
+  join(dev, st->root, "dev");
+  if (!ensure_mountpoint(st, dev, 1)) { warn("%s is not a directory: /dev not set up", dev); return 0; }
+  if (mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k") != 0)
+    die(EXIT_SETUP, "cannot mount tmpfs on %s: %s", dev, strerror(errno));
+  note_mount(st, dev);
+  static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+  for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) bind_node(dev, nodes[i]);
+  static const char *const links[][2] = {
+      {"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
+      {"stderr", "/proc/self/fd/2"}, {"ptmx", "pts/ptmx"}};
+  for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+    join(p, dev, links[i][0]);
+    if (symlink(links[i][1], p) != 0) die(EXIT_SETUP, "cannot create %s: %s", p, strerror(errno));
+  }
+  join(p, dev, "shm");
+  if (mkdir(p, 01777) != 0 || mount("shm", p, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=65536k") != 0)
+    warn("no /dev/shm: %s", strerror(errno));
+  join(p, dev, "pts");
+  if (mkdir(p, 0755) != 0 || mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") != 0)
+    { /* no pseudo-terminals: builds rarely need one */ }
+  return 1;
+}
+
+static void setup_sys(struct state *st) {
+  char sys[PATH_MAX];
+  join(sys, st->root, "sys");
+  if (!ensure_mountpoint(st, sys, 1)) { warn("%s is not a directory: /sys not mounted", sys); return; }
+  /* A fresh read-only sysfs, as Docker gives; where that is not permitted, the host's (rbind, top read-only). */
+  if (mount("sysfs", sys, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0) {
+    note_mount(st, sys);
+    return;
+  }
+  if (mount("/sys", sys, NULL, MS_BIND | MS_REC, NULL) != 0) die(EXIT_SETUP, "cannot bind /sys on %s: %s", sys, strerror(errno));
+  note_mount(st, sys);
+  /* Best effort: submounts keep their own flags. */
+  mount(NULL, sys, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+}
+
+/* Copies host /etc/NAME into the private /dev tmpfs and binds the copy over ROOT/etc/NAME: the command may
+ * change its copy (as in Docker) but never the host's file, and the root's own file is only shadowed. */
+static void setup_etc_file(struct state *st, const char *name, int have_dev) {
+  char host[PATH_MAX], etc[PATH_MAX], target[PATH_MAX], copy[PATH_MAX];
+  snprintf(host, sizeof host, "/etc/%s", name);
+  join(etc, st->root, "etc");
+  struct stat s;
+  if (lstat(etc, &s) != 0 || !S_ISDIR(s.st_mode)) return;
+  int in = open(host, O_RDONLY | O_CLOEXEC);
+  if (in < 0) return;
+  join(target, etc, name);
+  if (!ensure_mountpoint(st, target, 0)) { close(in); return; }
+  const char *source = host;
+  if (have_dev) {
+    char dev[PATH_MAX];
+    join(dev, st->root, "dev");
+    char base[NAME_MAX];
+    snprintf(base, sizeof base, ".run-in-root-%s", name);
+    join(copy, dev, base);
+    int out = open(copy, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (out < 0) die(EXIT_SETUP, "cannot create %s: %s", copy, strerror(errno));
+    char buf[8192];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0)
+      if (write(out, buf, (size_t)n) != n) die(EXIT_SETUP, "cannot write %s: %s", copy, strerror(errno));
+    close(out);
+    source = copy;
+  }
+  close(in);
+  if (mount(source, target, NULL, MS_BIND, NULL) != 0) die(EXIT_SETUP, "cannot bind %s on %s: %s", host, target, strerror(errno));
+  note_mount(st, target);
+  if (have_dev) unlink(copy); /* the bind keeps the copy alive; the command does not see it in /dev */
+  else mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL);
+}
+
+static void cleanup(struct state *st) {
+  for (int i = st->nmounted - 1; i >= 0; i--) umount2(st->mounted[i], MNT_DETACH);
+  char proc[PATH_MAX];
+  join(proc, st->root, "proc");
+  umount2(proc, MNT_DETACH);
+  for (int i = st->ncreated - 1; i >= 0; i--) {
+    struct created *c = &st->created[i];
+    if (!c->active) continue;
+    struct stat ps;
+    int untouched = lstat(c->parent, &ps) == 0 && ps.st_mtim.tv_sec == c->parent_after.tv_sec &&
+                    ps.st_mtim.tv_nsec == c->parent_after.tv_nsec;
+    if ((c->is_dir ? rmdir(c->path) : unlink(c->path)) != 0) {
+      warn("cannot remove %s: %s", c->path, strerror(errno));
+      continue;
+    }
+    /* Restore the parent's times unless the command itself changed the directory. */
+    if (untouched) utimensat(AT_FDCWD, c->parent, c->parent_before, AT_SYMLINK_NOFOLLOW);
+  }
+}
+
+static int parse_groups(const char *text, gid_t *out) {
+  int n = 0;
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", text);
+  for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+    if (n >= MAX_GROUPS) die(EXIT_SETUP, "too many --groups");
+    out[n++] = (gid_t)parse_id("--groups", tok);
+  }
+  return n;
+}
+
+struct options {
+  const char *root, *cwd;
+  int script_fd;
+  uid_t uid;
+  gid_t gid;
+  gid_t groups[MAX_GROUPS];
+  int ngroups, isolate;
+  char **argv;
+};
+
+/* Everything after the namespaces: chroot, credentials, exec. Never returns. */
+static void enter_and_exec(const struct options *o) {
+  int script_fd = -1;
+  if (o->script_fd >= 0) {
+    /* Not close-on-exec: the kernel hands "/dev/fd/N" to the script's interpreter. */
+    script_fd = memfd_create("run-in-root-script", 0);
+    if (script_fd < 0) die(EXIT_SETUP, "memfd_create: %s", strerror(errno));
+    char buf[8192];
+    ssize_t n;
+    while ((n = read(o->script_fd, buf, sizeof buf)) != 0) {
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) die(EXIT_SETUP, "reading the script: %s", strerror(errno));
+      if (write(script_fd, buf, (size_t)n) != n) die(EXIT_SETUP, "writing the script: %s", strerror(errno));
+    }
+    close(o->script_fd);
+    if (fchmod(script_fd, 0755) != 0) die(EXIT_SETUP, "fchmod script: %s", strerror(errno));
+  }
+  if (strcmp(o->root, "/") != 0 && chroot(o->root) != 0) die(EXIT_SETUP, "chroot %s: %s", o->root, strerror(errno));
+  if (chdir("/") != 0) die(EXIT_SETUP, "chdir /: %s", strerror(errno));
+  if (chdir(o->cwd) != 0) die(EXIT_SETUP, "chdir %s: %s", o->cwd, strerror(errno));
+  if (setgroups((size_t)o->ngroups, o->groups) != 0) die(EXIT_SETUP, "setgroups: %s", strerror(errno));
+  if (setgid(o->gid) != 0) die(EXIT_SETUP, "setgid %u: %s", (unsigned)o->gid, strerror(errno));
+  if (setuid(o->uid) != 0) die(EXIT_SETUP, "setuid %u: %s", (unsigned)o->uid, strerror(errno));
+  /* After setuid (which clears it): if the helper is SIGKILLed, the command goes too. */
+  if (o->isolate) prctl(PR_SET_PDEATHSIG, SIGKILL);
+  signal(SIGPIPE, SIG_DFL);
+  if (script_fd >= 0) fexecve(script_fd, o->argv, environ);
+  else execvpe(o->argv[0], o->argv, environ);
+  int err = errno;
+  die(err == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC, "exec: %s: %s", o->argv[0],
+      err == ENOENT ? "not found" : strerror(err));
+}
+
+static volatile sig_atomic_t child_pid = 0;
+
+static void forward_kill(int sig) {
+  (void)sig;
+  if (child_pid > 0) kill(child_pid, SIGKILL);
+}
+
+static int run_isolated(struct options *o) {
+  struct state st = {.root = o->root};
+  if (unshare(CLONE_NEWNS | CLONE_NEWPID) != 0) die(EXIT_SETUP, "unshare: %s", strerror(errno));
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) die(EXIT_SETUP, "make / private: %s", strerror(errno));
+  char proc[PATH_MAX];
+  join(proc, o->root, "proc");
+  int have_proc = ensure_mountpoint(&st, proc, 1);
+  int have_dev = setup_dev(&st);
+  setup_sys(&st);
+  setup_etc_file(&st, "resolv.conf", have_dev);
+  setup_etc_file(&st, "hosts", have_dev);
+
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = forward_kill;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
+
+  pid_t pid = fork();
+  if (pid < 0) { int e = errno; cleanup(&st); die(EXIT_SETUP, "fork: %s", strerror(e)); }
+  if (pid == 0) {
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    /* pid 1 of the new namespace: its /proc shows only the build's processes. */
+    if (have_proc && mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
+      die(EXIT_SETUP, "cannot mount proc on %s: %s", proc, strerror(errno));
+    enter_and_exec(o);
+  }
+  child_pid = pid;
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) { status = EXIT_SETUP << 8; break; }
+  }
+  cleanup(&st);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status);
+}
+
+int main(int argc, char **argv) {
+  struct options o = {.root = "/", .cwd = "/", .script_fd = -1, .uid = 0, .gid = 0, .ngroups = 0, .isolate = 0};
+  int i = 1;
+  for (; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--") == 0) { i++; break; }
+    if (strcmp(a, "--isolate") == 0) { o.isolate = 1; continue; }
+    if (i + 1 >= argc) die(EXIT_SETUP, "%s needs a value", a);
+    const char *v = argv[++i];
+    if (strcmp(a, "--root") == 0) o.root = v;
+    else if (strcmp(a, "--cwd") == 0) o.cwd = v;
+    else if (strcmp(a, "--uid") == 0) o.uid = (uid_t)parse_id(a, v);
+    else if (strcmp(a, "--gid") == 0) o.gid = (gid_t)parse_id(a, v);
+    else if (strcmp(a, "--groups") == 0) o.ngroups = parse_groups(v, o.groups);
+    else if (strcmp(a, "--script-fd") == 0) o.script_fd = (int)parse_id(a, v);
+    else if (strcmp(a, "--error-fd") == 0) {
+      error_fd = (int)parse_id(a, v);
+      if (fcntl(error_fd, F_SETFD, FD_CLOEXEC) != 0) die(EXIT_SETUP, "bad --error-fd %s: %s", v, strerror(errno));
+    } else die(EXIT_SETUP, "unknown option %s", a);
+  }
+  if (i >= argc) die(EXIT_SETUP, "usage: run-in-root [options] -- ARGV...");
+  o.argv = &argv[i];
+  static char root[PATH_MAX];
+  if (realpath(o.root, root) == NULL) die(EXIT_SETUP, "root %s: %s", o.root, strerror(errno));
+  o.root = root;
+  if (o.isolate) return run_isolated(&o);
+  enter_and_exec(&o);
+}

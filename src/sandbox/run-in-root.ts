@@ -1,0 +1,160 @@
+// Runs one command inside the build root through the native helper (native/run-in-root.c): Node can neither
+// chroot nor set supplementary groups. The helper gets exactly the command's environment, so nothing of
+// the executor's own environment leaks into the build.
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import type { Writable } from 'node:stream';
+import { BuildError } from '../errors.ts';
+
+export interface RunInRootOptions {
+  /** The build root on the host ('/' in container mode). */
+  readonly root: string;
+  readonly argv: readonly string[];
+  /** KEY=VALUE entries: the command's whole environment. */
+  readonly env: readonly string[];
+  /** Working directory inside the root; it must exist. */
+  readonly cwd: string;
+  readonly uid: number;
+  readonly gid: number;
+  /** Supplementary groups (setgroups); empty drops the executor's own. */
+  readonly groups: readonly number[];
+  /** New mount + pid namespaces with private /dev, /proc, /sys, resolv.conf, hosts (--root-dir builds). */
+  readonly isolate: boolean;
+  readonly helperPath: string;
+  /** When set, this script (a #! file's content) is executed instead of looking argv[0] up. */
+  readonly script?: string;
+  readonly onOutput: (chunk: Buffer, stream: 'stdout' | 'stderr') => void;
+  readonly signal: AbortSignal;
+}
+
+export interface RunInRootResult {
+  /** The command's exit status; 128+N when it died of signal N. */
+  readonly exitCode: number;
+}
+
+/** Exit status the helper uses for its own setup failures (it reports them on fd 3 too). */
+const setupFailure = 125;
+/** How long output may still arrive after the command exited and its leftovers were killed. */
+const closeGraceMs = 2000;
+
+/** First candidate that is an executable regular file. */
+export function findRunHelper(candidates: readonly string[]): string {
+  for (const candidate of candidates) {
+    try {
+      if (!statSync(candidate).isFile()) continue;
+      accessSync(candidate, fsConstants.X_OK);
+      return candidate;
+    } catch {
+      // not this one
+    }
+  }
+  throw new BuildError('BUILD', `the RUN helper run-in-root was not found (looked at: ${candidates.join(', ') || 'nothing'})`, {
+    hint: 'build it with scripts/build-native.sh (needs gcc and libc6-dev)',
+  });
+}
+
+function helperArgs(opts: RunInRootOptions): string[] {
+  for (const id of [opts.uid, opts.gid, ...opts.groups]) {
+    if (!Number.isSafeInteger(id) || id < 0 || id > 0xfffffffe) throw new BuildError('BUILD', `invalid user or group id ${id}`);
+  }
+  if (opts.argv.length === 0) throw new BuildError('BUILD', 'RUN needs a command to run');
+  return [
+    '--root', opts.root, '--cwd', opts.cwd,
+    '--uid', String(opts.uid), '--gid', String(opts.gid), '--groups', opts.groups.join(','),
+    '--error-fd', '3',
+    ...(opts.isolate ? ['--isolate'] : []),
+    ...(opts.script === undefined ? [] : ['--script-fd', '4']),
+    '--', ...opts.argv,
+  ];
+}
+
+/** KEY=VALUE list → spawn's env object; a later entry wins, as in execve consumers. */
+function envObject(env: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const entry of env) {
+    const eq = entry.indexOf('=');
+    if (eq <= 0) continue;
+    out[entry.slice(0, eq)] = entry.slice(eq + 1);
+  }
+  return out;
+}
+
+async function waitBounded(done: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => { timer = setTimeout(resolve, ms); });
+  try {
+    await Promise.race([done, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function signalNumber(name: NodeJS.Signals | null): number {
+  if (name === null) return 0;
+  return osConstants.signals[name] ?? 0;
+}
+
+export async function runInRoot(opts: RunInRootOptions): Promise<RunInRootResult> {
+  const args = helperArgs(opts);
+  if (opts.signal.aborted) throw new BuildError('BUILD', 'RUN was cancelled', { cause: opts.signal.reason });
+  let child: ChildProcess;
+  try {
+    child = spawn(opts.helperPath, args, {
+      env: envObject(opts.env),
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe', opts.script === undefined ? 'ignore' : 'pipe'],
+      // Container mode: the helper execs in place, so its process group holds everything the command started.
+      detached: !opts.isolate,
+    });
+  } catch (err) {
+    // e.g. a NUL byte in an argument or variable: spawn refuses synchronously.
+    throw new BuildError('BUILD', `cannot start the RUN helper: ${(err as Error).message}`, { cause: err });
+  }
+  const setupErrors: Buffer[] = [];
+  child.stdout?.on('data', (chunk: Buffer) => opts.onOutput(chunk, 'stdout'));
+  child.stderr?.on('data', (chunk: Buffer) => opts.onOutput(chunk, 'stderr'));
+  const errorPipe = child.stdio[3];
+  errorPipe?.on('data', (chunk: Buffer) => setupErrors.push(chunk));
+  errorPipe?.on('error', () => { /* the helper closes it at exec */ });
+  if (opts.script !== undefined) {
+    const scriptPipe = child.stdio[4] as Writable | null;
+    scriptPipe?.on('error', () => { /* an early helper failure closes the pipe; its exit status says why */ });
+    scriptPipe?.end(opts.script);
+  }
+
+  const killAll = (): void => {
+    if (child.pid === undefined) return;
+    try {
+      // Isolated: the helper kills its pid namespace. Otherwise the whole process group goes.
+      if (opts.isolate) child.kill('SIGTERM');
+      else process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  const onAbort = (): void => killAll();
+  opts.signal.addEventListener('abort', onAbort, { once: true });
+
+  try {
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+      child.once('error', (err) => reject(new BuildError('BUILD', `cannot start the RUN helper ${opts.helperPath}: ${err.message}`, { cause: err })));
+      child.once('exit', (c, s) => resolve({ code: c, signal: s }));
+    });
+    const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    const { code, signal } = await exited;
+    if (!opts.isolate) killAll(); // daemons the command left behind in its process group
+    // A process that escaped the group (setsid) could hold the pipes open forever: stop reading after a while.
+    await waitBounded(closed, closeGraceMs);
+    for (const stream of [child.stdout, child.stderr, errorPipe]) stream?.destroy();
+    if (opts.signal.aborted) throw new BuildError('BUILD', 'RUN was cancelled', { cause: opts.signal.reason });
+    const exitCode = code ?? 128 + signalNumber(signal);
+    const setupMessage = Buffer.concat(setupErrors).toString('utf8').trim();
+    if (exitCode === setupFailure && setupMessage !== '') {
+      throw new BuildError('BUILD', `cannot run the command in the build root: ${setupMessage}`);
+    }
+    return { exitCode };
+  } finally {
+    opts.signal.removeEventListener('abort', onAbort);
+  }
+}
