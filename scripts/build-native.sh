@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Compiles the native helpers (native/*.c) into $OUT (default <project>/.tools/bin). Idempotent and quick:
 # a helper is rebuilt only when its source is newer than the binary. Needs gcc and libc6-dev (static libc).
+#   run-in-root  RUN's chroot/namespace helper (src/sandbox)
+#   launcher     starts Node through a kaniko runtime directory's own loader (scripts/assemble-kaniko-dir.ts)
 set -euo pipefail
 PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="${OUT:-$PROJECT_ROOT/.tools/bin}"
 mkdir -p "$OUT"
-src="$PROJECT_ROOT/native/run-in-root.c"
-bin="$OUT/run-in-root"
-if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ]; then
-  command -v gcc >/dev/null || { echo "build-native: gcc is needed (apt-get install -y gcc libc6-dev)" >&2; exit 1; }
-  echo "build-native: compiling $bin" >&2
-  gcc -O2 -static -Wall -Wextra -o "$bin.tmp" "$src"
-  mv -f "$bin.tmp" "$bin"
-fi
+for name in run-in-root launcher; do
+  src="$PROJECT_ROOT/native/$name.c"
+  bin="$OUT/$name"
+  if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ]; then
+    command -v gcc >/dev/null || { echo "build-native: gcc is needed (apt-get install -y gcc libc6-dev)" >&2; exit 1; }
+    echo "build-native: compiling $bin" >&2
+    # -s: the launcher ships in every executor image; symbols only add size.
+    gcc -O2 -static -s -Wall -Wextra -o "$bin.tmp" "$src"
+    mv -f "$bin.tmp" "$bin"
+  fi
+done

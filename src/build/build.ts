@@ -1,5 +1,8 @@
 // The whole build: Dockerfile → resolved stages → each stage built in its own root → the target's image.
 // In --root-dir mode every stage has its own directory; the target stage builds in the root itself.
+// In container mode every stage builds in '/', one after another: RUN cannot chroot in an unprivileged pod,
+// so there is only one root. '/' is reset after each non-target stage; COPY --from=<stage> reads the stage's
+// image extracted into the work directory (container-stages.ts), FROM <stage> unpacks that image over '/'.
 import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadDockerignore } from '../context/dockerignore.ts';
@@ -10,8 +13,10 @@ import { emptyImage } from '../oci/empty.ts';
 import type { Image } from '../oci/image.ts';
 import { parseReference } from '../registry/reference.ts';
 import { remoteImageWithMirrors } from '../registry/remote.ts';
+import { cacheKeyFor, cachedBaseImage } from '../cache/base-image-cache.ts';
 import { createIgnoreList, defaultIgnoreEntries, readMountPoints } from '../rootfs/ignore-list.ts';
 import { extractLayer } from '../rootfs/extract.ts';
+import { resetRoot, stageFilesystems } from './container-stages.ts';
 import type { BuildOptions } from './options.ts';
 import { buildStage, type BuiltStage } from './stage.ts';
 
@@ -49,17 +54,39 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
   });
   const stages = resolved.stages;
   const dockerignore = await loadDockerignore(opts.contextDir, opts.dockerfilePath);
-  const ignore = createIgnoreList(defaultIgnoreEntries({
+  const ignoreEntries = defaultIgnoreEntries({
     kanikoDir: opts.kanikoDir, ignoreVarRun: opts.ignoreVarRun, extraPaths: opts.ignorePaths,
     mountPoints: containerMode ? readMountPoints(mountInfo) : [],
-  }));
+  });
+  const ignore = createIgnoreList(ignoreEntries);
+  // Container mode: '/' between stages keeps only the machinery's paths, the build context (a later stage
+  // may COPY from it; /workspace is not always a mount) and the base-image cache.
+  const reset = async (): Promise<void> => {
+    await resetRoot({
+      root: opts.rootDir, ignore, ignoredPaths: ignoreEntries.map((e) => e.path),
+      keep: [opts.contextDir, opts.workDir, ...(opts.cache ? [opts.cacheDir] : [])], log,
+    });
+  };
+  const stageFs = stageFilesystems(opts.workDir, log);
   if (!containerMode) await ensureEmptyRoot(opts.rootDir);
 
   const built = new Map<number, BuiltStage>();
   const pulledRoots = new Map<string, Promise<string>>();
+  const mirrors = { map: opts.registryMap, skipDefaultFallback: opts.skipDefaultRegistryFallback };
   const pull = async (ref: string): Promise<Image> => {
+    if (opts.cache) {
+      // The warmer's cache first; the registry is asked only for the tag → digest (and not at all when it is down).
+      const cached = await cachedBaseImage(ref, {
+        cacheDir: opts.cacheDir, ttl: opts.cacheTtlMs, platform: opts.platform, log,
+        resolve: (r) => cacheKeyFor(r, { registry: { ...opts.pull, retries: 0 }, mirrors }),
+      });
+      if (cached !== undefined) {
+        log.info(`Found ${ref} in the cache directory ${opts.cacheDir}`);
+        return cached;
+      }
+    }
     log.info(`Retrieving image manifest ${ref}`);
-    return remoteImageWithMirrors(parseReference(ref), { map: opts.registryMap, skipDefaultFallback: opts.skipDefaultRegistryFallback }, opts.pull);
+    return remoteImageWithMirrors(parseReference(ref), mirrors, opts.pull);
   };
   const target = stages[stages.length - 1];
   if (target === undefined) throw new BuildError('DOCKERFILE', `${opts.dockerfilePath}: no build stage`);
@@ -77,7 +104,7 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
   for (const stage of stages) {
     if (!needed.has(stage.index)) { log.info(`Skipping unused stage ${stage.name ?? stage.index}`); continue; }
     const isTarget = stage.index === target.index;
-    const root = isTarget ? opts.rootDir : join(opts.workDir, 'stages', String(stage.index));
+    const root = isTarget || containerMode ? opts.rootDir : join(opts.workDir, 'stages', String(stage.index));
     let base: Image;
     switch (stage.base.kind) {
       case 'scratch': base = emptyImage(opts.platform); break;
@@ -93,6 +120,7 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
       const index = stageByName.get(from.toLowerCase());
       if (index !== undefined && index < stage.index) {
         const dep = built.get(index);
+        if (containerMode && dep !== undefined) return stageFs.dirFor(index, dep.image);
         if (dep === undefined || !dep.unpacked) throw new BuildError('BUILD', `COPY --from=${from}: stage ${index} has no filesystem`);
         return dep.root;
       }
@@ -114,11 +142,15 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
     log.info(`Building stage ${stage.name ?? stage.index}${stage.base.kind === 'image' ? ` from ${stage.base.ref}` : ''}`);
     const result = await buildStage(
       { index: stage.index, ...(stage.name !== undefined ? { name: stage.name } : {}), instructions: stage.stage.instructions, file: opts.dockerfilePath, escape: dockerfile.escape },
-      { opts, root, base, metaArgs: resolved.metaArgs, ignore, dockerignore, filesNeeded: copiedFrom.has(stage.index), containerMode, resolveFrom },
+      // In container mode a later COPY --from reads the stage's image, not '/': no unpack just for it.
+      { opts, root, base, metaArgs: resolved.metaArgs, ignore, dockerignore, filesNeeded: !containerMode && copiedFrom.has(stage.index), containerMode, resolveFrom },
     );
     built.set(stage.index, result);
+    if (containerMode && !isTarget) await reset();
   }
   const final = built.get(target.index);
   if (final === undefined) throw new BuildError('BUILD', 'the target stage was not built');
+  // --cleanup in container mode: the image is complete (its layers are files under the work directory).
+  if (containerMode && opts.cleanup) await reset();
   return { image: final.image, root: final.root };
 }

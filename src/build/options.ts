@@ -2,6 +2,7 @@
 import type { Log } from '../log.ts';
 import type { Platform } from '../oci/types.ts';
 import type { RemoteOptions } from '../registry/remote.ts';
+import type { LayerCache } from '../cache/layer-cache.ts';
 
 export interface OutputOptions {
   readonly destinations: readonly string[];
@@ -43,6 +44,13 @@ export interface BuildOptions {
   /** Registry settings for base-image pulls (and COPY --from images). */
   readonly pull: RemoteOptions;
   readonly registryMap: ReadonlyMap<string, readonly string[]>;
+  /** --cache: base images from cacheDir (filled by the warmer) before the registry, and the layer cache. */
+  readonly cache: boolean;
+  readonly cacheDir: string;
+  /** --cache-ttl in milliseconds. */
+  readonly cacheTtlMs: number;
+  /** With --cache: where RUN/COPY layers are looked up and stored, and which kinds are cached. */
+  readonly layerCache?: { readonly store: LayerCache; readonly runLayers: boolean; readonly copyLayers: boolean };
   /** Where RUN's static helper may be (first existing wins); looked up only when a stage has a RUN. */
   readonly runHelperCandidates: readonly string[];
   /** Where RUN output goes (kaniko prints it raw on standard output). */

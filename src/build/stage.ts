@@ -10,6 +10,8 @@ import { BuildError, DockerfileError, isBuildError } from '../errors.ts';
 import type { Image } from '../oci/image.ts';
 import { layerFromTarFile } from '../oci/layer.ts';
 import { appendLayers, withConfigFile, withHistory } from '../oci/mutate.ts';
+import type { Layer } from '../oci/image.ts';
+import { cacheKey } from '../cache/cache-key.ts';
 import type { ConfigFile, History } from '../oci/types.ts';
 import { extractLayer } from '../rootfs/extract.ts';
 import type { IgnoreList } from '../rootfs/ignore-list.ts';
@@ -38,6 +40,8 @@ export interface StageDeps {
   readonly dockerignore?: { matches(relPath: string): boolean };
   /** Whether a later stage reads this stage's files (then its base must be unpacked even without COPY/RUN). */
   readonly filesNeeded: boolean;
+  /** Start of this stage's cache-key chain (the parent stage's last key); default: the base image's digest. */
+  readonly baseKey?: string;
   /** '/' in the executor's own container: RUN then runs without chroot or namespaces. */
   readonly containerMode: boolean;
   resolveFrom(from: string): Promise<string>;
@@ -47,6 +51,8 @@ export interface BuiltStage {
   readonly image: Image;
   readonly root: string;
   readonly unpacked: boolean;
+  /** The last key of this stage's cache chain: a stage built FROM this one continues it. */
+  readonly cacheKey: string;
 }
 
 function timestampOf(opts: BuildOptions): Date | undefined {
@@ -110,12 +116,22 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
   const baseConfig = await deps.base.configFile();
   const instructions = [...onbuildTriggers(baseConfig, plan), ...plan.instructions];
   const commands: Command[] = instructions.map((i) => commandFor(i, deps.dockerignore === undefined ? {} : { ignore: deps.dockerignore }));
-  const needsRootfs = deps.filesNeeded || commands.some((c) => c.effects.needsRootfs);
   await mkdir(deps.root, { recursive: true });
-  if (needsRootfs) {
+  // The base is unpacked lazily: only when a step that is not a cache hit needs files (kaniko does the same), so a
+  // rebuild whose every RUN/COPY is cached never extracts anything. Cache hits before that point wait in `pending`.
+  let materialized = false;
+  const pending: Layer[] = [];
+  let baselineStale = false;
+  const applyLayer = async (layer: Layer): Promise<void> => {
+    await extractLayer(deps.root, await layer.uncompressed(), { ignore: deps.ignore, log });
+  };
+  const materialize = async (): Promise<void> => {
+    if (materialized) return;
+    materialized = true;
     log.info('Unpacking rootfs as cmd requires it');
     await unpackBase(deps.base, deps.root, deps);
-  }
+    for (const layer of pending.splice(0)) await applyLayer(layer);
+  };
   const stamp = timestampOf(opts);
   const created = (stamp ?? new Date()).toISOString();
   let image = deps.base;
@@ -134,7 +150,8 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
   // unpacked base and any COPY before it cost one stat walk in total. --single-snapshot takes it up front.
   let snapshotter: Snapshotter | undefined;
   const ensureBaseline = async (): Promise<Snapshotter> => {
-    if (snapshotter === undefined) {
+    if (snapshotter === undefined || baselineStale) {
+      baselineStale = false;
       snapshotter = createSnapshotter({ root: deps.root, ignore: deps.ignore, mode: opts.snapshotMode, log });
       const started = Date.now();
       await snapshotter.init();
@@ -142,9 +159,15 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
     }
     return snapshotter;
   };
-  if (opts.singleSnapshot && needsRootfs) await ensureBaseline();
+  if (opts.singleSnapshot && commands.some((c) => c.effects.needsRootfs)) { await materialize(); await ensureBaseline(); }
+  const cache = opts.layerCache;
+  // The key chain: the parent's key, then what changes layer bytes, then per step its text and inputs.
+  let key = cacheKey(deps.baseKey ?? await deps.base.digest(), [JSON.stringify({
+    compression: opts.compression, level: opts.compressionLevel ?? null, timestamp: stamp?.toISOString() ?? null,
+  })]);
+  const puts: Promise<void>[] = [];
   let layers = 0;
-  const addLayer = async (changes: LayerChanges, history: History, step: number): Promise<void> => {
+  const addLayer = async (changes: LayerChanges, history: History, step: number): Promise<Layer> => {
     const tarPath = join(layerDir, `stage${plan.index}-step${step}.tar`);
     const started = Date.now();
     const written = await writeLayerTar(deps.root, changes, tarPath,
@@ -156,17 +179,39 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
     log.debug({ entries: written.entries, digest: await layer.digest(), size: await layer.size(), durationMs: Date.now() - started }, 'Layer snapshot');
     image = appendLayers(image, { layer, history });
     layers++;
+    return layer;
   };
   const isEmpty = (c: LayerChanges): boolean => c.added.length === 0 && c.deleted.length === 0 && (c.opaque ?? []).length === 0;
 
   for (const [n, command] of commands.entries()) {
     log.info(`${command.text}`);
-    if (command.effects.snapshot === 'tree') await ensureBaseline();
     const step: StepContext = {
       root: deps.root, contextDir: opts.contextDir, image: config, args, buildArgs: opts.buildArgs,
       metaArgs: deps.metaArgs, env: replacementEnv(args, config), cmdSet, escape: plan.escape, log,
       signal: opts.signal, resolveFrom: (from) => deps.resolveFrom(from), runtime,
     };
+    const history: History = { created, created_by: command.text };
+    const cached = cache !== undefined && command.effects.cacheable && !opts.singleSnapshot
+      && (command.effects.snapshot === 'tree' ? cache.runLayers : cache.copyLayers);
+    if (cache !== undefined) {
+      const inputs = command.cacheInputs !== undefined ? await command.cacheInputs(step).catch((err: unknown) => { throw locate(err, plan.file, command.line); }) : [];
+      key = cacheKey(key, [command.text, ...inputs]);
+    }
+    if (cached && cache !== undefined) {
+      const hit = await cache.store.get(key);
+      if (hit !== undefined) {
+        // RUN/COPY/ADD leave the config alone, so a hit needs no execution: the layer joins the image as it is
+        // (pushed later by cross-repo mount), and its files reach the root only if a later step needs them.
+        log.info({ key }, 'Using caching version of cmd');
+        image = appendLayers(image, { layer: hit.layer, history });
+        layers++;
+        if (materialized) { await applyLayer(hit.layer); baselineStale = snapshotter !== undefined; } else pending.push(hit.layer);
+        continue;
+      }
+      log.info({ key }, 'No cached layer found for cmd');
+    }
+    if (command.effects.needsRootfs) await materialize();
+    if (command.effects.snapshot === 'tree' && !opts.singleSnapshot) await ensureBaseline();
     let result;
     try {
       result = await command.execute(step);
@@ -176,7 +221,6 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
     config = result.image;
     if (result.args !== undefined) args = new Map(result.args);
     if (result.cmdSet === true) cmdSet = true;
-    const history: History = { created, created_by: command.text };
     const changed = result.changed ?? [];
     const last = n === commands.length - 1;
     if (opts.singleSnapshot) {
@@ -188,23 +232,29 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
       image = withHistory(image, { ...history, empty_layer: true });
       continue;
     }
+    let produced: Layer | undefined;
     if (command.effects.snapshot === 'files' && changed.length > 0) {
-      if (snapshotter !== undefined) await snapshotter.recordPaths(changed);
-      await addLayer({ added: changed, deleted: [] }, history, n);
+      if (snapshotter !== undefined && !baselineStale) await snapshotter.recordPaths(changed);
+      produced = await addLayer({ added: changed, deleted: [] }, history, n);
     } else if (command.effects.snapshot === 'tree' && snapshotter !== undefined) {
       const started = Date.now();
       const changes = await snapshotter.snapshotTree();
       log.debug({ added: changes.added.length, deleted: changes.deleted.length, durationMs: Date.now() - started }, 'Filesystem walked');
       if (isEmpty(changes)) image = withHistory(image, { ...history, empty_layer: true });
-      else await addLayer(changes, history, n);
+      else produced = await addLayer(changes, history, n);
     } else {
       image = withHistory(image, { ...history, empty_layer: true });
     }
+    // Pushed to the cache while the build goes on; awaited before the stage ends (its tar files live in workDir).
+    if (cached && cache !== undefined && produced !== undefined) puts.push(cache.store.put(key, produced, history));
   }
+  // Later stages read this stage's files (COPY --from): they must be in its root even if every step was a hit.
+  if (deps.filesNeeded) await materialize();
+  await Promise.all(puts);
   log.debug({ layers }, 'Stage built');
   const current = await image.configFile();
   const final: ConfigFile = { ...config, rootfs: current.rootfs, ...(current.history !== undefined ? { history: current.history } : {}), created };
-  return { image: withConfigFile(image, final), root: deps.root, unpacked: needsRootfs };
+  return { image: withConfigFile(image, final), root: deps.root, unpacked: materialized, cacheKey: key };
 }
 
 function locate(err: unknown, file: string, line: number): unknown {

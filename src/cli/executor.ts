@@ -9,6 +9,11 @@ import { checkDestinations, publish } from '../build/publish.ts';
 import { enterContextSubPath, pickContextSource } from '../context/pick.ts';
 import { fetchDockerfile, isRemoteDockerfile } from '../context/remote-dockerfile.ts';
 import { RegistryClient } from '../registry/client.ts';
+import { defaultCacheRepo, ociLayerCache, parseCacheRepo, registryLayerCache, type LayerCache } from '../cache/layer-cache.ts';
+import type { OutputOptions } from '../build/options.ts';
+import type { RemoteOptions } from '../registry/remote.ts';
+import type { Log } from '../log.ts';
+import type { Platform } from '../oci/types.ts';
 import { UsageError } from '../errors.ts';
 import { executorFlags } from './flags.ts';
 import {
@@ -16,7 +21,7 @@ import {
   parseGitOptions,
 } from './executor-options.ts';
 import { createLogger } from './logger.ts';
-import { buildProgram, parseFlags } from './parse-flags.ts';
+import { buildProgram, parseDuration, parseFlags } from './parse-flags.ts';
 import { exitWith, type CliIo } from './run-cli.ts';
 
 export const version = '0.1.0';
@@ -24,6 +29,19 @@ export const version = '0.1.0';
 function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`invalid --${flag} "${value}": use ${allowed.join(', ')}`);
   return value as T;
+}
+
+/** --cache-repo, or kaniko's default `<first destination repo>/cache`; `oci:DIR` keeps layers on disk. */
+function layerCacheFrom(flags: FlagReader, out: OutputOptions,
+  deps: { push: RemoteOptions; ttlMs: number; log: Log; platform: Platform }): LayerCache {
+  const repoFlag = flags.string('cache-repo');
+  const first = out.destinations[0];
+  if (repoFlag === undefined && first === undefined) {
+    throw new UsageError('--cache needs --cache-repo when there is no --destination', { hint: 'e.g. --cache-repo=registry.example.com/app/cache or --cache-repo=oci:/cache/layers' });
+  }
+  const repo = parseCacheRepo(repoFlag ?? defaultCacheRepo(first ?? ''));
+  const common = { ttlMs: deps.ttlMs, log: deps.log, platform: deps.platform, push: !flags.bool('no-push-cache') };
+  return repo.kind === 'oci' ? ociLayerCache({ ...common, dir: repo.dir }) : registryLayerCache({ ...common, repo: repo.repo, registry: deps.push });
 }
 
 export async function executorMain(io: CliIo): Promise<void> {
@@ -54,6 +72,13 @@ export async function executorMain(io: CliIo): Promise<void> {
   const compression = oneOf('compression', flags.string('compression') ?? 'gzip', ['gzip', 'zstd'] as const);
   const level = flags.int('compression-level', -1);
 
+  const cacheTtlMs = parseDuration('cache-ttl', flags.string('cache-ttl') ?? '336h');
+  const layerCache = flags.bool('cache') ? {
+    store: layerCacheFrom(flags, out, { push, ttlMs: cacheTtlMs, log, platform }),
+    runLayers: flags.bool('cache-run-layers', true),
+    copyLayers: flags.bool('cache-copy-layers'),
+  } : undefined;
+
   const workDir = await mkdtemp(join(rootChoice.containerMode ? kanikoDir : tmpdir(), 'build-'));
   const abort = new AbortController();
   try {
@@ -82,6 +107,8 @@ export async function executorMain(io: CliIo): Promise<void> {
       compression, ...(level > 0 ? { compressionLevel: level } : {}),
       imageFsExtractRetry: flags.int('image-fs-extract-retry'),
       pull, registryMap: registryMap(flags), skipDefaultRegistryFallback: flags.bool('skip-default-registry-fallback'),
+      cache: flags.bool('cache'), cacheDir: resolve(flags.string('cache-dir') ?? '/cache'), cacheTtlMs,
+      ...(layerCache !== undefined ? { layerCache } : {}),
       runHelperCandidates: [join(kanikoDir, 'run-in-root'), join(import.meta.dirname, '..', '..', '.tools', 'bin', 'run-in-root')],
       runOutput: (chunk) => io.stdout(chunk.toString()),
       log, signal: abort.signal,

@@ -56,4 +56,10 @@ export interface Command {
   readonly text: string;
   readonly effects: CommandEffects;
   execute(step: StepContext): Promise<StepResult>;
+  /**
+   * The instruction-specific layer-cache inputs (src/cache/cache-key.ts), beyond the instruction text the build
+   * loop adds itself: for COPY/ADD the resolved sources' paths, modes, owners and content digests. Reads only
+   * the context / source stage (never needs the root unpacked); throws what execute() would for bad sources.
+   */
+  cacheInputs?(step: StepContext): Promise<readonly (string | Uint8Array)[]>;
 }

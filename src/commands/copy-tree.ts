@@ -191,3 +191,35 @@ async function walkInto(t: TreeCopy, srcDir: string, ensureDir: () => Promise<st
     }
   }
 }
+
+/** One node copyDirContents would write, for cache keys: its path below the source directory and its lstat. */
+export interface SourceNode {
+  /** '/'-separated, relative to the walked directory. */
+  readonly rel: string;
+  readonly host: string;
+  readonly stat: Stats;
+}
+
+/**
+ * The nodes copyDirContents(srcDir) writes, in the order it writes them, with the same filter rules: an
+ * excluded directory appears only when something below it is re-included (walkInto then creates it).
+ */
+export async function listDirContents(srcDir: string, filter: EntryFilter, signal: AbortSignal, rel = ''): Promise<SourceNode[]> {
+  const out: SourceNode[] = [];
+  for (const name of (await readdir(srcDir)).sort()) {
+    signal.throwIfAborted();
+    const src = path.join(srcDir, name);
+    const st = await lstat(src);
+    const relName = rel === '' ? name : `${rel}/${name}`;
+    const isDir = st.isDirectory();
+    const excluded = filter.excluded(src, isDir);
+    if (isDir) {
+      if (excluded && filter.canSkipDir(src)) continue;
+      const below = await listDirContents(src, filter, signal, relName);
+      if (!excluded || below.length > 0) out.push({ rel: relName, host: src, stat: st }, ...below);
+      continue;
+    }
+    if (!excluded) out.push({ rel: relName, host: src, stat: st });
+  }
+  return out;
+}

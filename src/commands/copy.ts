@@ -1,9 +1,12 @@
 // COPY with Docker/BuildKit semantics: sources are cleaned paths inside the context (or inside an
 // earlier stage's root for --from), Go globs, .dockerignore'd files invisible; a directory source
 // copies its contents; the destination is resolved inside the build root relative to WORKDIR.
+import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import { lstat, readdir, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { lstat, readdir, readlink, stat } from 'node:fs/promises';
 import path, { posix } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { cleanGoPath, createMatcher } from '../context/dockerignore.ts';
 import type { Matcher } from '../context/dockerignore.ts';
 import { compileGoGlob, GlobSyntaxError, hasGlobMeta } from '../context/glob.ts';
@@ -14,7 +17,7 @@ import type { Ownership } from '../rootfs/copy.ts';
 import { resolveInRoot, toRootPath } from '../rootfs/resolve.ts';
 import { resolveOwnership } from '../rootfs/users.ts';
 import type { Command, StepContext, StepResult } from './command.ts';
-import { copyDirContents, copyFileNode, ensureDestDir, parseChmod } from './copy-tree.ts';
+import { copyDirContents, copyFileNode, ensureDestDir, listDirContents, parseChmod } from './copy-tree.ts';
 import type { EntryFilter, TreeCopy } from './copy-tree.ts';
 
 /** The .dockerignore as COPY needs it; canSkipDir (when present) lets the walk skip excluded trees. */
@@ -171,7 +174,19 @@ async function copyMatch(t: TreeCopy, scope: SourceScope, match: SourceMatch, de
   await copyFileNode(tree, match.host, match.stat, target);
 }
 
-async function executeCopy(instr: CopyInstruction, opts: CopyOptions, step: StepContext): Promise<StepResult> {
+/** Everything COPY resolves before writing: shared by execute() and cacheInputs() so both see the same sources. */
+interface CopyPlan {
+  readonly scope: SourceScope;
+  readonly matches: readonly SourceMatch[];
+  readonly destRootPath: string;
+  readonly destIsDir: boolean;
+  readonly from: string;
+  readonly chown: string;
+  readonly chmod: string;
+  readonly excludes: readonly string[];
+}
+
+async function planCopy(instr: CopyInstruction, opts: CopyOptions, step: StepContext): Promise<CopyPlan> {
   if (instr.heredocs.length > 0 || instr.sources.some((s) => s.startsWith('<<'))) {
     throw new BuildError('NOT_SUPPORTED', 'COPY from a here-document is not supported yet');
   }
@@ -191,7 +206,6 @@ async function executeCopy(instr: CopyInstruction, opts: CopyOptions, step: Step
   const chown = instr.chown === undefined ? '' : expand(instr.chown);
   const chmod = instr.chmod === undefined ? '' : expand(instr.chmod);
   const excludes = instr.exclude.map(expand);
-  const owner = chown === '' ? undefined : await resolveOwnership(step.root, chown);
   const scope: SourceScope = from === ''
     ? { root: path.resolve(step.contextDir), ignore: opts.ignore, exclude: undefined, where: 'build context' }
     : { root: path.resolve(await step.resolveFrom(from)), ignore: undefined, exclude: undefined, where: `stage or image ${JSON.stringify(from)}` };
@@ -201,24 +215,100 @@ async function executeCopy(instr: CopyInstruction, opts: CopyOptions, step: Step
   for (const word of sources) matches.push(...(await resolveSource(scoped, word, step)));
   // Several nodes (from globs) go INTO the destination, never one after another onto the same path.
   if (matches.length > 1) destIsDir = true;
+  return { scope: scoped, matches, destRootPath, destIsDir, from, chown, chmod, excludes };
+}
 
+async function executeCopy(instr: CopyInstruction, opts: CopyOptions, step: StepContext): Promise<StepResult> {
+  const plan = await planCopy(instr, opts, step);
+  const { from, matches, destRootPath } = plan;
+  const owner = plan.chown === '' ? undefined : await resolveOwnership(step.root, plan.chown);
   const t: TreeCopy = {
     root: step.root,
     // BuildKit: context files are 0:0; COPY --from keeps the source owner; --chown wins over both.
     ownerOf: (st) => owner ?? (from === '' ? rootOwner : { uid: st.uid, gid: st.gid }),
     parentOwner: owner ?? rootOwner,
-    mode: chmod === '' ? undefined : parseChmod(chmod),
+    mode: plan.chmod === '' ? undefined : parseChmod(plan.chmod),
     filter: { excluded: () => false, canSkipDir: () => false },
     changed: new Set<string>(),
     log: step.log,
     signal: step.signal,
   };
-  if (matches.length > 0) await ensureDestDir(t, destIsDir ? destRootPath : posix.dirname(destRootPath));
+  if (matches.length > 0) await ensureDestDir(t, plan.destIsDir ? destRootPath : posix.dirname(destRootPath));
   for (const match of matches) {
     step.signal.throwIfAborted();
-    await copyMatch(t, scoped, match, destRootPath);
+    await copyMatch(t, plan.scope, match, destRootPath);
   }
   return { image: step.image, changed: [...t.changed] };
+}
+
+/** Hashes files a few at a time: one stream each, never a whole file in memory. */
+async function hashFiles(hosts: readonly string[], signal: AbortSignal): Promise<string[]> {
+  const out: string[] = new Array<string>(hosts.length).fill('');
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < hosts.length; i = next++) {
+      signal.throwIfAborted();
+      const hash = createHash('sha256');
+      await pipeline(createReadStream(hosts[i] ?? ''), hash);
+      out[i] = hash.digest('hex');
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(8, hosts.length) }, worker));
+  return out;
+}
+
+/**
+ * The cache inputs of a COPY (documented in src/cache/README.md): the resolved destination and flags, then per
+ * source match and per node it writes, in copy order: path, type, mode after --chmod, owner, content digest or
+ * link target. No times: an mtime never changes the key (Docker's rule). Context files are always 0:0, so their
+ * owner on disk is not an input; a --chown is keyed by its text (the root's passwd is covered by the key chain),
+ * so this runs without the root being unpacked.
+ */
+async function copyCacheInputs(instr: CopyInstruction, opts: CopyOptions, step: StepContext): Promise<string[]> {
+  const plan = await planCopy(instr, opts, step);
+  const mode = plan.chmod === '' ? undefined : parseChmod(plan.chmod);
+  const ownerOf = (st: Stats): string => (plan.chown !== '' ? 'chown' : plan.from === '' ? '0:0' : `${st.uid}:${st.gid}`);
+  const modeOf = (st: Stats): string => {
+    const own = st.mode & 0o7777;
+    return (mode === undefined ? own : mode.apply(own, st.isDirectory())).toString(8);
+  };
+  const destHost = await resolveInRoot(step.root, plan.destRootPath);
+  const records: (string | { readonly host: string; readonly fields: readonly string[] })[] = [
+    JSON.stringify(['copy', plan.destRootPath, plan.destIsDir, plan.from, plan.chown, plan.chmod, ...plan.excludes]),
+  ];
+  const describe = async (rel: string, host: string, st: Stats): Promise<void> => {
+    if (st.isFile()) records.push({ host, fields: ['file', rel, modeOf(st), ownerOf(st)] });
+    else if (st.isSymbolicLink()) records.push(JSON.stringify(['symlink', rel, ownerOf(st), await readlink(host)]));
+    else if (st.isDirectory()) records.push(JSON.stringify(['dir', rel, modeOf(st), ownerOf(st)]));
+    // A special file inside a tree is skipped by the copy, but it makes an excluded parent directory appear.
+    else records.push(JSON.stringify(['special', rel]));
+  };
+  for (const match of plan.matches) {
+    records.push(JSON.stringify(['source', match.named, match.stat.isDirectory() ? 'dir' : match.stat.isFile() ? 'file' : 'other']));
+    if (match.stat.isDirectory()) {
+      const base = makeFilter(plan.scope, match.host);
+      const filter: EntryFilter = {
+        excluded: (hostPath, isDir) => hostPath === destHost || base.excluded(hostPath, isDir),
+        canSkipDir: (hostPath) => hostPath === destHost || base.canSkipDir(hostPath),
+      };
+      for (const node of await listDirContents(match.host, filter, step.signal)) await describe(node.rel, node.host, node.stat);
+    } else if (match.stat.isFile()) {
+      await describe('', match.host, match.stat);
+    } else {
+      throw new BuildError('BUILD', `COPY failed: ${match.named} is not a regular file, directory or symlink`);
+    }
+  }
+  const files = records.flatMap((r) => (typeof r === 'string' ? [] : [r.host]));
+  const digests = await hashFiles(files, step.signal);
+  let n = 0;
+  return records.map((r) => (typeof r === 'string' ? r : JSON.stringify([...r.fields, `sha256:${digests[n++] ?? ''}`])));
+}
+
+/** Non-BuildErrors (EACCES, ...) become a COPY failure; aborts stay aborts. */
+function copyFailure(err: unknown): unknown {
+  if (isBuildError(err)) return err;
+  if (err instanceof Error && err.name === 'AbortError') return err;
+  return new BuildError('BUILD', `COPY failed: ${(err as Error).message}`, { cause: err });
 }
 
 export function copyCommand(instr: CopyInstruction, opts: CopyOptions = {}): Command {
@@ -230,9 +320,14 @@ export function copyCommand(instr: CopyInstruction, opts: CopyOptions = {}): Com
       try {
         return await executeCopy(instr, opts, step);
       } catch (err) {
-        if (isBuildError(err)) throw err;
-        if (err instanceof Error && err.name === 'AbortError') throw err;
-        throw new BuildError('BUILD', `COPY failed: ${(err as Error).message}`, { cause: err });
+        throw copyFailure(err);
+      }
+    },
+    async cacheInputs(step) {
+      try {
+        return await copyCacheInputs(instr, opts, step);
+      } catch (err) {
+        throw copyFailure(err);
       }
     },
   };

@@ -34,6 +34,9 @@ export function runCommand(instr: RunInstruction): Command {
     line: instr.line,
     text: instr.text,
     effects: { snapshot: 'tree', cacheable: true, needsRootfs: true },
+    async cacheInputs(step) {
+      return runCacheInputs(step, runProcess(instr, step.image.config.Shell));
+    },
     async execute(step) {
       checkRunFlags(instr);
       const config = step.image.config;
@@ -150,4 +153,42 @@ export async function resolveRunUser(root: string, spec: string): Promise<RunUse
   // Root without a passwd entry (scratch-like images) still gets /root, as Docker does.
   const home = info.uid === 0 && info.name === undefined ? '/root' : info.home;
   return { uid: info.uid, gid: info.gid, groups: [info.gid, ...extra], home };
+}
+
+/** What runCacheInputs reads of a step (StepContext satisfies it). */
+export interface RunKeyContext {
+  readonly image: ConfigFile;
+  /** ARGs declared in the stage so far, with their resolved values. */
+  readonly args: ReadonlyMap<string, string>;
+}
+
+/** The process a RUN starts (runProcess): the argv after SHELL, and a #! heredoc body. */
+export interface RunKeyProcess {
+  readonly argv: readonly string[];
+  readonly script?: string;
+}
+
+/**
+ * The inputs of a RUN beyond the instruction text: the argv (it carries the SHELL for the shell form and the
+ * heredoc bodies, which the instruction text does not), the environment the command sees from the image ENV
+ * and the ARGs declared in scope (sorted; ENV wins as in the process), the USER and the WORKDIR.
+ * Not included: --build-args no ARG declares (the command cannot see them), the predefined proxy ARGs unless
+ * declared (Docker exempts them from the cache on purpose), HOME/PATH defaults (they follow from ENV, USER and
+ * the root's /etc/passwd, which the key chain already covers), ONBUILD/labels and other config (invisible to a
+ * process).
+ */
+export function runCacheInputs(step: RunKeyContext, proc: RunKeyProcess): string[] {
+  const env = new Map<string, string>(step.args);
+  for (const kv of step.image.config.Env ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq > 0) env.set(kv.slice(0, eq), kv.slice(eq + 1));
+  }
+  const sortedEnv = [...env].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${k}=${v}`);
+  return [
+    JSON.stringify(['argv', ...proc.argv]),
+    JSON.stringify(['script', proc.script ?? null]),
+    JSON.stringify(['env', ...sortedEnv]),
+    JSON.stringify(['user', step.image.config.User ?? '']),
+    JSON.stringify(['workdir', step.image.config.WorkingDir ?? '']),
+  ];
 }

@@ -5,7 +5,7 @@
 import { constants as fsc } from 'node:fs';
 import { chmod, link, lutimes, mkdir, open, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
 import tarStream from 'tar-stream';
 import type { Header } from 'tar-stream';
@@ -205,7 +205,7 @@ export async function extractContextArchive(input: Readable, destDir: string, op
   await mkdir(dest, { recursive: true });
   const state: State = { dest, opts, dirs: new Map(), bytes: 0 };
   const extractor = tarStream.extract();
-  let decompressor: NodeJS.ReadWriteStream | undefined;
+  let decompressor: Transform | undefined;
   const onAbort = (): void => {
     const reason: unknown = opts.signal?.reason;
     extractor.destroy(reason instanceof Error ? reason : new Error('aborted'));
@@ -249,7 +249,7 @@ export async function extractContextArchive(input: Readable, destDir: string, op
   } catch (err) {
     input.unpipe();
     input.destroy();
-    (decompressor as { destroy?: () => void } | undefined)?.destroy?.();
+    decompressor?.destroy();
     extractor.destroy();
     throw describeFailure(opts.source, opts.signal?.aborted === true ? Object.assign(new Error('aborted'), { name: 'AbortError' }) : err);
   } finally {

@@ -70,6 +70,7 @@ describe('azureBlobContextSource against Azurite', () => {
     ['a wrong key', () => [az.contextUrl('ctx', 'dir/context.tar.gz'), { ...keyEnv(), AZURE_STORAGE_ACCESS_KEY: badKey }], /(authentication failed|not authorized) .*HTTP 403/],
     ['a forged SAS', () => [`${az.contextUrl('ctx', 'dir/context.tar.gz')}?${az.sasFor('ctx', 'dir/context.tar.gz').replace(/sig=[^&]+/, 'sig=Zm9yZ2VkLXNpZ25hdHVyZQ%3D%3D')}`, { AZURE_STORAGE_BLOB_ENDPOINT: az.endpoint }], /(authentication failed|not authorized) .*HTTP 403/],
     ['no credentials at all', () => [az.contextUrl('ctx', 'dir/context.tar.gz'), { AZURE_STORAGE_BLOB_ENDPOINT: az.endpoint }], /AZURE_STORAGE_ACCESS_KEY is not set/],
+    ['an unreachable endpoint', () => [az.contextUrl('ctx', 'dir/context.tar.gz'), { ...keyEnv(), AZURE_STORAGE_BLOB_ENDPOINT: 'http://127.0.0.1:1/devstoreaccount1' }], /cannot reach 127\.0\.0\.1:1 \(ECONNREFUSED\)$/],
     ['a corrupt gzip', () => [az.contextUrl('ctx', 'corrupt.tar.gz'), keyEnv()], /ctx\/corrupt\.tar\.gz/],
   ];
   for (const [what, make, expected] of failures) {

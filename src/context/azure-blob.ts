@@ -62,8 +62,12 @@ export function parseAzureBlobUrl(spec: string, env: ContextDeps['env']): AzureB
 }
 
 /** One line: the storage error code and status, never the request (which may hold a SAS). */
-function describeAzureFailure(source: string, err: unknown): BuildError {
+function describeAzureFailure(source: string, host: string, err: unknown): BuildError {
   if (err instanceof BuildError) return err;
+  if (err instanceof RestError && err.statusCode === undefined) {
+    // No HTTP answer at all: the SDK wraps the socket error (ECONNREFUSED, ENOTFOUND…) in a RestError.
+    return new BuildError('CONTEXT', `cannot fetch build context ${source}: cannot reach ${host} (${err.code ?? 'network error'})`, { cause: err });
+  }
   if (err instanceof RestError) {
     const code = err.code ?? 'error';
     const what = ({
@@ -82,7 +86,10 @@ function describeAzureFailure(source: string, err: unknown): BuildError {
   }
   const e = err as NodeJS.ErrnoException;
   if (e.name === 'AbortError') return new BuildError('CONTEXT', `fetching build context ${source} was aborted`, { cause: err });
-  return new BuildError('CONTEXT', `cannot fetch build context ${source}: ${e.code ?? e.name ?? 'error'}`, { cause: err });
+  if (e.code !== undefined) {
+    return new BuildError('CONTEXT', `cannot fetch build context ${source}: cannot reach ${host} (${e.code})`, { cause: err });
+  }
+  return new BuildError('CONTEXT', `cannot fetch build context ${source}: ${e.name ?? 'error'}`, { cause: err });
 }
 
 export function azureBlobContextSource(url: string, deps: ContextDeps): ContextSource {
@@ -110,7 +117,7 @@ export function azureBlobContextSource(url: string, deps: ContextDeps): ContextS
         if (res.readableStreamBody === undefined) throw new BuildError('CONTEXT', `cannot fetch build context ${source}: the response has no body`);
         body = res.readableStreamBody;
       } catch (err) {
-        throw describeAzureFailure(source, err);
+        throw describeAzureFailure(source, new URL(loc.requestUrl).host, err);
       }
       const input = body instanceof Readable ? body : new Readable().wrap(body);
       await extractContextArchive(input, workDir, { source, log: deps.log, signal });

@@ -55,6 +55,13 @@ describe('gcsContextSource against the GCS test double', () => {
     assert.equal(await readFile(join(dir, 'Dockerfile'), 'utf8'), 'FROM scratch\n');
   });
 
+  it('names the endpoint it cannot reach', async () => {
+    const env = { STORAGE_EMULATOR_HOST: '127.0.0.1:1' };
+    const err = await gcsContextSource('gs://ctx', { ...deps, env }).fetch(join(work, 'u'), AbortSignal.timeout(30_000)).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof BuildError, String(err));
+    assert.match(err.message, /^cannot fetch build context gs:\/\/ctx\/context\.tar\.gz: cannot reach http:\/\/127\.0\.0\.1:1 \(ECONNREFUSED\)$/);
+  });
+
   const failures: readonly [string, string, RegExp][] = [
     ['a missing bucket', 'gs://nope', /^cannot fetch build context gs:\/\/nope\/context\.tar\.gz: not found \(The specified bucket does not exist\.\)$/],
     ['a missing object', 'gs://ctx/absent.tar.gz', /^cannot fetch build context gs:\/\/ctx\/absent\.tar\.gz: not found \(No such object: ctx\/absent\.tar\.gz\)$/],

@@ -14,6 +14,7 @@ import { Storage } from '@google-cloud/storage';
 import type { StorageOptions } from '@google-cloud/storage';
 import type { Readable } from 'node:stream';
 import { BuildError } from '../errors.ts';
+import { redactUrl } from '../redact.ts';
 import { extractContextArchive } from './archive.ts';
 import { splitBucketAndItem } from './s3.ts';
 import type { ContextDeps, ContextSource } from './source.ts';
@@ -46,7 +47,7 @@ function statusOf(err: unknown): number | undefined {
 }
 
 /** One line naming the source; GCS error messages ("No such object: b/o") carry no credentials. */
-function describeGcsFailure(source: string, err: unknown): BuildError {
+function describeGcsFailure(source: string, endpoint: string, err: unknown): BuildError {
   if (err instanceof BuildError) return err;
   const status = statusOf(err);
   const e = err as NodeJS.ErrnoException;
@@ -61,7 +62,10 @@ function describeGcsFailure(source: string, err: unknown): BuildError {
       cause: err, hint: 'set GOOGLE_APPLICATION_CREDENTIALS or run with a service account (Application Default Credentials)',
     });
   }
-  return new BuildError('CONTEXT', `cannot fetch build context ${source}: ${e.code ?? e.message ?? 'error'}`, { cause: err });
+  if (typeof e.code === 'string') {
+    return new BuildError('CONTEXT', `cannot fetch build context ${source}: cannot reach ${endpoint} (${e.code})`, { cause: err });
+  }
+  return new BuildError('CONTEXT', `cannot fetch build context ${source}: ${(e.message ?? 'error').split('\n')[0]?.slice(0, 200)}`, { cause: err });
 }
 
 export function gcsContextSource(url: string, deps: ContextDeps): ContextSource {
@@ -74,13 +78,14 @@ export function gcsContextSource(url: string, deps: ContextDeps): ContextSource 
       if (bucket === '') throw new BuildError('CONTEXT', `build context ${JSON.stringify(url)} names no bucket`);
       signal.throwIfAborted();
       const file = createStorage(deps.env).bucket(bucket).file(item);
-      deps.log.info({ source, endpoint: gcsEmulatorEndpoint(deps.env) }, `Fetching build context from ${source}`);
+      const endpoint = gcsEmulatorEndpoint(deps.env);
+      deps.log.info({ source, endpoint: endpoint === undefined ? undefined : redactUrl(endpoint) }, `Fetching build context from ${source}`);
       // The metadata GET first: a missing bucket or object and refused credentials get a clean
       // status here, instead of surfacing as a read error in the middle of the extractor.
       try {
         await file.getMetadata();
       } catch (err) {
-        throw describeGcsFailure(source, err);
+        throw describeGcsFailure(source, endpoint === undefined ? 'storage.googleapis.com' : redactUrl(endpoint), err);
       }
       signal.throwIfAborted();
       // validation stays on: when the server sends x-goog-hash, a corrupted download is refused.

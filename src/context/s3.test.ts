@@ -77,6 +77,7 @@ describe('s3ContextSource against s3rver', () => {
     ['a missing bucket', 's3://nope/context.tar.gz', {}, /^cannot fetch build context s3:\/\/nope\/context\.tar\.gz: the bucket does not exist \(HTTP 404\)$/],
     ['a missing object', 's3://ctx/absent.tar.gz', {}, /^cannot fetch build context s3:\/\/ctx\/absent\.tar\.gz: the object does not exist \(HTTP 404\)$/],
     ['an unknown access key', 's3://ctx', { AWS_ACCESS_KEY_ID: 'WRONGKEY', AWS_SECRET_ACCESS_KEY: 'wrong-secret-123' }, /s3:\/\/ctx\/context\.tar\.gz: .*bad credentials.*HTTP 403/],
+    ['an unreachable endpoint', 's3://ctx', { S3_ENDPOINT: 'http://127.0.0.1:1' }, /^cannot fetch build context s3:\/\/ctx\/context\.tar\.gz: cannot reach http:\/\/127\.0\.0\.1:1 \(ECONNREFUSED\)$/],
     ['a corrupt gzip', 's3://ctx/corrupt.tar.gz', {}, /s3:\/\/ctx\/corrupt\.tar\.gz/],
   ];
   for (const [what, url, env, expected] of failures) {

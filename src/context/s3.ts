@@ -15,6 +15,7 @@ import { GetObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import { BuildError } from '../errors.ts';
+import { redactUrl } from '../redact.ts';
 import { extractContextArchive } from './archive.ts';
 import type { ContextDeps, ContextSource } from './source.ts';
 
@@ -35,6 +36,13 @@ function envValue(env: ContextDeps['env'], name: string): string | undefined {
   return v === undefined || v === '' ? undefined : v;
 }
 
+/** S3_ENDPOINT as a URL; a bare host is taken as HTTPS (aws-sdk-go-v2 needs a full URL too). */
+function s3Endpoint(env: ContextDeps['env']): string | undefined {
+  const endpoint = envValue(env, 'S3_ENDPOINT');
+  if (endpoint === undefined) return undefined;
+  return endpoint.includes('://') ? endpoint : `https://${endpoint}`;
+}
+
 /** The S3 client configuration kaniko's s3.go derives from the environment. Exported for tests. */
 export function s3ClientConfig(env: ContextDeps['env']): S3ClientConfig {
   const config: S3ClientConfig = { followRegionRedirects: true };
@@ -48,10 +56,9 @@ export function s3ClientConfig(env: ContextDeps['env']): S3ClientConfig {
     const sessionToken = envValue(env, 'AWS_SESSION_TOKEN');
     config.credentials = sessionToken === undefined ? { accessKeyId, secretAccessKey } : { accessKeyId, secretAccessKey, sessionToken };
   }
-  const endpoint = envValue(env, 'S3_ENDPOINT');
+  const endpoint = s3Endpoint(env);
   if (endpoint !== undefined) {
-    // aws-sdk-go-v2 needs a full URL too; a bare host is taken as HTTPS rather than refused.
-    config.endpoint = endpoint.includes('://') ? endpoint : `https://${endpoint}`;
+    config.endpoint = endpoint;
     config.forcePathStyle = env['S3_FORCE_PATH_STYLE'] === 'true';
     // A custom endpoint (MinIO, Ceph, an emulator) has no regions; the SDK still wants one to sign.
     config.region ??= 'us-east-1';
@@ -60,7 +67,7 @@ export function s3ClientConfig(env: ContextDeps['env']): S3ClientConfig {
 }
 
 /** One line for an SDK failure: the S3 error code and HTTP status, never the request's headers. */
-function describeS3Failure(source: string, err: unknown): BuildError {
+function describeS3Failure(source: string, endpoint: string | undefined, err: unknown): BuildError {
   if (err instanceof BuildError) return err;
   if (err instanceof S3ServiceException) {
     const status = err.$metadata.httpStatusCode;
@@ -85,8 +92,10 @@ function describeS3Failure(source: string, err: unknown): BuildError {
   if (/region is missing/i.test(e.message ?? '')) {
     return new BuildError('CONTEXT', `cannot fetch build context ${source}: no AWS region configured (set AWS_REGION)`, { cause: err });
   }
-  const why = e.code ?? e.name ?? 'error';
-  return new BuildError('CONTEXT', `cannot fetch build context ${source}: ${why}`, { cause: err });
+  if (e.code !== undefined) {
+    return new BuildError('CONTEXT', `cannot fetch build context ${source}: cannot reach ${endpoint === undefined ? 'S3' : redactUrl(endpoint)} (${e.code})`, { cause: err });
+  }
+  return new BuildError('CONTEXT', `cannot fetch build context ${source}: ${e.name ?? 'error'}`, { cause: err });
 }
 
 export function s3ContextSource(url: string, deps: ContextDeps): ContextSource {
@@ -98,7 +107,8 @@ export function s3ContextSource(url: string, deps: ContextDeps): ContextSource {
     async fetch(workDir, signal) {
       if (bucket === '') throw new BuildError('CONTEXT', `build context ${JSON.stringify(url)} names no bucket`);
       const config = s3ClientConfig(deps.env);
-      deps.log.info({ source, endpoint: config.endpoint }, `Fetching build context from ${source}`);
+      const endpoint = s3Endpoint(deps.env);
+      deps.log.info({ source, endpoint: endpoint === undefined ? undefined : redactUrl(endpoint) }, `Fetching build context from ${source}`);
       const client = new S3Client(config);
       try {
         let body: Readable;
@@ -107,7 +117,7 @@ export function s3ContextSource(url: string, deps: ContextDeps): ContextSource {
           if (!(out.Body instanceof Readable)) throw new BuildError('CONTEXT', `cannot fetch build context ${source}: the response has no body`);
           body = out.Body;
         } catch (err) {
-          throw describeS3Failure(source, err);
+          throw describeS3Failure(source, endpoint, err);
         }
         await extractContextArchive(body, workDir, { source, log: deps.log, signal });
         return workDir;

@@ -29,6 +29,8 @@ export interface CaseRunCheck {
   readonly args?: readonly string[];
   /** A regular expression the container's stdout must match. */
   readonly expect: string;
+  /** Also required when the Debian mirror was reachable (the package install ran). */
+  readonly expectWithMirror?: string;
 }
 
 export interface ConformanceCase {

@@ -56,6 +56,7 @@ describe('conformance: executor vs buildah', { concurrency: 1 }, () => {
 
   const runCase = async (t: TestContext, c: ConformanceCase): Promise<void> => {
     const buildArgs: Record<string, string> = { BASE: busybox, ...c.buildArgs };
+    let mirrorUp = false;
     if (c.base === 'debian') {
       const ref = await debianRef();
       if (ref instanceof DebianUnavailable) {
@@ -65,7 +66,8 @@ describe('conformance: executor vs buildah', { concurrency: 1 }, () => {
       }
       buildArgs['BASE'] = ref;
       const mirror = await debianMirror();
-      if (!await mirrorReachable(mirror)) {
+      mirrorUp = await mirrorReachable(mirror);
+      if (!mirrorUp) {
         loud(`${c.name}: Debian mirror ${mirror} unreachable, SKIPPING THE apt-get install STEP (INSTALL_PACKAGES=0)`);
         buildArgs['INSTALL_PACKAGES'] = '0';
       }
@@ -101,6 +103,7 @@ describe('conformance: executor vs buildah', { concurrency: 1 }, () => {
       if (c.run !== undefined) {
         const { stdout } = await runImage(`docker://${repo}:executor`, c.run.args === undefined ? {} : { args: c.run.args });
         assert.match(stdout, new RegExp(c.run.expect), `${c.name}: the image's output under runc`);
+        if (mirrorUp && c.run.expectWithMirror !== undefined) assert.match(stdout, new RegExp(c.run.expectWithMirror));
       }
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -58,8 +58,8 @@ describe('bad input', () => {
   });
 
   test('a flag that is not built yet says so', async () => {
-    const run = await runExecutor([...base(), '--cache=true']);
-    assertOneLineError(run, /--cache is not supported yet/);
+    const run = await runExecutor([...base(), '--force-build-metadata']);
+    assertOneLineError(run, /--force-build-metadata is not supported yet/);
   });
 
 });

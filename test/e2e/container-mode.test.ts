@@ -1,0 +1,150 @@
+// Container mode end to end: the assembled runtime directory (scripts/assemble-kaniko-dir.ts) is the whole
+// filesystem of a fresh mount + pid namespace, as in the executor image; the executor detects a container
+// ($container), builds a three-stage Dockerfile into '/' and pushes. Checks: the image runs, the stages saw
+// a reset '/', the runtime directory survived, and the HOST's /, /etc, /bin, /usr/bin and /tmp are untouched.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmod, cp, lstat, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { assembleKanikoDir } from '../../scripts/assemble-kaniko-dir.ts';
+import { pushBusyboxBase } from '../support/busybox-base.ts';
+import { startRegistry, type TestRegistry } from '../support/registry-server.ts';
+import { runImage } from '../support/run-image.ts';
+
+// Runs on the host, inside `unshare --mount --propagation private` (so nothing it mounts outlives the test):
+// a minimal /dev for the new root, then the executor as pid 1 of a new pid namespace chrooted into R.
+const wrapper = `#!/bin/sh
+set -eu
+R="$1"; shift
+mount -t tmpfs -o mode=755,size=1m tmpfs "$R/dev"
+for n in null zero full random urandom tty; do
+  : > "$R/dev/$n"
+  mount --bind "/dev/$n" "$R/dev/$n"
+done
+ln -s /proc/self/fd "$R/dev/fd"
+unshare="$(command -v unshare)"
+exec env -i container=kaniko-test PATH=/kaniko "$unshare" --pid --fork --mount-proc --root="$R" /kaniko/executor "$@"
+`;
+
+type Listing = Map<string, string>;
+
+/** name → type, size and mtime of each entry (lstat: links are not followed). */
+async function listing(dir: string, recursive = false): Promise<Listing> {
+  const out: Listing = new Map();
+  const walk = async (d: string, prefix: string): Promise<void> => {
+    for (const name of await readdir(d)) {
+      const st = await lstat(join(d, name)).catch(() => undefined);
+      if (st === undefined) continue; // vanished meanwhile (another process's temp file)
+      out.set(prefix + name, `${st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : 'f'} ${st.isDirectory() ? 0 : st.size} ${st.mtimeMs}`);
+      if (recursive && st.isDirectory()) await walk(join(d, name), `${prefix}${name}/`);
+    }
+  };
+  await walk(dir, '');
+  return out;
+}
+
+interface Run { code: number; stdout: string; stderr: string; firstLogMs: number | undefined; totalMs: number }
+
+function runContained(script: string, root: string, args: readonly string[], timeoutMs: number): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', script, root, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let firstLogMs: number | undefined;
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => {
+      if (firstLogMs === undefined && /INFO/.test(d.toString())) firstLogMs = Date.now() - started;
+      stderr += d.toString();
+    });
+    // Killing unshare's child (pid 1 of the namespace) takes every process of the build with it.
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (err) => { clearTimeout(timer); reject(err); });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal !== null ? 128 : 1), stdout, stderr, firstLogMs, totalMs: Date.now() - started });
+    });
+  });
+}
+
+let registry: TestRegistry;
+let work: string;
+before(async () => {
+  registry = await startRegistry();
+  work = await mkdtemp(join(tmpdir(), 'container-mode-'));
+  await pushBusyboxBase(`${registry.host}/busybox:latest`);
+});
+after(async () => {
+  await registry?.stop();
+  if (work !== undefined) await rm(work, { recursive: true, force: true });
+});
+
+test('container mode: a multi-stage build into / of a fresh namespace, pushed; the host untouched', { timeout: 600_000 }, async (t) => {
+  const root = join(work, 'R');
+  await assembleKanikoDir(root);
+  for (const d of ['workspace', 'proc', 'dev', 'tmp']) await mkdir(join(root, d), { recursive: true });
+  await chmod(join(root, 'tmp'), 0o1777);
+  const marker = `kts-marker-${process.pid}`;
+  const base = `${registry.host}/busybox:latest`;
+  const context = join(work, 'context');
+  await mkdir(context);
+  await writeFile(join(context, 'hello.txt'), 'from the context\n');
+  await writeFile(join(context, 'Dockerfile'), [
+    `FROM ${base} AS build`,
+    `RUN mkdir -p /out && echo "built in stage one" > /out/msg && echo x > /etc/${marker} && echo x > /tmp/${marker} && test -x /kaniko/executor`,
+    'FROM build AS check',
+    `RUN test -f /out/msg && test -f /etc/${marker} && echo checked > /out/checked`,
+    `FROM ${base}`,
+    'COPY --from=check /out/ /out-copied/',
+    'COPY --from=build /out/msg /msg',
+    'COPY hello.txt /hello.txt',
+    // '/' was reset between stages: nothing of the first stages is left in the target's filesystem.
+    `RUN test ! -e /out && test ! -e /etc/${marker} && test ! -e /tmp/${marker} && cat /msg /out-copied/checked /hello.txt > /both`,
+    'CMD ["cat", "/both"]',
+    '',
+  ].join('\n'));
+  // The context is copied, not mounted: '/workspace' must survive the resets because it is the context.
+  await cp(context, join(root, 'workspace'), { recursive: true });
+  const script = join(work, 'enter-root.sh');
+  await writeFile(script, wrapper, { mode: 0o755 });
+
+  const hostDirs = ['/etc', '/bin', '/usr/bin'];
+  const hostBefore = await Promise.all(hostDirs.map((d) => listing(d)));
+  // '/': names only (the mtimes of /tmp, /run, /var move with whatever else runs on this machine).
+  const topBefore = [...(await listing('/')).keys()].sort();
+  const tmpBefore = await listing('/tmp');
+  const kanikoBefore = await listing(join(root, 'kaniko'), true);
+
+  const destination = `${registry.host}/container-mode:latest`;
+  const run = await runContained(script, root, [
+    '--context=dir:///workspace', `--destination=${destination}`, '--insecure', '--insecure-pull', '--log-format=text',
+  ], 300_000);
+  t.diagnostic(`launch → first log line: ${run.firstLogMs ?? '?'} ms; whole build: ${run.totalMs} ms`);
+  assert.equal(run.code, 0, `executor failed:\n${run.stderr}\n${run.stdout}`);
+  assert.match(run.stderr, /Deleting filesystem/);
+
+  // The host: the same entries with the same mtimes; /tmp (shared with other processes) has none of the build's names.
+  const hostAfter = await Promise.all(hostDirs.map((d) => listing(d)));
+  for (const [i, d] of hostDirs.entries()) assert.deepEqual(hostAfter[i], hostBefore[i], `host ${d} changed`);
+  assert.deepEqual([...(await listing('/')).keys()].sort(), topBefore, 'host / changed');
+  const tmpAfter = await listing('/tmp');
+  const buildNames = new Set([marker, ...(await readdir(root))]);
+  const newInTmp = [...tmpAfter.keys()].filter((n) => !tmpBefore.has(n) && buildNames.has(n));
+  assert.deepEqual(newInTmp, [], 'the build wrote into the host /tmp');
+  for (const p of [`/etc/${marker}`, `/tmp/${marker}`, '/msg', '/both', '/out']) {
+    await assert.rejects(lstat(p), { code: 'ENOENT' }, `${p} appeared on the host`);
+  }
+  // The mounts lived in the namespace only.
+  assert.deepEqual(await readdir(join(root, 'dev')), []);
+
+  // The build root: the target's files, no leftovers of earlier stages, the runtime directory intact.
+  assert.deepEqual(await listing(join(root, 'kaniko'), true), kanikoBefore, 'the kaniko directory changed');
+  await lstat(join(root, 'both'));
+  await lstat(join(root, 'workspace', 'hello.txt'));
+  await assert.rejects(lstat(join(root, 'out')), { code: 'ENOENT' });
+
+  const { stdout } = await runImage(`docker://${destination}`);
+  assert.equal(stdout, 'built in stage one\nchecked\nfrom the context\n');
+});
