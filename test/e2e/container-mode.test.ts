@@ -4,14 +4,17 @@
 // a reset '/', the runtime directory survived, and the HOST's /, /etc, /bin, /usr/bin and /tmp are untouched.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { chmod, cp, lstat, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { assembleKanikoDir } from '../../scripts/assemble-kaniko-dir.ts';
 import { pushBusyboxBase } from '../support/busybox-base.ts';
 import { startRegistry, type TestRegistry } from '../support/registry-server.ts';
 import { runImage } from '../support/run-image.ts';
+
+const exec = promisify(execFile);
 
 // Runs on the host, inside `unshare --mount --propagation private` (so nothing it mounts outlives the test):
 // a minimal /dev for the new root, then the executor as pid 1 of a new pid namespace chrooted into R.
@@ -71,10 +74,12 @@ function runContained(script: string, root: string, args: readonly string[], tim
 
 let registry: TestRegistry;
 let work: string;
+let root: string;
 before(async () => {
   registry = await startRegistry();
   work = await mkdtemp(join(tmpdir(), 'container-mode-'));
-  await pushBusyboxBase(`${registry.host}/busybox:latest`);
+  root = join(work, 'R');
+  await Promise.all([pushBusyboxBase(`${registry.host}/busybox:latest`), assembleKanikoDir(root)]);
 });
 after(async () => {
   await registry?.stop();
@@ -82,8 +87,6 @@ after(async () => {
 });
 
 test('container mode: a multi-stage build into / of a fresh namespace, pushed; the host untouched', { timeout: 600_000 }, async (t) => {
-  const root = join(work, 'R');
-  await assembleKanikoDir(root);
   for (const d of ['workspace', 'proc', 'dev', 'tmp']) await mkdir(join(root, d), { recursive: true });
   await chmod(join(root, 'tmp'), 0o1777);
   const marker = `kts-marker-${process.pid}`;
@@ -147,4 +150,13 @@ test('container mode: a multi-stage build into / of a fresh namespace, pushed; t
 
   const { stdout } = await runImage(`docker://${destination}`);
   assert.equal(stdout, 'built in stage one\nchecked\nfrom the context\n');
+});
+
+test('the runtime directory alone runs the warmer: a root holding nothing but /kaniko', { timeout: 120_000 }, async () => {
+  const bare = join(work, 'bare');
+  await mkdir(join(bare, 'proc'), { recursive: true });
+  await cp(join(root, 'kaniko'), join(bare, 'kaniko'), { recursive: true });
+  const { stdout } = await exec('unshare', ['--mount', '--pid', '--fork', '--mount-proc', `--root=${bare}`, '/kaniko/warmer', '--help'],
+    { env: { PATH: `/kaniko:${process.env['PATH'] ?? '/usr/bin:/bin'}` }, timeout: 60_000 });
+  assert.match(stdout, /^Usage: warmer/m);
 });
