@@ -57,8 +57,8 @@ describe('executor flags', () => {
 
   test('unknown flags and flags not built yet fail clearly', () => {
     assert.throws(() => parse(['--bogus']), (e) => e instanceof UsageError && /unknown option '--bogus'/.test(e.message));
-    assert.throws(() => parse(['--cache']), (e) => e instanceof UsageError && /--cache is not supported yet/.test(e.message));
-    assert.doesNotThrow(() => parse(['--cache=false']));
+    assert.throws(() => parse(['--force-build-metadata']), (e) => e instanceof UsageError && /--force-build-metadata is not supported yet/.test(e.message));
+    assert.doesNotThrow(() => parse(['--force-build-metadata=false']));
   });
 
   test('every kaniko executor flag is in the table', () => {

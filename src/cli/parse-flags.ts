@@ -1,6 +1,7 @@
 // Parses argv against a flag table (flags.ts) with commander. Values come out as a typed record keyed by the
 // flag's kaniko name; environment variables, deprecated aliases and "not supported yet" are applied here.
 import { Command, CommanderError, Option } from 'commander';
+import { parseGoDuration } from '../dockerfile/go-duration.ts';
 import { UsageError } from '../errors.ts';
 import type { FlagSpec } from './flags.ts';
 
@@ -20,20 +21,11 @@ export function parseBool(flag: string, value: string | undefined): boolean {
   throw new UsageError(`invalid value "${value}" for --${flag}: expected true or false`);
 }
 
-const durationUnits: Readonly<Record<string, number>> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
 /** Go duration syntax (as kaniko's flags take): "336h", "1h30m", "90s". Returns milliseconds. */
 export function parseDuration(flag: string, value: string): number {
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
-  let total = 0;
-  let matched = 0;
-  for (let m = re.exec(value); m !== null; m = re.exec(value)) {
-    total += Number(m[1]) * (durationUnits[m[2] ?? ''] ?? 0);
-    matched = re.lastIndex;
-  }
-  if (value === '0') return 0;
-  if (matched === 0 || matched !== value.length) throw new UsageError(`invalid duration "${value}" for --${flag} (e.g. 336h, 90m)`);
-  return total;
+  const ns = parseGoDuration(value);
+  if (ns === undefined) throw new UsageError(`invalid duration "${value}" for --${flag} (e.g. 336h, 90m)`);
+  return ns / 1e6;
 }
 
 function parseInteger(flag: string, value: string): number {

@@ -1,6 +1,7 @@
 // `warmer`: fills the base-image cache directory (--cache-dir) that `executor --cache` reads, with the images
 // named by --image and the FROM lines of --dockerfile, a few at a time. Every image is tried; the exit status
 // is non-zero when any failed, with one `error: <image>: <reason>` line per failure.
+import { runLimited } from '../run-limited.ts';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { warmImage } from '../cache/base-image-cache.ts';
@@ -86,16 +87,6 @@ function uniqueTargets(targets: readonly WarmTarget[]): WarmTarget[] {
   });
 }
 
-async function runLimited(tasks: readonly (() => Promise<void>)[], limit: number): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < tasks.length) {
-      const task = tasks[next++];
-      if (task !== undefined) await task();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, tasks.length)) }, worker));
-}
 
 interface WarmAllOptions {
   readonly cacheDir: string;

@@ -21,7 +21,7 @@ import { resolveOwnership } from '../rootfs/users.ts';
 import { defaultDecompressors, extractArchive, isTarArchive } from './add-archive.ts';
 import type { Decompressors } from './add-archive.ts';
 import type { Command, StepContext, StepResult } from './command.ts';
-import { copyCommand } from './copy.ts';
+import { copyCommand, copyFailure } from './copy.ts';
 import type { CopyOptions } from './copy.ts';
 import { parseChmod } from './copy-tree.ts';
 
@@ -327,9 +327,7 @@ export function addCommand(instr: AddInstruction, opts: AddOptions = {}): Comman
       try {
         return await executeAdd(instr, opts, step);
       } catch (err) {
-        if (isBuildError(err)) throw err;
-        if (err instanceof Error && err.name === 'AbortError') throw err;
-        throw new BuildError('BUILD', `ADD failed: ${(err as Error).message}`, { cause: err });
+        throw copyFailure(err, 'ADD');
       }
     },
   };

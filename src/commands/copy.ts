@@ -304,11 +304,11 @@ async function copyCacheInputs(instr: CopyInstruction, opts: CopyOptions, step: 
   return records.map((r) => (typeof r === 'string' ? r : JSON.stringify([...r.fields, `sha256:${digests[n++] ?? ''}`])));
 }
 
-/** Non-BuildErrors (EACCES, ...) become a COPY failure; aborts stay aborts. */
-function copyFailure(err: unknown): unknown {
+/** Non-BuildErrors (EACCES, ...) become a COPY/ADD failure; aborts stay aborts. */
+export function copyFailure(err: unknown, instruction: 'COPY' | 'ADD' = 'COPY'): unknown {
   if (isBuildError(err)) return err;
   if (err instanceof Error && err.name === 'AbortError') return err;
-  return new BuildError('BUILD', `COPY failed: ${(err as Error).message}`, { cause: err });
+  return new BuildError('BUILD', `${instruction} failed: ${(err as Error).message}`, { cause: err });
 }
 
 export function copyCommand(instr: CopyInstruction, opts: CopyOptions = {}): Command {

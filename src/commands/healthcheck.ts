@@ -1,23 +1,15 @@
 // HEALTHCHECK: durations in Go syntax become nanoseconds in the config, as Docker writes them.
 import type { HealthcheckInstruction } from '../dockerfile/instructions.ts';
+import { parseGoDuration } from '../dockerfile/go-duration.ts';
 import { BuildError } from '../errors.ts';
 import type { HealthConfig } from '../oci/types.ts';
 import type { Command } from './command.ts';
 import { withContainerConfig } from './image-config.ts';
 
-const unitNs: Readonly<Record<string, number>> = { ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-
 function durationNs(option: string, raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
-  let total = 0;
-  let end = 0;
-  for (let m = re.exec(raw); m !== null; m = re.exec(raw)) {
-    total += Number(m[1]) * (unitNs[m[2] ?? ''] ?? 0);
-    end = re.lastIndex;
-  }
-  if (raw === '0') return 0;
-  if (end === 0 || end !== raw.length) throw new BuildError('DOCKERFILE', `HEALTHCHECK --${option}: invalid duration "${raw}"`);
+  const total = parseGoDuration(raw);
+  if (total === undefined) throw new BuildError('DOCKERFILE', `HEALTHCHECK --${option}: invalid duration "${raw}"`);
   if (total !== 0 && total < 1e6) throw new BuildError('DOCKERFILE', `HEALTHCHECK --${option} cannot be less than 1ms`);
   return Math.round(total);
 }

@@ -13,6 +13,7 @@ import { RegistryClient, type BlobSource, type FetchedManifest, type RepositoryR
 import type { RegistryOptions } from './options.ts';
 import { canonicalRegistry, DOCKER_HUB, formatReference, type Reference } from './reference.ts';
 import { withRetries } from './retry.ts';
+import { runLimited } from '../run-limited.ts';
 
 export interface RemoteOptions extends RegistryOptions {
   /** Share one client (its connections, tokens and upload bookkeeping) between calls. */
@@ -175,16 +176,6 @@ function repositoryLabel(repo: RepositoryRef): string {
   return `${repo.registry}/${repo.repository}`;
 }
 
-async function runLimited(tasks: readonly (() => Promise<unknown>)[], limit: number): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < tasks.length) {
-      const task = tasks[next++];
-      if (task !== undefined) await task();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, tasks.length)) }, worker));
-}
 
 async function readAll(stream: Readable, limit: number, what: string): Promise<Uint8Array> {
   const chunks: Buffer[] = [];
