@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import { dockerConfigKeychain } from '../auth/index.ts';
+import { defaultKeychain } from '../auth/index.ts';
 import type { OutputOptions } from '../build/options.ts';
 import type { GitContextOptions } from '../context/source.ts';
 import { UsageError } from '../errors.ts';
@@ -72,7 +72,9 @@ export function dockerConfigDir(env: Env, kanikoDir: string): string | undefined
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
   const kaniko = join(kanikoDir, '.docker');
   if (existsSync(join(kaniko, 'config.json'))) return kaniko;
-  const home = env['HOME'] ?? homedir();
+  let home = env['HOME'];
+  // os.homedir() throws where HOME is unset and the user has no passwd entry (a FROM-scratch executor image).
+  if (home === undefined || home === '') { try { home = homedir(); } catch { return undefined; } }
   return join(home, '.docker');
 }
 
@@ -100,7 +102,7 @@ export function registryOptions(flags: FlagReader, direction: 'pull' | 'push', d
   const allInsecure = direction === 'push' ? flags.bool('insecure') : flags.bool('insecure-pull');
   const allSkipTls = flags.bool('skip-tls-verify') || (direction === 'pull' && flags.bool('skip-tls-verify-pull'));
   return {
-    keychain: dockerConfigKeychain({ configDir: dockerConfigDir(deps.env, deps.kanikoDir), env: deps.env }),
+    keychain: defaultKeychain({ configDir: dockerConfigDir(deps.env, deps.kanikoDir), env: deps.env }),
     insecureRegistries: insecure,
     skipTlsVerifyRegistries: skipTls,
     insecureAll: allInsecure,

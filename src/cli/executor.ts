@@ -20,8 +20,8 @@ import {
   FlagReader, outputOptions, parseBuildArgs, parseLabels, platformFrom, registryMap, registryOptions, resolveDockerfilePath,
   parseGitOptions,
 } from './executor-options.ts';
-import { createLogger } from './logger.ts';
-import { buildProgram, parseDuration, parseFlags } from './parse-flags.ts';
+import { parseDuration } from './parse-flags.ts';
+import { startCommandLine } from './command-line.ts';
 import { exitWith, type CliIo } from './run-cli.ts';
 
 export const version = '0.1.0';
@@ -46,16 +46,7 @@ function layerCacheFrom(flags: FlagReader, out: OutputOptions,
 
 export async function executorMain(io: CliIo): Promise<void> {
   if (io.argv[0] === 'version') { io.stdout(`Version: v${version}\n`); return; }
-  const program = buildProgram('executor', 'Build a container image from a Dockerfile, without a Docker daemon', executorFlags);
-  program.configureOutput({ writeOut: io.stdout, writeErr: () => undefined });
-  const parsed = parseFlags(program, executorFlags, io.argv, io.env);
-  if (parsed.operands.length > 0) throw new UsageError(`unexpected argument "${parsed.operands[0]}"`, { hint: 'flags take the form --name=value' });
-  const flags = new FlagReader(parsed.values);
-  const log = createLogger({
-    verbosity: flags.string('verbosity') ?? 'info', format: flags.string('log-format') ?? 'color',
-    timestamp: flags.bool('log-timestamp'), write: io.stderr,
-  });
-  for (const w of parsed.warnings) log.warn(w);
+  const { flags, log } = startCommandLine(io, 'executor', 'Build a container image from a Dockerfile, without a Docker daemon', executorFlags);
 
   const kanikoDir = flags.string('kaniko-dir') ?? '/kaniko';
   const rootChoice = chooseBuildRoot({ ...(flags.string('root-dir') !== undefined ? { rootDir: resolve(flags.string('root-dir') ?? '') } : {}), force: flags.bool('force') },

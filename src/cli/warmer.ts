@@ -16,8 +16,8 @@ import { formatReference, parseReference } from '../registry/reference.ts';
 import type { MirrorOptions, RemoteOptions } from '../registry/remote.ts';
 import { FlagReader, parseBuildArgs, registryMap, registryOptions, type Env } from './executor-options.ts';
 import { warmerFlags } from './flags.ts';
-import { createLogger } from './logger.ts';
-import { buildProgram, parseDuration, parseFlags } from './parse-flags.ts';
+import { parseDuration } from './parse-flags.ts';
+import { startCommandLine } from './command-line.ts';
 import { exitWith, type CliIo } from './run-cli.ts';
 
 /** Images downloaded at the same time. */
@@ -119,16 +119,7 @@ async function warmAll(targets: readonly WarmTarget[], opts: WarmAllOptions): Pr
 }
 
 export async function warmerMain(io: CliIo): Promise<void> {
-  const program = buildProgram('warmer', 'Cache base images in a local directory for the executor', warmerFlags);
-  program.configureOutput({ writeOut: io.stdout, writeErr: () => undefined });
-  const parsed = parseFlags(program, warmerFlags, io.argv, io.env);
-  if (parsed.operands.length > 0) throw new UsageError(`unexpected argument "${parsed.operands[0]}"`, { hint: 'flags take the form --name=value' });
-  const flags = new FlagReader(parsed.values);
-  const log = createLogger({
-    verbosity: flags.string('verbosity') ?? 'info', format: flags.string('log-format') ?? 'color',
-    timestamp: flags.bool('log-timestamp'), write: io.stderr,
-  });
-  for (const w of parsed.warnings) log.warn(w);
+  const { flags, log } = startCommandLine(io, 'warmer', 'Cache base images in a local directory for the executor', warmerFlags);
 
   const platform = warmerPlatform(flags);
   const dockerfile = flags.string('dockerfile');

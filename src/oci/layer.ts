@@ -2,6 +2,7 @@
 // file on disk, and from any lazily-opened compressed stream. All stream; none buffers a layer.
 import { createReadStream, createWriteStream } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -9,6 +10,7 @@ import zlib from 'node:zlib';
 import { BuildError } from '../errors.ts';
 import { createDigester, type Digester } from './digest.ts';
 import type { Layer } from './image.ts';
+import { createParallelGzip, type DeflatePool } from './parallel-gzip.ts';
 import { MediaTypes, type Digest, type MediaType } from './types.ts';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
@@ -106,6 +108,22 @@ export interface TarFileLayerOptions {
   readonly mediaType?: MediaType;
   /** Where the compressed copy is written (kept for the layer's lifetime). */
   readonly workDir: string;
+  /** gzip: the deflate workers (default: one per core, shared by the process). */
+  readonly pool?: DeflatePool;
+  /** zstd: compression threads (default: one per core). */
+  readonly zstdWorkers?: number;
+}
+
+/**
+ * The layer compressor: both use every core. gzip: parallel blocks, one gzip member (parallel-gzip.ts). zstd:
+ * libzstd's own threads; nbWorkers is never 0, because zstd's single-threaded mode frames differently and the
+ * bytes would then depend on the machine's core count (for every nbWorkers ≥ 1 they are the same).
+ */
+export function createLayerCompressor(compression: 'gzip' | 'zstd', opts: { level?: number; pool?: DeflatePool; zstdWorkers?: number } = {}): Transform {
+  if (compression === 'gzip') return createParallelGzip({ ...(opts.level !== undefined ? { level: opts.level } : {}), ...(opts.pool !== undefined ? { pool: opts.pool } : {}) });
+  const params: Record<number, number> = { [zlib.constants.ZSTD_c_nbWorkers]: Math.max(1, opts.zstdWorkers ?? availableParallelism()) };
+  if (opts.level !== undefined) params[zlib.constants.ZSTD_c_compressionLevel] = opts.level;
+  return zlib.createZstdCompress({ params });
 }
 
 /**
@@ -115,9 +133,11 @@ export interface TarFileLayerOptions {
 export async function layerFromTarFile(tarPath: string, opts: TarFileLayerOptions): Promise<Layer> {
   const compression = opts.compression ?? 'gzip';
   const mediaType = opts.mediaType ?? (compression === 'zstd' ? MediaTypes.ociLayerZstd : MediaTypes.dockerLayerGzip);
-  const compressor = compression === 'zstd'
-    ? zlib.createZstdCompress(opts.level === undefined ? {} : { params: { [zlib.constants.ZSTD_c_compressionLevel]: opts.level } })
-    : zlib.createGzip(opts.level === undefined ? {} : { level: opts.level });
+  const compressor = createLayerCompressor(compression, {
+    ...(opts.level !== undefined ? { level: opts.level } : {}),
+    ...(opts.pool !== undefined ? { pool: opts.pool } : {}),
+    ...(opts.zstdWorkers !== undefined ? { zstdWorkers: opts.zstdWorkers } : {}),
+  });
   const diffDigester = createDigester();
   const blobDigester = createDigester();
   const outPath = path.join(opts.workDir, `layer-${randomBytes(8).toString('hex')}${compression === 'zstd' ? '.tar.zst' : '.tar.gz'}`);

@@ -18,7 +18,9 @@ export function runWarmer(args: readonly string[], opts: { env?: Record<string, 
   }
   return new Promise((resolve, reject) => {
     const child = spawn(warmerBin, [...args], {
-      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/root', ...opts.env },
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/root',
+        // Tests reach nothing but loopback: no cloud SDK may probe an instance-metadata address.
+        METADATA_SERVER_DETECTION: 'none', AWS_EC2_METADATA_DISABLED: 'true', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
     });

@@ -1,0 +1,23 @@
+// The start of both programs: parse the flags from the table, refuse stray operands, create the logger,
+// report deprecated aliases. Returns typed access to the values and the root logger.
+import { UsageError } from '../errors.ts';
+import type { Log } from '../log.ts';
+import { FlagReader } from './executor-options.ts';
+import type { FlagSpec } from './flags.ts';
+import { createLogger } from './logger.ts';
+import { buildProgram, parseFlags } from './parse-flags.ts';
+import type { CliIo } from './run-cli.ts';
+
+export function startCommandLine(io: CliIo, name: string, description: string, specs: readonly FlagSpec[]): { flags: FlagReader; log: Log } {
+  const program = buildProgram(name, description, specs);
+  program.configureOutput({ writeOut: io.stdout, writeErr: () => undefined });
+  const parsed = parseFlags(program, specs, io.argv, io.env);
+  if (parsed.operands.length > 0) throw new UsageError(`unexpected argument "${parsed.operands[0]}"`, { hint: 'flags take the form --name=value' });
+  const flags = new FlagReader(parsed.values);
+  const log = createLogger({
+    verbosity: flags.string('verbosity') ?? 'info', format: flags.string('log-format') ?? 'color',
+    timestamp: flags.bool('log-timestamp'), write: io.stderr,
+  });
+  for (const w of parsed.warnings) log.warn(w);
+  return { flags, log };
+}
