@@ -10,6 +10,8 @@ import { parseDockerfile } from '../dockerfile/parse.ts';
 import { resolveStages } from '../dockerfile/stages.ts';
 import { BuildError, UsageError } from '../errors.ts';
 import { emptyImage } from '../oci/empty.ts';
+import { formatPlatform, parsePlatformSpec } from '../oci/platform.ts';
+import type { Platform } from '../oci/types.ts';
 import type { Image } from '../oci/image.ts';
 import { parseReference } from '../registry/reference.ts';
 import { remoteImageWithMirrors } from '../registry/remote.ts';
@@ -73,12 +75,12 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
   const built = new Map<number, BuiltStage>();
   const pulledRoots = new Map<string, Promise<string>>();
   const mirrors = { map: opts.registryMap, skipDefaultFallback: opts.skipDefaultRegistryFallback };
-  const pull = async (ref: string): Promise<Image> => {
+  const pull = async (ref: string, platform: Platform = opts.platform): Promise<Image> => {
     if (opts.cache) {
       // The warmer's cache first; the registry is asked only for the tag → digest (and not at all when it is down).
       const cached = await cachedBaseImage(ref, {
-        cacheDir: opts.cacheDir, ttl: opts.cacheTtlMs, platform: opts.platform, log,
-        resolve: (r) => cacheKeyFor(r, { registry: { ...opts.pull, retries: 0 }, mirrors }),
+        cacheDir: opts.cacheDir, ttl: opts.cacheTtlMs, platform, log,
+        resolve: (r) => cacheKeyFor(r, { registry: { ...opts.pull, platform, retries: 0 }, mirrors }),
       });
       if (cached !== undefined) {
         log.info(`Found ${ref} in the cache directory ${opts.cacheDir}`);
@@ -86,7 +88,7 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
       }
     }
     log.info(`Retrieving image manifest ${ref}`);
-    return remoteImageWithMirrors(parseReference(ref), mirrors, opts.pull);
+    return remoteImageWithMirrors(parseReference(ref), mirrors, { ...opts.pull, platform });
   };
   const target = stages[stages.length - 1];
   if (target === undefined) throw new BuildError('DOCKERFILE', `${opts.dockerfilePath}: no build stage`);
@@ -105,16 +107,20 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
     if (!needed.has(stage.index)) { log.info(`Skipping unused stage ${stage.name ?? stage.index}`); continue; }
     const isTarget = stage.index === target.index;
     const root = isTarget || containerMode ? opts.rootDir : join(opts.workDir, 'stages', String(stage.index));
+    // FROM --platform picks the base's manifest and the stage image's os/architecture (Docker).
+    const platform = stage.platform === undefined ? opts.platform : parsePlatformSpec(stage.platform);
     let base: Image;
+    let baseKey: string | undefined;
     switch (stage.base.kind) {
-      case 'scratch': base = emptyImage(opts.platform); break;
+      case 'scratch': base = emptyImage(platform); baseKey = `scratch ${formatPlatform(platform)}`; break;
       case 'stage': {
         const from = built.get(stage.base.index);
         if (from === undefined) throw new BuildError('BUILD', `stage ${stage.base.index} was not built before stage ${stage.index}`);
         base = from.image;
+        baseKey = from.cacheKey;
         break;
       }
-      case 'image': base = await pull(stage.base.ref); break;
+      case 'image': base = await pull(stage.base.ref, platform); break;
     }
     const resolveFrom = async (from: string): Promise<string> => {
       const index = stageByName.get(from.toLowerCase());
@@ -143,7 +149,8 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
     const result = await buildStage(
       { index: stage.index, ...(stage.name !== undefined ? { name: stage.name } : {}), instructions: stage.stage.instructions, file: opts.dockerfilePath, escape: dockerfile.escape },
       // In container mode a later COPY --from reads the stage's image, not '/': no unpack just for it.
-      { opts, root, base, metaArgs: resolved.metaArgs, ignore, dockerignore, filesNeeded: !containerMode && copiedFrom.has(stage.index), containerMode, resolveFrom },
+      { opts, root, base, metaArgs: resolved.metaArgs, ignore, dockerignore, filesNeeded: !containerMode && copiedFrom.has(stage.index), containerMode, resolveFrom,
+        platform, ...(baseKey !== undefined ? { baseKey } : {}) },
     );
     built.set(stage.index, result);
     if (containerMode && !isTarget) await reset();

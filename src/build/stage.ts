@@ -12,7 +12,7 @@ import { layerFromTarFile } from '../oci/layer.ts';
 import { appendLayers, withConfigFile, withHistory } from '../oci/mutate.ts';
 import type { Layer } from '../oci/image.ts';
 import { cacheKey } from '../cache/cache-key.ts';
-import type { ConfigFile, History } from '../oci/types.ts';
+import type { ConfigFile, History, Platform } from '../oci/types.ts';
 import { extractLayer } from '../rootfs/extract.ts';
 import type { IgnoreList } from '../rootfs/ignore-list.ts';
 import { findRunHelper } from '../sandbox/run-in-root.ts';
@@ -40,6 +40,8 @@ export interface StageDeps {
   readonly dockerignore?: { matches(relPath: string): boolean };
   /** Whether a later stage reads this stage's files (then its base must be unpacked even without COPY/RUN). */
   readonly filesNeeded: boolean;
+  /** FROM --platform of this stage (default: --custom-platform / the host's). */
+  readonly platform?: Platform;
   /** Start of this stage's cache-key chain (the parent stage's last key); default: the base image's digest. */
   readonly baseKey?: string;
   /** '/' in the executor's own container: RUN then runs without chroot or namespaces. */
@@ -61,7 +63,7 @@ function timestampOf(opts: BuildOptions): Date | undefined {
 }
 
 /** Base config as a build starts from it: default PATH, --label merged, ONBUILD triggers taken out. */
-function initialConfig(base: ConfigFile, opts: BuildOptions): ConfigFile {
+function initialConfig(base: ConfigFile, opts: BuildOptions, platform: Platform): ConfigFile {
   const labels = { ...base.config.Labels };
   for (const [k, v] of opts.labels) labels[k] = v;
   const config = {
@@ -72,9 +74,9 @@ function initialConfig(base: ConfigFile, opts: BuildOptions): ConfigFile {
   };
   return {
     ...base,
-    architecture: opts.platform.architecture,
-    os: opts.platform.os,
-    ...(opts.platform.variant !== undefined ? { variant: opts.platform.variant } : {}),
+    architecture: platform.architecture,
+    os: platform.os,
+    ...(platform.variant !== undefined ? { variant: platform.variant } : {}),
     config,
   };
 }
@@ -135,7 +137,7 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
   const stamp = timestampOf(opts);
   const created = (stamp ?? new Date()).toISOString();
   let image = deps.base;
-  let config = initialConfig(baseConfig, opts);
+  let config = initialConfig(baseConfig, opts, deps.platform ?? opts.platform);
   let args = new Map<string, string>();
   let cmdSet = false;
   const layerDir = join(opts.workDir, 'layers');
