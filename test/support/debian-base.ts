@@ -1,5 +1,5 @@
 // A Debian bookworm base image for the conformance suite: `debootstrap --variant=minbase` from Debian's mirror,
-// once, cached as a tarball under <project>/.cache so later runs (and CI re-runs with the cache) skip the minutes
+// once, cached as a tarball under /var/cache/kaniko-ts (KANIKO_TS_CACHE) so later runs (and CI re-runs with the cache) skip the minutes
 // of downloading; then pushed as a one-layer image with our own image model (our COPY skips device nodes and ADD
 // may not exist yet, and the test should not depend on the feature it is testing).
 import { execFile } from 'node:child_process';
@@ -17,11 +17,13 @@ import { appendLayers, withConfigFile } from '../../src/oci/mutate.ts';
 import { hostPlatform } from '../../src/oci/platform.ts';
 import { parseReference } from '../../src/registry/reference.ts';
 import { writeImage } from '../../src/registry/remote.ts';
-import { projectRoot } from './executor-process.ts';
 
 const exec = promisify(execFile);
 
-export const debianCacheFile = join(projectRoot, '.cache', 'debian-bookworm-minbase.tar');
+// The cache lives outside the checkout so a fresh clone on the same machine (CI runs in one) reuses it;
+// KANIKO_TS_CACHE overrides the place.
+const cacheDir = process.env['KANIKO_TS_CACHE'] ?? '/var/cache/kaniko-ts';
+export const debianCacheFile = join(cacheDir, 'debian-bookworm-minbase.tar');
 const DEFAULT_MIRROR = 'http://deb.debian.org/debian';
 
 /** Thrown when the base cannot be made (no mirror, no debootstrap): the Debian cases skip, loudly. */
@@ -111,7 +113,7 @@ export async function debianTarball(log: (msg: string) => void = (m) => console.
     await rm(join(rootfs, 'etc', 'resolv.conf'), { force: true });
     await rm(join(rootfs, 'etc', 'hostname'), { force: true });
     await rm(join(rootfs, 'debootstrap'), { recursive: true, force: true });
-    await mkdir(join(projectRoot, '.cache'), { recursive: true });
+    await mkdir(cacheDir, { recursive: true });
     const partial = `${debianCacheFile}.${process.pid}.partial`;
     // /dev, /proc and /sys stay as empty directories: device nodes come from the runtime, as in Docker's images.
     await exec('tar', ['--numeric-owner', '--sort=name', '--xattrs', '--xattrs-include=security.capability',
