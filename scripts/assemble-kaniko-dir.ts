@@ -9,6 +9,7 @@
 // is wiped between stages, so the executor may rely on nothing outside its own (always ignored) directory.
 //
 // Usage: node scripts/assemble-kaniko-dir.ts OUT_ROOT   (prints the directory's size and its gzip size)
+//        node scripts/assemble-kaniko-dir.ts --packages   (the node_modules packages the bundles use, one a line)
 import { execFile } from 'node:child_process';
 import { chmod, copyFile, mkdir, readdir, lstat, realpath, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -60,6 +61,25 @@ async function bundle(entry: string, outfile: string): Promise<void> {
   for (const w of result.warnings) process.stderr.write(`assemble: esbuild: ${w.text}\n`);
 }
 
+/**
+ * The node_modules packages the bundles are made of (esbuild's metafile): what Dockerfile.executor.dockerignore
+ * must let into the image build's context. Names as in node_modules ('pino', '@azure/core-util').
+ */
+export async function bundledPackages(): Promise<string[]> {
+  const names = new Set<string>();
+  for (const program of ['executor', 'warmer']) {
+    const result = await esbuild({
+      entryPoints: [join(projectRoot, 'src', 'cli', `${program}.ts`)], outfile: join(projectRoot, 'out', `${program}.mjs`),
+      bundle: true, platform: 'node', format: 'esm', target: 'node24', write: false, metafile: true, logLevel: 'silent',
+    });
+    for (const input of Object.keys(result.metafile.inputs)) {
+      const m = /(?:^|\/)node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input);
+      if (m?.[1] !== undefined) names.add(m[1]);
+    }
+  }
+  return [...names].sort();
+}
+
 async function ensureNativeHelpers(): Promise<string> {
   await exec('bash', [join(projectRoot, 'scripts', 'build-native.sh')], { timeout: 120_000 });
   return join(projectRoot, '.tools', 'bin');
@@ -109,6 +129,10 @@ export async function gzipTarSize(parent: string, name: string): Promise<number>
 }
 
 if (import.meta.main) {
+  if (process.argv[2] === '--packages') {
+    process.stdout.write(`${(await bundledPackages()).join('\n')}\n`);
+    process.exit(0);
+  }
   const out = process.argv[2];
   if (out === undefined) {
     process.stderr.write('usage: node scripts/assemble-kaniko-dir.ts OUT_ROOT\n');

@@ -2,7 +2,6 @@
 // file on disk, and from any lazily-opened compressed stream. All stream; none buffers a layer.
 import { createReadStream, createWriteStream } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -110,18 +109,20 @@ export interface TarFileLayerOptions {
   readonly workDir: string;
   /** gzip: the deflate workers (default: one per core, shared by the process). */
   readonly pool?: DeflatePool;
-  /** zstd: compression threads (default: one per core). */
+  /** zstd: libzstd compression threads (default 0: single-threaded; see createLayerCompressor). */
   readonly zstdWorkers?: number;
 }
 
 /**
- * The layer compressor: both use every core. gzip: parallel blocks, one gzip member (parallel-gzip.ts). zstd:
- * libzstd's own threads; nbWorkers is never 0, because zstd's single-threaded mode frames differently and the
- * bytes would then depend on the machine's core count (for every nbWorkers ≥ 1 they are the same).
+ * The layer compressor. gzip: parallel blocks on every core, one gzip member (parallel-gzip.ts). zstd: single-threaded
+ * by default: with libzstd's threads (ZSTD_c_nbWorkers ≥ 1) Node 24.21's stream wrapper once failed a 64 MiB stream
+ * with ERR_STREAM_PUSH_AFTER_EOF (bench/compress.ts; not reproduced since), so threads are opt-in via zstdWorkers.
+ * The bytes are the same for every zstdWorkers ≥ 1 but differ from 0, so a build must not mix them.
  */
 export function createLayerCompressor(compression: 'gzip' | 'zstd', opts: { level?: number; pool?: DeflatePool; zstdWorkers?: number } = {}): Transform {
   if (compression === 'gzip') return createParallelGzip({ ...(opts.level !== undefined ? { level: opts.level } : {}), ...(opts.pool !== undefined ? { pool: opts.pool } : {}) });
-  const params: Record<number, number> = { [zlib.constants.ZSTD_c_nbWorkers]: Math.max(1, opts.zstdWorkers ?? availableParallelism()) };
+  const params: Record<number, number> = {};
+  if (opts.zstdWorkers !== undefined && opts.zstdWorkers > 0) params[zlib.constants.ZSTD_c_nbWorkers] = opts.zstdWorkers;
   if (opts.level !== undefined) params[zlib.constants.ZSTD_c_compressionLevel] = opts.level;
   return zlib.createZstdCompress({ params });
 }

@@ -2,8 +2,9 @@
 // (tar-stream switches to PAX for long names and big ids), hardlinks kept as links inside the layer, and
 // deletions as whiteout entries. The tar streams to a file; file contents are never held in memory.
 import { createReadStream, createWriteStream } from 'node:fs';
-import { lstat, readlink } from 'node:fs/promises';
-import { posix } from 'node:path';
+import { lstat, readFile, readlink } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import { BuildError } from '../errors.ts';
@@ -77,6 +78,18 @@ function clampTime(t: Date, opts: LayerTarOptions): Date {
   return opts.timestamp ?? t;
 }
 
+/** What is read of one path before its entry is written (prefetched, a window at a time). */
+interface Prepared {
+  readonly host: string;
+  readonly st: Stats;
+  readonly linkTarget?: string;
+  /** Contents of a small regular file, read in one call. */
+  readonly body?: Buffer;
+}
+
+/** Paths whose metadata and small contents are read this many at a time, ahead of the (in-order) tar writer. */
+const readAhead = 32;
+
 /** Writes the layer tar for `changes` (paths inside `root`) to `outPath`. */
 export async function writeLayerTar(root: string, changes: LayerChanges, outPath: string,
   opts: LayerTarOptions = {}): Promise<LayerTarResult> {
@@ -85,32 +98,61 @@ export async function writeLayerTar(root: string, changes: LayerChanges, outPath
   const done = pipeline(pack, createWriteStream(outPath));
   // First path seen for each multiply-linked inode: later paths become hardlink entries.
   const inodes = new Map<string, string>();
+  // Entries come parents first, so each directory is checked once (a real directory, reached without a symlink)
+  // and its children join it directly: one lstat per entry instead of one per path component.
+  const realDirs = new Set<string>(['/']);
+  const prepare = async (path: string): Promise<Prepared | undefined> => {
+    const lexical = join(root, path);
+    const host = realDirs.has(posix.dirname(path)) ? lexical : await resolveInRoot(root, path, { followFinal: false });
+    let st: Stats;
+    try {
+      st = await lstat(host);
+    } catch (err) {
+      // A path reported as changed but gone by now (e.g. a temp file removed in the same step) is not an error.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    if (st.isDirectory()) {
+      if (host === lexical) realDirs.add(path);
+      return { host, st };
+    }
+    if (st.isSymbolicLink()) return { host, st, linkTarget: await readlink(host) };
+    // Small files in one read: a stream per file costs more than the bytes (most layers are many small files).
+    if (st.isFile() && st.size <= smallFile && !(st.nlink > 1 && inodes.has(`${st.dev}:${st.ino}`))) return { host, st, body: await readFile(host) };
+    return { host, st };
+  };
+  const pending: (Promise<Prepared | undefined> | undefined)[] = new Array<Promise<Prepared | undefined> | undefined>(plan.length);
+  let next = 0;
+  const startNext = (): void => {
+    while (next < plan.length && next < written + readAhead) {
+      const entry = plan[next];
+      // Whiteouts need nothing from disk. A rejection is kept for the writer to raise in order.
+      const p = entry === undefined || entry.kind !== 'file' ? Promise.resolve(undefined) : prepare(entry.path);
+      p.catch(() => undefined);
+      pending[next++] = p;
+    }
+  };
+  let written = 0;
   let count = 0;
   try {
-    for (const entry of plan) {
+    for (const [i, entry] of plan.entries()) {
+      startNext();
+      const ready = await pending[i];
+      pending[i] = undefined;
+      written = i + 1;
       const name = entry.path.slice(1);
       if (entry.kind !== 'file') {
-        const epoch = new Date(0);
-        await addEntry(pack, { name, type: 'file', size: 0, mode: 0, uid: 0, gid: 0, mtime: opts.timestamp ?? epoch });
+        await addEntry(pack, { name, type: 'file', size: 0, mode: 0, uid: 0, gid: 0, mtime: opts.timestamp ?? new Date(0) });
         count++;
         continue;
       }
-      const host = await resolveInRoot(root, entry.path, { followFinal: false });
-      let st;
-      try {
-        st = await lstat(host);
-      } catch (err) {
-        // A path reported as changed but gone by now (e.g. a temp file removed in the same step) is not an error.
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw err;
-      }
-      const base = {
-        mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: clampTime(st.mtime, opts),
-      };
+      if (ready === undefined) continue;
+      const { host, st } = ready;
+      const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: clampTime(st.mtime, opts) };
       if (st.isDirectory()) {
         await addEntry(pack, { ...base, name: name + '/', type: 'directory' });
       } else if (st.isSymbolicLink()) {
-        await addEntry(pack, { ...base, name, type: 'symlink', linkname: await readlink(host) });
+        await addEntry(pack, { ...base, name, type: 'symlink', linkname: ready.linkTarget ?? '' });
       } else if (st.isFile()) {
         const key = `${st.dev}:${st.ino}`;
         const first = st.nlink > 1 ? inodes.get(key) : undefined;
@@ -118,8 +160,12 @@ export async function writeLayerTar(root: string, changes: LayerChanges, outPath
           await addEntry(pack, { ...base, name, type: 'link', linkname: first, size: 0 });
         } else {
           if (st.nlink > 1) inodes.set(key, name);
-          const sink = pack.entry({ ...base, name, type: 'file', size: st.size });
-          await pipeline(createReadStream(host), sink);
+          if (ready.body !== undefined) {
+            await addEntry(pack, { ...base, name, type: 'file', size: ready.body.length }, ready.body);
+          } else {
+            const sink = pack.entry({ ...base, name, type: 'file', size: st.size });
+            await pipeline(createReadStream(host, { start: 0, end: Math.max(0, st.size - 1) }), sink);
+          }
         }
       } else if (st.isFIFO()) {
         await addEntry(pack, { ...base, name, type: 'fifo' });
@@ -144,9 +190,11 @@ export async function writeLayerTar(root: string, changes: LayerChanges, outPath
   return { entries: count };
 }
 
-function addEntry(pack: tar.Pack, header: Partial<tar.Header> & { name: string }): Promise<void> {
+const smallFile = 256 * 1024;
+
+function addEntry(pack: tar.Pack, header: Partial<tar.Header> & { name: string }, body: Buffer = Buffer.alloc(0)): Promise<void> {
   return new Promise((resolve, reject) => {
-    // An explicit empty body: without one tar-stream waits for a body stream even for size-0 entries.
-    pack.entry(header, Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
+    // An explicit body (empty for non-files): without one tar-stream waits for a body stream even for size-0 entries.
+    pack.entry(header, body, (err) => (err ? reject(err) : resolve()));
   });
 }
