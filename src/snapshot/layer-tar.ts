@@ -5,6 +5,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { lstat, readFile, readlink } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { join, posix } from 'node:path';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import { BuildError } from '../errors.ts';
@@ -95,7 +96,26 @@ export async function writeLayerTar(root: string, changes: LayerChanges, outPath
   opts: LayerTarOptions = {}): Promise<LayerTarResult> {
   const plan = planLayer(changes, opts.ignore);
   const pack = tar.pack();
-  const done = pipeline(pack, createWriteStream(outPath));
+  // tar-stream acknowledges an entry once it is queued, not once it is written: without a bound the tar of many
+  // small files piles up in memory ahead of the disk. Count what was queued against what reached the file.
+  let queued = 0;
+  let flushed = 0;
+  let wake: (() => void) | undefined;
+  const meter = new Transform({
+    transform(chunk: Buffer, _enc, cb): void {
+      flushed += chunk.length;
+      if (wake !== undefined && queued - flushed <= lowWater) { wake(); wake = undefined; }
+      cb(null, chunk);
+    },
+  });
+  const done = pipeline(pack, meter, createWriteStream(outPath));
+  // `queued` is a lower bound of the bytes an entry emits (one 512-byte header, the body padded to 512), so
+  // queued - flushed never exceeds what is really pending and a wait always ends.
+  const put = async (header: Partial<tar.Header> & { name: string }, body?: Buffer): Promise<void> => {
+    await addEntry(pack, header, body);
+    queued += 512 + Math.ceil((body?.length ?? 0) / 512) * 512;
+    if (queued - flushed > highWater) await new Promise<void>((resolve) => { wake = resolve; });
+  };
   // First path seen for each multiply-linked inode: later paths become hardlink entries.
   const inodes = new Map<string, string>();
   // Entries come parents first, so each directory is checked once (a real directory, reached without a symlink)
@@ -142,7 +162,7 @@ export async function writeLayerTar(root: string, changes: LayerChanges, outPath
       written = i + 1;
       const name = entry.path.slice(1);
       if (entry.kind !== 'file') {
-        await addEntry(pack, { name, type: 'file', size: 0, mode: 0, uid: 0, gid: 0, mtime: opts.timestamp ?? new Date(0) });
+        await put({ name, type: 'file', size: 0, mode: 0, uid: 0, gid: 0, mtime: opts.timestamp ?? new Date(0) });
         count++;
         continue;
       }
@@ -150,27 +170,27 @@ export async function writeLayerTar(root: string, changes: LayerChanges, outPath
       const { host, st } = ready;
       const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: clampTime(st.mtime, opts) };
       if (st.isDirectory()) {
-        await addEntry(pack, { ...base, name: name + '/', type: 'directory' });
+        await put({ ...base, name: name + '/', type: 'directory' });
       } else if (st.isSymbolicLink()) {
-        await addEntry(pack, { ...base, name, type: 'symlink', linkname: ready.linkTarget ?? '' });
+        await put({ ...base, name, type: 'symlink', linkname: ready.linkTarget ?? '' });
       } else if (st.isFile()) {
         const key = `${st.dev}:${st.ino}`;
         const first = st.nlink > 1 ? inodes.get(key) : undefined;
         if (first !== undefined) {
-          await addEntry(pack, { ...base, name, type: 'link', linkname: first, size: 0 });
+          await put({ ...base, name, type: 'link', linkname: first, size: 0 });
         } else {
           if (st.nlink > 1) inodes.set(key, name);
           if (ready.body !== undefined) {
-            await addEntry(pack, { ...base, name, type: 'file', size: ready.body.length }, ready.body);
+            await put({ ...base, name, type: 'file', size: ready.body.length }, ready.body);
           } else {
             const sink = pack.entry({ ...base, name, type: 'file', size: st.size });
             await pipeline(createReadStream(host, { start: 0, end: Math.max(0, st.size - 1) }), sink);
           }
         }
       } else if (st.isFIFO()) {
-        await addEntry(pack, { ...base, name, type: 'fifo' });
+        await put({ ...base, name, type: 'fifo' });
       } else if (st.isCharacterDevice() || st.isBlockDevice()) {
-        await addEntry(pack, {
+        await put({
           ...base, name, type: st.isCharacterDevice() ? 'character-device' : 'block-device',
           devmajor: Math.floor(st.rdev / 256) & 0xfff, devminor: (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00),
         });
@@ -191,6 +211,9 @@ export async function writeLayerTar(root: string, changes: LayerChanges, outPath
 }
 
 const smallFile = 256 * 1024;
+/** Bytes of tar allowed in memory ahead of the file, and the level at which the writer resumes. */
+const highWater = 8 * 1024 * 1024;
+const lowWater = 2 * 1024 * 1024;
 
 function addEntry(pack: tar.Pack, header: Partial<tar.Header> & { name: string }, body: Buffer = Buffer.alloc(0)): Promise<void> {
   return new Promise((resolve, reject) => {
