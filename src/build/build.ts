@@ -57,7 +57,7 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
   const stages = resolved.stages;
   const dockerignore = await loadDockerignore(opts.contextDir, opts.dockerfilePath);
   const ignoreEntries = defaultIgnoreEntries({
-    kanikoDir: opts.kanikoDir, ignoreVarRun: opts.ignoreVarRun, extraPaths: opts.ignorePaths,
+    ...(containerMode ? { kanikoDir: opts.kanikoDir } : {}), ignoreVarRun: opts.ignoreVarRun, extraPaths: opts.ignorePaths,
     mountPoints: containerMode ? readMountPoints(mountInfo) : [],
   });
   const ignore = createIgnoreList(ignoreEntries);

@@ -67,7 +67,7 @@ export const executorFlags: readonly FlagSpec[] = [
   { name: 'push-ignore-immutable-tag-errors', kind: 'bool', default: false, supported: false, help: 'Treat "tag is immutable" push errors as success' },
   { name: 'image-fs-extract-retry', kind: 'int', default: 0, supported: true, help: 'Retries of the base image extraction' },
   { name: 'image-download-retry', kind: 'int', default: 0, supported: true, help: 'Retries of a failed base image pull' },
-  { name: 'kaniko-dir', kind: 'string', default: '/kaniko', env: 'KANIKO_DIR', supported: true, help: "The executor's own directory (always ignored by snapshots)" },
+  { name: 'kaniko-dir', kind: 'string', default: '/kaniko', env: 'KANIKO_DIR', supported: true, help: "The executor's own directory (left out of snapshots in container mode)" },
   { name: 'tar-path', kind: 'string', supported: true, help: 'Also write the image as a docker-save tarball here' },
   { name: 'tarPath', kind: 'string', aliasOf: 'tar-path', supported: true, hidden: true, help: 'Deprecated: use --tar-path' },
   { name: 'single-snapshot', kind: 'bool', default: false, supported: true, help: 'Take one snapshot at the end of the stage' },

@@ -138,6 +138,18 @@ describe('COPY', () => {
     assert.deepEqual((await readdir(at('w/dir'))).sort(), ['c.txt', 'f', 'link']);
   });
 
+  it('an excluded directory with re-included paths under it is copied with just those (Docker)', async () => {
+    await mkdir(path.join(ctx, 'tools', 'node'), { recursive: true });
+    await writeFile(path.join(ctx, 'tools', 'node', 'bin'), 'N');
+    await writeFile(path.join(ctx, 'tools', 'junk'), 'J');
+    const ignore = createMatcher(['tools', '!tools/node']);
+    await run({ sources: ['tools/'], dest: '/t/' }, { ignore });
+    assert.deepEqual(await readdir(at('t')), ['node']);
+    assert.deepEqual(await readdir(at('t/node')), ['bin']);
+    const all = createMatcher(['tools']);
+    await assert.rejects(run({ sources: ['tools/'], dest: '/u/' }, { ignore: all }), /excluded by .dockerignore: stat tools\//);
+  });
+
   it('an ignored or missing literal source fails naming it', async () => {
     const ignore = createMatcher(['b.txt']);
     const notFound = (name: string) => (e: unknown) =>

@@ -128,7 +128,9 @@ async function resolveSource(scope: SourceScope, word: string, step: StepContext
   }
   const host = await resolveInRoot(scope.root, cleaned);
   const st = await lstatOrUndefined(host);
-  const hidden = ignored(scope, host) || (cleaned !== '/' && scope.ignore?.matches(cleaned.slice(1)) === true);
+  // An excluded directory that a `!` exception re-includes paths under is still there, holding just those (Docker).
+  const reincluded = st?.isDirectory() === true && scope.ignore?.canSkipDir !== undefined && !scope.ignore.canSkipDir(cleaned.slice(1));
+  const hidden = !reincluded && (ignored(scope, host) || (cleaned !== '/' && scope.ignore?.matches(cleaned.slice(1)) === true));
   if (st === undefined || hidden) {
     const what = scope.ignore === undefined ? `file not found in ${scope.where}` : 'file not found in build context or excluded by .dockerignore';
     throw new BuildError('BUILD', `COPY failed: ${what}: stat ${word}: file does not exist`);

@@ -74,7 +74,8 @@ export function readMountPoints(mountinfoText: string): string[] {
 
 export interface DefaultIgnoreOptions {
   /** kaniko's own directory inside the root, e.g. '/kaniko'. */
-  readonly kanikoDir: string;
+  /** Omitted when the executor does not live inside the root (--root-dir builds). */
+  readonly kanikoDir?: string;
   /** Ignore /var/run (kaniko's --ignore-var-run, default true). */
   readonly ignoreVarRun: boolean;
   /** --ignore-path values. */
@@ -90,7 +91,9 @@ export function defaultIgnoreEntries(opts: DefaultIgnoreOptions): IgnoreEntry[] 
     { path: '/dev' },
     // /etc/mtab is usually a link into /proc; it may be a runtime mount, never image content.
     { path: '/etc/mtab' },
-    { path: opts.kanikoDir },
+    // The executor's own directory, when it lives inside the root (container mode); with --root-dir it does not,
+    // and a /kaniko inside the root is ordinary image content.
+    ...(opts.kanikoDir !== undefined ? [{ path: opts.kanikoDir }] : []),
     // apt-key creates temporary keyrings here (kaniko's default list): contents only.
     { path: '/tmp/apt-key-gpghome', prefixOnly: true },
   ];

@@ -67,9 +67,6 @@ async function hostBuild(name: string, args: readonly string[]): Promise<string>
   await mkdir(dir, { recursive: true });
   const run = await runExecutor([
     `--context=dir://${projectRoot}`, `--root-dir=${join(dir, 'root')}`, `--digest-file=${join(dir, 'digest')}`,
-    // /kaniko is always left out of snapshots (it is the executor's own directory, as in kaniko): the image
-    // that ships /kaniko is built with the executor's directory named elsewhere.
-    `--kaniko-dir=${join(dir, 'host-kaniko')}`,
     '--insecure', '--insecure-pull', '--log-format=text', ...args,
   ], { timeoutMs: 540_000 });
   assert.equal(run.code, 0, `building ${name} failed:\n${run.stderr}\n${run.stdout}`);
