@@ -17,12 +17,6 @@ import { tarContextSource } from './tar.ts';
 /** rest: the spec after the prefix; spec: the whole --context value (may hold credentials: redact before printing). */
 type SourceFactory = (rest: string, spec: string, deps: ContextDeps) => ContextSource;
 
-function notYet(prefix: string): SourceFactory {
-  return () => {
-    throw new BuildError('NOT_SUPPORTED', `context source ${prefix} is not supported yet`);
-  };
-}
-
 /** Azure Blob Storage hosts, as kaniko's ValidAzureBlobStorageHost (public and sovereign clouds). */
 const azureBlobHost = /^[a-z0-9]+\.blob\.core\.(windows\.net|chinacloudapi\.cn|cloudapi\.de|usgovcloudapi\.net)$/;
 
