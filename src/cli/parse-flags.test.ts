@@ -80,3 +80,15 @@ describe('executor flags', () => {
     }
   });
 });
+
+describe('--help', () => {
+  test('lists every visible flag of the table, with its short letter', () => {
+    for (const [name, specs] of [['executor', executorFlags], ['warmer', warmerFlags]] as const) {
+      const help = buildProgram(name, 'test', specs).helpInformation();
+      for (const spec of specs.filter((s) => s.hidden !== true)) {
+        assert.ok(help.includes(`--${spec.name}`), `${name} --help lacks --${spec.name}`);
+        if (spec.short !== undefined) assert.ok(help.includes(`-${spec.short}, --${spec.name}`), `${name} --help lacks -${spec.short}`);
+      }
+    }
+  });
+});
