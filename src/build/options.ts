@@ -13,6 +13,8 @@ export interface OutputOptions {
   readonly imageNameWithDigestFile?: string;
   readonly imageNameTagWithDigestFile?: string;
   readonly skipPushPermissionCheck: boolean;
+  /** --push-ignore-immutable-tag-errors: a registry refusing to overwrite an immutable tag is not a failure. */
+  readonly ignoreImmutableTagErrors?: boolean;
 }
 
 export interface BuildOptions {

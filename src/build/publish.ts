@@ -44,6 +44,16 @@ export async function checkDestinations(out: OutputOptions, deps: PublishDeps): 
   }
 }
 
+/** The two registries' words for "this tag is immutable" (Artifact Registry, ECR), as kaniko matches them. */
+const immutableTagMessages = ['The repository has enabled tag immutability', 'cannot be overwritten because the repository is immutable'];
+
+export function isImmutableTagError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const text = [err.message, ...(err.cause instanceof Error ? [err.cause.message] : []),
+    ...('diagnostics' in err && Array.isArray(err.diagnostics) ? err.diagnostics.map((d: unknown) => JSON.stringify(d)) : [])].join('\n');
+  return immutableTagMessages.some((m) => text.includes(m));
+}
+
 export async function publish(image: Image, out: OutputOptions, deps: PublishDeps): Promise<Digest> {
   const { log } = deps;
   const digest = await image.digest();
@@ -68,8 +78,13 @@ export async function publish(image: Image, out: OutputOptions, deps: PublishDep
   }
   for (const ref of refs) {
     const started = Date.now();
-    const pushed = await writeImage(ref, image, deps.push);
-    log.info({ ref: formatReference(ref), digest: pushed, durationMs: Date.now() - started }, `Pushed ${formatReference(ref)}`);
+    try {
+      const pushed = await writeImage(ref, image, deps.push);
+      log.info({ ref: formatReference(ref), digest: pushed, durationMs: Date.now() - started }, `Pushed ${formatReference(ref)}`);
+    } catch (err) {
+      if (!out.ignoreImmutableTagErrors || !isImmutableTagError(err)) throw err;
+      log.warn({ ref: formatReference(ref) }, `The tag of ${formatReference(ref)} is immutable and already set: not overwritten (--push-ignore-immutable-tag-errors)`);
+    }
   }
   return digest;
 }

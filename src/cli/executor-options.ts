@@ -142,6 +142,7 @@ export function outputOptions(flags: FlagReader): OutputOptions {
   };
   return {
     destinations, noPush, skipPushPermissionCheck: flags.bool('skip-push-permission-check'),
+    ignoreImmutableTagErrors: flags.bool('push-ignore-immutable-tag-errors'),
     ...optional('tar-path', 'tarPath'), ...optional('oci-layout-path', 'ociLayoutPath'), ...optional('digest-file', 'digestFile'),
     ...optional('image-name-with-digest-file', 'imageNameWithDigestFile'),
     ...optional('image-name-tag-with-digest-file', 'imageNameTagWithDigestFile'),

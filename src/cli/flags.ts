@@ -64,7 +64,7 @@ export const executorFlags: readonly FlagSpec[] = [
   { name: 'build-arg', kind: 'multi', supported: true, help: 'K=V build argument; a bare K takes its value from the environment (repeatable)' },
   ...registryFlags,
   { name: 'push-retry', kind: 'int', default: 0, supported: true, help: 'Retries of a failed push' },
-  { name: 'push-ignore-immutable-tag-errors', kind: 'bool', default: false, supported: false, help: 'Treat "tag is immutable" push errors as success' },
+  { name: 'push-ignore-immutable-tag-errors', kind: 'bool', default: false, supported: true, help: 'Treat "tag is immutable" push errors as success' },
   { name: 'image-fs-extract-retry', kind: 'int', default: 0, supported: true, help: 'Retries of the base image extraction' },
   { name: 'image-download-retry', kind: 'int', default: 0, supported: true, help: 'Retries of a failed base image pull' },
   { name: 'kaniko-dir', kind: 'string', default: '/kaniko', env: 'KANIKO_DIR', supported: true, help: "The executor's own directory (left out of snapshots in container mode)" },
