@@ -35,6 +35,8 @@ export interface BuildOptions {
   readonly ignoreVarRun: boolean;
   readonly snapshotMode: 'full' | 'redo' | 'time';
   readonly singleSnapshot: boolean;
+  /** --force-build-metadata: steps that change no files still get a (empty) layer, as kaniko. */
+  readonly forceBuildMetadata?: boolean;
   readonly reproducible: boolean;
   /** SOURCE_DATE_EPOCH, seconds, when set. */
   readonly sourceDateEpoch?: number;

@@ -183,6 +183,11 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
     layers++;
     return layer;
   };
+  // A step that changed no files: an empty_layer history entry, or with --force-build-metadata (kaniko) an empty layer.
+  const noLayer = async (history: History, step: number): Promise<void> => {
+    if (opts.forceBuildMetadata === true) await addLayer({ added: [], deleted: [] }, history, step);
+    else image = withHistory(image, { ...history, empty_layer: true });
+  };
   const isEmpty = (c: LayerChanges): boolean => c.added.length === 0 && c.deleted.length === 0 && (c.opaque ?? []).length === 0;
 
   for (const [n, command] of commands.entries()) {
@@ -242,10 +247,10 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
       const started = Date.now();
       const changes = await snapshotter.snapshotTree();
       log.debug({ added: changes.added.length, deleted: changes.deleted.length, durationMs: Date.now() - started }, 'Filesystem walked');
-      if (isEmpty(changes)) image = withHistory(image, { ...history, empty_layer: true });
+      if (isEmpty(changes)) await noLayer(history, n);
       else produced = await addLayer(changes, history, n);
     } else {
-      image = withHistory(image, { ...history, empty_layer: true });
+      await noLayer(history, n);
     }
     // Pushed to the cache while the build goes on; awaited before the stage ends (its tar files live in workDir).
     if (cached && cache !== undefined && produced !== undefined) puts.push(cache.store.put(key, produced, history));

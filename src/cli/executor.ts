@@ -74,7 +74,10 @@ export async function executorMain(io: CliIo): Promise<void> {
   const abort = new AbortController();
   try {
     await checkDestinations(out, { push, log });
-    const contextSpec = flags.string('context') ?? '/workspace/';
+    // kaniko's legacy --bucket names a GCS bucket holding context.tar.gz, used when --context names no scheme.
+    const bucket = flags.string('bucket');
+    const contextFlag = flags.string('context') ?? '/workspace/';
+    const contextSpec = bucket !== undefined && !contextFlag.includes('://') ? `gs://${bucket}` : contextFlag;
     const source = pickContextSource(contextSpec, { env: io.env, stdin: process.stdin, git: parseGitOptions(flags.list('git')), log });
     let contextDir = await source.fetch(join(workDir, 'context'), abort.signal);
     const sub = flags.string('context-sub-path');
@@ -92,7 +95,7 @@ export async function executorMain(io: CliIo): Promise<void> {
       platform, rootDir: rootChoice.rootDir, workDir, kanikoDir,
       ignorePaths: flags.list('ignore-path'), ignoreVarRun: flags.bool('ignore-var-run', true),
       snapshotMode: oneOf('snapshot-mode', flags.string('snapshot-mode') ?? 'full', ['full', 'redo', 'time'] as const),
-      singleSnapshot: flags.bool('single-snapshot'), reproducible: flags.bool('reproducible'),
+      singleSnapshot: flags.bool('single-snapshot'), forceBuildMetadata: flags.bool('force-build-metadata'), reproducible: flags.bool('reproducible'),
       ...(sourceDateEpoch !== undefined ? { sourceDateEpoch: Number(sourceDateEpoch) } : {}),
       cleanup: flags.bool('cleanup'), skipUnusedStages: flags.bool('skip-unused-stages'),
       compression, ...(level > 0 ? { compressionLevel: level } : {}),

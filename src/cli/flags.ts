@@ -55,7 +55,7 @@ export const executorFlags: readonly FlagSpec[] = [
   { name: 'dockerfile', short: 'f', kind: 'string', default: 'Dockerfile', supported: true, help: 'Path to the Dockerfile (relative paths: as given, then in the context)' },
   { name: 'context', short: 'c', kind: 'string', default: '/workspace/', supported: true, help: 'Build context: a directory, or a scheme:// source' },
   { name: 'context-sub-path', kind: 'string', supported: true, help: 'Sub-directory of a fetched remote context to use as the context' },
-  { name: 'bucket', short: 'b', kind: 'string', supported: false, hidden: true, help: 'Legacy: GCS bucket holding the context' },
+  { name: 'bucket', short: 'b', kind: 'string', supported: true, hidden: true, help: 'Legacy: GCS bucket holding the context' },
   { name: 'destination', short: 'd', kind: 'multi', supported: true, help: 'Image to push (repeatable)' },
   { name: 'snapshot-mode', kind: 'string', default: 'full', supported: true, help: 'Change detection: full, redo or time' },
   { name: 'snapshotMode', kind: 'string', aliasOf: 'snapshot-mode', supported: true, hidden: true, help: 'Deprecated: use --snapshot-mode' },
@@ -96,7 +96,7 @@ export const executorFlags: readonly FlagSpec[] = [
   { name: 'use-new-run', kind: 'bool', default: false, supported: true, help: 'Accepted for compatibility: change detection is always stat-first' },
   { name: 'git', kind: 'multi', supported: true, help: 'Git context option: branch=, single-branch=, recurse-submodules=, insecure-skip-tls=, depth=' },
   { name: 'ignore-path', kind: 'multi', supported: true, help: 'Path to leave out of snapshots and extraction (repeatable)' },
-  { name: 'force-build-metadata', kind: 'bool', default: false, supported: false, help: 'Snapshot metadata-only instructions too' },
+  { name: 'force-build-metadata', kind: 'bool', default: false, supported: true, help: 'Snapshot metadata-only instructions too' },
   { name: 'skip-push-permission-check', kind: 'bool', default: false, supported: true, help: 'Skip the push-permission check before the build' },
 ];
 

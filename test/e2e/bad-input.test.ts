@@ -57,9 +57,5 @@ describe('bad input', () => {
     assertOneLineError(run, /missing/);
   });
 
-  test('a flag that is not built yet says so', async () => {
-    const run = await runExecutor([...base(), '--force-build-metadata']);
-    assertOneLineError(run, /--force-build-metadata is not supported yet/);
-  });
 
 });

@@ -72,6 +72,16 @@ describe('RUN', () => {
     assert.equal(ours[1]?.empty_layer, undefined);
   });
 
+  test('--force-build-metadata keeps an empty layer for steps that change no files', async () => {
+    const run = await build('metadata', 'FROM BASE\nRUN true\nENV A=b\n', ['--force-build-metadata']);
+    assert.equal(run.code, 0, run.stderr);
+    const config = await skopeoConfig(`docker://${registry.host}/run/metadata:latest`, ['--tls-verify=false']);
+    const diffIds = (config['rootfs'] as { diff_ids: string[] }).diff_ids;
+    const history = config['history'] as { empty_layer?: boolean }[];
+    assert.ok(history.slice(-2).every((h) => h.empty_layer !== true), 'RUN true and ENV each have a layer');
+    assert.equal(diffIds.length, history.filter((h) => h.empty_layer !== true).length);
+  });
+
   test('--single-snapshot makes one layer for the stage', async () => {
     const run = await build('single', 'FROM BASE\nRUN echo a > /a\nRUN echo b > /b\nCOPY Dockerfile /df\n', ['--single-snapshot']);
     assert.equal(run.code, 0, run.stderr);
