@@ -155,8 +155,8 @@ function shellInvocations(file: string): Invocation[] {
   return block === undefined ? [] : [{ where: relative(root, file), tool: 'executor', args: block.split(/\s+/).map((w) => w.replace(/^"|"$/g, '')).filter(Boolean) }];
 }
 
-function flagProblems(inv: Invocation): string[] {
-  const table: readonly FlagSpec[] = inv.tool === 'executor' ? executorFlags : warmerFlags;
+function flagProblems(inv: Invocation, specs?: readonly FlagSpec[]): string[] {
+  const table: readonly FlagSpec[] = specs ?? (inv.tool === 'executor' ? executorFlags : warmerFlags);
   const problems: string[] = [];
   for (const arg of inv.args) {
     const long = /^--([A-Za-z][\w-]*)(=|$)/.exec(arg)?.[1];
@@ -197,7 +197,7 @@ describe('examples', () => {
       });
       const invs = invocations(file, docs);
       assert.ok(invs.length > 0 && invs.every((i) => i.args.some((a) => a.startsWith('-'))), 'runs the executor or warmer with flags');
-      problems.push(...invs.flatMap(flagProblems));
+      problems.push(...invs.flatMap((inv) => flagProblems(inv)));
       assert.deepEqual(problems, []);
     });
   }
@@ -206,7 +206,7 @@ describe('examples', () => {
     it(`${relative(root, file)} uses only existing executor flags`, () => {
       const invs = shellInvocations(file);
       assert.equal(invs.length, 1, 'an executor_args=( … ) array');
-      assert.deepEqual(invs.flatMap(flagProblems), []);
+      assert.deepEqual(invs.flatMap((inv) => flagProblems(inv)), []);
     });
   }
 
@@ -215,9 +215,12 @@ describe('examples', () => {
     assert.match(kubernetesProblems('x', pod).join(), /unknown Container field "argz"/);
     assert.match(kubernetesProblems('x', { ...pod, spec: { containers: [{ name: 'c', image: 'i', args: [1] }] } }).join(), /must be string/);
     assert.match(kubernetesProblems('x', { apiVersion: 'v1', kind: 'Service', metadata: { name: 's' } }).join(), /no schema for v1\/Service/);
-    assert.deepEqual(flagProblems({ where: 'x', tool: 'executor', args: ['--destinaton=r/a', '--bucket=b', '--snapshotMode=full', '-d', 'r/a'] }), [
-      'x: executor has no flag --destinaton', 'x: executor flag --bucket is not built yet', 'x: --snapshotMode is deprecated, use --snapshot-mode',
+    assert.deepEqual(flagProblems({ where: 'x', tool: 'executor', args: ['--destinaton=r/a', '--snapshotMode=full', '-d', 'r/a'] }), [
+      'x: executor has no flag --destinaton', 'x: --snapshotMode is deprecated, use --snapshot-mode',
     ]);
+    // Every kaniko flag is built today: an unbuilt row in a table of our own shows that check.
+    const later: readonly FlagSpec[] = [{ name: 'later', kind: 'bool', supported: false, help: 'not built' }];
+    assert.deepEqual(flagProblems({ where: 'x', tool: 'executor', args: ['--later'] }, later), ['x: executor flag --later is not built yet']);
     const task = { spec: { params: [{ name: 'A' }], steps: [{ name: 's', image: 'i', args: ['$(params.A)', '$(params.B)'] }] } };
     assert.deepEqual(tektonTaskProblems('t', task), ['t: $(params.B) is not declared']);
   });

@@ -8,7 +8,7 @@ import { parseInstructionText } from '../dockerfile/parse.ts';
 import type { Instruction } from '../dockerfile/instructions.ts';
 import { BuildError, DockerfileError, isBuildError } from '../errors.ts';
 import type { Image } from '../oci/image.ts';
-import { layerFromTarFile } from '../oci/layer.ts';
+import { layerFromTarWriter } from '../oci/layer.ts';
 import { appendLayers, withConfigFile, withHistory } from '../oci/mutate.ts';
 import type { Layer } from '../oci/image.ts';
 import { cacheKey } from '../cache/cache-key.ts';
@@ -16,7 +16,7 @@ import type { ConfigFile, History, Platform } from '../oci/types.ts';
 import { extractLayer } from '../rootfs/extract.ts';
 import type { IgnoreList } from '../rootfs/ignore-list.ts';
 import { findRunHelper } from '../sandbox/run-in-root.ts';
-import { writeLayerTar, type LayerChanges } from '../snapshot/layer-tar.ts';
+import { writeLayerTarTo, type LayerChanges } from '../snapshot/layer-tar.ts';
 import { createSnapshotter, type Snapshotter } from '../snapshot/snapshotter.ts';
 import type { BuildOptions } from './options.ts';
 
@@ -172,9 +172,9 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
   const addLayer = async (changes: LayerChanges, history: History, step: number): Promise<Layer> => {
     const tarPath = join(layerDir, `stage${plan.index}-step${step}.tar`);
     const started = Date.now();
-    const written = await writeLayerTar(deps.root, changes, tarPath,
-      { ignore: deps.ignore, ...(stamp !== undefined ? { timestamp: stamp } : {}) });
-    const layer = await layerFromTarFile(tarPath, {
+    // The tar streams straight into the compressor (and a copy to tarPath): written once, never re-read.
+    const { layer, result: written } = await layerFromTarWriter(tarPath, (sink) => writeLayerTarTo(deps.root, changes, sink,
+      { ignore: deps.ignore, ...(stamp !== undefined ? { timestamp: stamp } : {}) }), {
       compression: opts.compression, workDir: layerDir,
       ...(opts.compressionLevel !== undefined ? { level: opts.compressionLevel } : {}),
     });

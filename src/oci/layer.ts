@@ -157,3 +157,49 @@ export async function layerFromTarFile(tarPath: string, opts: TarFileLayerOption
   const layer = layerFromCompressedFile(outPath, desc);
   return { ...layer, uncompressed: async () => openFile(tarPath) };
 }
+
+/**
+ * A layer whose uncompressed tar is produced by `write` (which streams it into the sink it is given and resolves once
+ * the sink has finished): the tar is compressed as it is written, hashing both sides on the way, and teed into
+ * `tarPath` for uncompressed(). Nothing is read back, and tar writing (main thread) overlaps compression (workers).
+ */
+export async function layerFromTarWriter<T>(tarPath: string, write: (sink: Writable) => Promise<T>,
+  opts: TarFileLayerOptions): Promise<{ layer: Layer; result: T }> {
+  const compression = opts.compression ?? 'gzip';
+  const mediaType = opts.mediaType ?? (compression === 'zstd' ? MediaTypes.ociLayerZstd : MediaTypes.dockerLayerGzip);
+  const compressor = createLayerCompressor(compression, {
+    ...(opts.level !== undefined ? { level: opts.level } : {}),
+    ...(opts.pool !== undefined ? { pool: opts.pool } : {}),
+    ...(opts.zstdWorkers !== undefined ? { zstdWorkers: opts.zstdWorkers } : {}),
+  });
+  const diffDigester = createDigester();
+  const blobDigester = createDigester();
+  const outPath = path.join(opts.workDir, `layer-${randomBytes(8).toString('hex')}${compression === 'zstd' ? '.tar.zst' : '.tar.gz'}`);
+  // A deep buffer: with the default 16 KiB every 64 KiB chunk would wait for its own write before going on.
+  const tarFile = createWriteStream(tarPath, { highWaterMark: 1024 * 1024 });
+  // The head of the chain: hashes the tar, copies it to tarPath (waiting on that file's backpressure too) and passes
+  // it on to the compressor; it finishes once tarPath is flushed.
+  const head = new Transform({
+    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+      diffDigester.update(chunk);
+      if (tarFile.write(chunk)) cb(null, chunk);
+      else tarFile.once('drain', () => cb(null, chunk));
+    },
+    flush(cb: TransformCallback): void {
+      tarFile.end();
+      tarFile.once('finish', () => cb());
+    },
+  });
+  tarFile.on('error', (err) => head.destroy(err));
+  head.on('close', () => { if (!tarFile.writableFinished) tarFile.destroy(); });
+  const compressing = pipeline(head, compressor, digestingStream(blobDigester), createWriteStream(outPath));
+  const writing = write(head);
+  const [w, c] = await Promise.allSettled([writing, compressing]);
+  if (w.status === 'rejected') throw w.reason;
+  if (c.status === 'rejected') {
+    throw new BuildError('ARCHIVE', `compressing layer ${tarPath}: ${(c.reason as Error).message}`, { cause: c.reason });
+  }
+  const desc = { digest: blobDigester.digest(), diffId: diffDigester.digest(), size: blobDigester.bytes, mediaType };
+  const layer = layerFromCompressedFile(outPath, desc);
+  return { layer: { ...layer, uncompressed: async () => openFile(tarPath) }, result: w.value };
+}

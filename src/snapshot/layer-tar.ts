@@ -5,7 +5,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { lstat, readFile, readlink } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { join, posix } from 'node:path';
-import { Transform } from 'node:stream';
+import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import { BuildError } from '../errors.ts';
@@ -94,6 +94,15 @@ const readAhead = 32;
 /** Writes the layer tar for `changes` (paths inside `root`) to `outPath`. */
 export async function writeLayerTar(root: string, changes: LayerChanges, outPath: string,
   opts: LayerTarOptions = {}): Promise<LayerTarResult> {
+  return writeLayerTarTo(root, changes, createWriteStream(outPath), opts);
+}
+
+/**
+ * Streams the layer tar for `changes` into `out` (e.g. a compressor, so the tar is never written and re-read); resolves
+ * once `out` has finished. `out` is destroyed on failure.
+ */
+export async function writeLayerTarTo(root: string, changes: LayerChanges, out: Writable,
+  opts: LayerTarOptions = {}): Promise<LayerTarResult> {
   const plan = planLayer(changes, opts.ignore);
   const pack = tar.pack();
   // tar-stream acknowledges an entry once it is queued, not once it is written: without a bound the tar of many
@@ -101,14 +110,27 @@ export async function writeLayerTar(root: string, changes: LayerChanges, outPath
   let queued = 0;
   let flushed = 0;
   let wake: (() => void) | undefined;
+  // It also batches tar-stream's many small chunks (a 512-byte header, then a tiny body, per small file) into
+  // blocks of `batch` bytes: one write, one hash update and one compressor call per block instead of per chunk.
+  let held: Buffer[] = [];
+  let heldBytes = 0;
   const meter = new Transform({
     transform(chunk: Buffer, _enc, cb): void {
       flushed += chunk.length;
       if (wake !== undefined && queued - flushed <= lowWater) { wake(); wake = undefined; }
-      cb(null, chunk);
+      held.push(chunk);
+      heldBytes += chunk.length;
+      if (heldBytes < batch) { cb(); return; }
+      const out = held.length === 1 ? chunk : Buffer.concat(held, heldBytes);
+      held = [];
+      heldBytes = 0;
+      cb(null, out);
+    },
+    flush(cb): void {
+      cb(null, heldBytes > 0 ? Buffer.concat(held, heldBytes) : undefined);
     },
   });
-  const done = pipeline(pack, meter, createWriteStream(outPath));
+  const done = pipeline(pack, meter, out);
   // `queued` is a lower bound of the bytes an entry emits (one 512-byte header, the body padded to 512), so
   // queued - flushed never exceeds what is really pending and a wait always ends.
   const put = async (header: Partial<tar.Header> & { name: string }, body?: Buffer): Promise<void> => {
@@ -211,6 +233,8 @@ export async function writeLayerTar(root: string, changes: LayerChanges, outPath
 }
 
 const smallFile = 256 * 1024;
+/** Tar bytes gathered into one chunk before they go downstream. */
+const batch = 64 * 1024;
 /** Bytes of tar allowed in memory ahead of the file, and the level at which the writer resumes. */
 const highWater = 8 * 1024 * 1024;
 const lowWater = 2 * 1024 * 1024;
