@@ -128,10 +128,10 @@ export function createLayerCompressor(compression: 'gzip' | 'zstd', opts: { leve
 }
 
 /**
- * Compresses an uncompressed layer tar once (hashing both sides on the way) into a file in workDir.
- * compressed() re-reads that file; uncompressed() re-reads the original tar.
+ * What both ways of making a layer from its tar share: the compressor, a digester for each side, the compressed
+ * file's path, and `finish`, the layer over that file (uncompressed() re-reads the tar at tarPath).
  */
-export async function layerFromTarFile(tarPath: string, opts: TarFileLayerOptions): Promise<Layer> {
+function startCompression(tarPath: string, opts: TarFileLayerOptions) {
   const compression = opts.compression ?? 'gzip';
   const mediaType = opts.mediaType ?? (compression === 'zstd' ? MediaTypes.ociLayerZstd : MediaTypes.dockerLayerGzip);
   const compressor = createLayerCompressor(compression, {
@@ -142,6 +142,19 @@ export async function layerFromTarFile(tarPath: string, opts: TarFileLayerOption
   const diffDigester = createDigester();
   const blobDigester = createDigester();
   const outPath = path.join(opts.workDir, `layer-${randomBytes(8).toString('hex')}${compression === 'zstd' ? '.tar.zst' : '.tar.gz'}`);
+  const finish = (): Layer => {
+    const desc = { digest: blobDigester.digest(), diffId: diffDigester.digest(), size: blobDigester.bytes, mediaType };
+    return { ...layerFromCompressedFile(outPath, desc), uncompressed: async () => openFile(tarPath) };
+  };
+  return { compressor, diffDigester, blobDigester, outPath, finish };
+}
+
+/**
+ * Compresses an uncompressed layer tar once (hashing both sides on the way) into a file in workDir.
+ * compressed() re-reads that file; uncompressed() re-reads the original tar.
+ */
+export async function layerFromTarFile(tarPath: string, opts: TarFileLayerOptions): Promise<Layer> {
+  const { compressor, diffDigester, blobDigester, outPath, finish } = startCompression(tarPath, opts);
   try {
     await pipeline(
       createReadStream(tarPath),
@@ -153,9 +166,7 @@ export async function layerFromTarFile(tarPath: string, opts: TarFileLayerOption
   } catch (err) {
     throw new BuildError('ARCHIVE', `compressing layer ${tarPath}: ${(err as Error).message}`, { cause: err });
   }
-  const desc = { digest: blobDigester.digest(), diffId: diffDigester.digest(), size: blobDigester.bytes, mediaType };
-  const layer = layerFromCompressedFile(outPath, desc);
-  return { ...layer, uncompressed: async () => openFile(tarPath) };
+  return finish();
 }
 
 /**
@@ -165,16 +176,7 @@ export async function layerFromTarFile(tarPath: string, opts: TarFileLayerOption
  */
 export async function layerFromTarWriter<T>(tarPath: string, write: (sink: Writable) => Promise<T>,
   opts: TarFileLayerOptions): Promise<{ layer: Layer; result: T }> {
-  const compression = opts.compression ?? 'gzip';
-  const mediaType = opts.mediaType ?? (compression === 'zstd' ? MediaTypes.ociLayerZstd : MediaTypes.dockerLayerGzip);
-  const compressor = createLayerCompressor(compression, {
-    ...(opts.level !== undefined ? { level: opts.level } : {}),
-    ...(opts.pool !== undefined ? { pool: opts.pool } : {}),
-    ...(opts.zstdWorkers !== undefined ? { zstdWorkers: opts.zstdWorkers } : {}),
-  });
-  const diffDigester = createDigester();
-  const blobDigester = createDigester();
-  const outPath = path.join(opts.workDir, `layer-${randomBytes(8).toString('hex')}${compression === 'zstd' ? '.tar.zst' : '.tar.gz'}`);
+  const { compressor, diffDigester, blobDigester, outPath, finish } = startCompression(tarPath, opts);
   // A deep buffer: with the default 16 KiB every 64 KiB chunk would wait for its own write before going on.
   const tarFile = createWriteStream(tarPath, { highWaterMark: 1024 * 1024 });
   // The head of the chain: hashes the tar, copies it to tarPath (waiting on that file's backpressure too) and passes
@@ -199,7 +201,5 @@ export async function layerFromTarWriter<T>(tarPath: string, write: (sink: Writa
   if (c.status === 'rejected') {
     throw new BuildError('ARCHIVE', `compressing layer ${tarPath}: ${(c.reason as Error).message}`, { cause: c.reason });
   }
-  const desc = { digest: blobDigester.digest(), diffId: diffDigester.digest(), size: blobDigester.bytes, mediaType };
-  const layer = layerFromCompressedFile(outPath, desc);
-  return { layer: { ...layer, uncompressed: async () => openFile(tarPath) }, result: w.value };
+  return { layer: finish(), result: w.value };
 }
