@@ -69,6 +69,8 @@ int main(int argc, char **argv) {
   set_default("TMPDIR", dir, "/tmp");
   set_default("DOCKER_CONFIG", dir, "/.docker");
   if (getenv("HOME") == NULL) setenv("HOME", "/root", 0);
+  /* Layer compression runs on libuv's thread pool beside the file reads that feed it (bin/executor does the same). */
+  setenv("UV_THREADPOOL_SIZE", "8", 0);
 
   /* loader, 5 loader/node options, app, the user's arguments, NULL. */
   char **args = calloc((size_t)argc + 8, sizeof *args);

@@ -66,7 +66,7 @@ test('many blocks: one valid gzip member that gunzips to the input, close to zli
   assert.ok(out.length < zlib.gzipSync(input).length * 1.01, `${out.length} vs ${zlib.gzipSync(input).length}`);
 });
 
-test('deterministic: the same bytes whatever the worker count, read-ahead or input chunking', async () => {
+test('deterministic: the same bytes whatever the concurrency, read-ahead or input chunking', async () => {
   const input = sample(1024 * 1024 + 1);
   const a = await compress(input, () => createParallelGzip({ blockSize: 64 * 1024, pool: pool1, maxInFlight: 1 }), 4096);
   const b = await compress(input, () => createParallelGzip({ blockSize: 64 * 1024, pool: pool3, maxInFlight: 9 }), 100_003);
@@ -76,11 +76,11 @@ test('deterministic: the same bytes whatever the worker count, read-ahead or inp
   assert.deepEqual(zlib.gunzipSync(await compress(exact, () => createParallelGzip({ blockSize: 64 * 1024, pool: pool3 }))), exact);
 });
 
-test('errors: a bad level is refused up front; a failing worker errors the stream', async () => {
+test('errors: a bad level is refused up front; a failing deflate job errors the stream', async () => {
   assert.throws(() => createParallelGzip({ level: 12 }), /level/);
   assert.throws(() => createParallelGzip({ blockSize: 1000 }), /block size/);
-  // A level only the worker rejects: submit to the pool directly.
-  await assert.rejects(pool1.deflate(new Uint8Array(10), new Uint8Array(0), 42, false), /deflate worker/);
+  // A level only zlib rejects: submit to the pool directly.
+  await assert.rejects(pool1.deflate(new Uint8Array(10), new Uint8Array(0), 42, false), /deflate/);
 });
 
 test('zstd: the same bytes with 1 or 3 threads, and decompresses back', async () => {
@@ -112,6 +112,6 @@ test('64 MiB layer: digests right, RSS stays bounded (no whole-layer buffering)'
   const gz = path.join(work, (await readdir(work))[0] ?? '');
   assert.equal(await layer.digest(), 'sha256:' + execFileSync('sha256sum', [gz], { encoding: 'utf8' }).split(' ')[0]);
   execFileSync('gzip', ['-t', gz]);
-  // In flight: (3 workers + 2) blocks of 1 MiB in and out, plus stream buffers; 64 MiB of layer must not show up.
+  // In flight: (3 running + 2) blocks of 1 MiB in and out, plus stream buffers; 64 MiB of layer must not show up.
   assert.ok(peak - rssBefore < 48 * 1024 * 1024, `RSS grew by ${((peak - rssBefore) / 1048576).toFixed(1)} MiB`);
 });
