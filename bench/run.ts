@@ -2,7 +2,7 @@
 // --isolation chroot --layers --format docker, vfs and overlay storage), in alternation, every run cold (fresh build
 // root, fresh buildah storage), all pushing to one loopback registry; plus the floor measured in the same round.
 // Prints a table per workload (medians; the machine is shared, so read them as such). Asserts nothing.
-// Usage: node bench/run.ts [--runs 3] [--workloads a,b,c,d,e] [--skip-buildah]
+// Usage: node bench/run.ts [--runs 3] [--workloads a,b,c,d,e] [--skip-buildah] [--logs DIR (keeps our debug logs)]
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -15,7 +15,7 @@ import { BIG_BASE_DOCKERFILE, workloads, type FloorStep, type Workload } from '.
 
 const { values } = parseArgs({ options: {
   runs: { type: 'string', default: '3' }, workloads: { type: 'string', default: 'a,b,c,d,e' },
-  'skip-buildah': { type: 'boolean', default: false },
+  'skip-buildah': { type: 'boolean', default: false }, logs: { type: 'string' },
 } });
 const runs = Number(values.runs);
 const chosen = workloads.filter((w) => values.workloads.split(',').includes(w.id));
@@ -185,6 +185,7 @@ async function main(): Promise<void> {
       for (let r = 1; r <= runs; r++) {
         progress(`${w.id} run ${r}/${runs}: ours`);
         const o = await ours(ctx, `${repo}:ours`, cacheArgs);
+        if (values.logs !== undefined) { await mkdir(values.logs, { recursive: true }); await writeFile(join(values.logs, `${w.id}-${r}.log`), o.out); }
         oursRuns.push(o);
         logs.push(parseLog(o.out));
         for (const d of drivers) {
