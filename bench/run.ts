@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { debianBase } from '../test/support/debian-base.ts';
 import { executorBin, projectRoot } from '../test/support/executor-process.ts';
 import { startRegistry } from '../test/support/registry-server.ts';
+import { DEFAULT_COMPRESSION_LEVEL } from '../src/build/options.ts';
 import { BIG_BASE_DOCKERFILE, workloads, type FloorStep, type Workload } from './workloads.ts';
 
 const { values } = parseArgs({ options: {
@@ -131,7 +132,7 @@ async function floor(baseRef: string | undefined, ctx: string, steps: readonly F
   }
 }
 
-/** Single-core gzip -6 over the uncompressed bytes of the image's own layers (not the base's): the compression floor. */
+/** Single-core gzip at our level over the uncompressed bytes of the image's own layers (not the base's): the compression floor. */
 async function compressFloor(imageRef: string, baseLayers: number): Promise<{ ms: number; bytes: number }> {
   const work = await mkdtemp(join(tmpdir(), 'bench-gz-'));
   try {
@@ -142,7 +143,7 @@ async function compressFloor(imageRef: string, baseLayers: number): Promise<{ ms
       const blob = join(work, l.digest.replace('sha256:', ''));
       await timed('sh', ['-c', `gunzip -c '${blob}' > '${blob}.tar'`]);
       bytes += (await stat(`${blob}.tar`)).size;
-      ms += (await timed('sh', ['-c', `gzip -6 -c '${blob}.tar' > /dev/null`])).ms;
+      ms += (await timed('sh', ['-c', `gzip -${DEFAULT_COMPRESSION_LEVEL} -c '${blob}.tar' > /dev/null`])).ms;
     }
     return { ms, bytes };
   } finally {
@@ -218,7 +219,7 @@ async function main(): Promise<void> {
         const f = (k: keyof Floor): number => median(floors.map((x) => x[k]));
         const total = f('pull') + f('extract') + f('run') + f('walks') + gz.ms / availableParallelism();
         lines.push(`  floor             ${s(total).padStart(8)}   = pull ${s(f('pull'))} + tar extract ${s(f('extract'))} + steps in chroot ${s(f('run'))}` +
-          ` + find walks ${s(f('walks'))} + gzip -6 of ${mib(gz.bytes)} new bytes ${s(gz.ms)} on one core / ${availableParallelism()} cores`);
+          ` + find walks ${s(f('walks'))} + gzip -${DEFAULT_COMPRESSION_LEVEL} of ${mib(gz.bytes)} new bytes ${s(gz.ms)} on one core / ${availableParallelism()} cores`);
       }
       if (pulls.length > 0) {
         const bytes = median(logs.map((l) => l.layerBytes));

@@ -43,6 +43,7 @@ export interface BuildOptions {
   readonly cleanup: boolean;
   readonly skipUnusedStages: boolean;
   readonly compression: 'gzip' | 'zstd';
+  /** Unset: DEFAULT_COMPRESSION_LEVEL. */
   readonly compressionLevel?: number;
   readonly imageFsExtractRetry: number;
   /** Registry settings for base-image pulls (and COPY --from images). */
@@ -63,3 +64,9 @@ export interface BuildOptions {
   readonly log: Log;
   readonly signal: AbortSignal;
 }
+
+/**
+ * The layer compression level when --compression-level is not > 0: kaniko leaves go-containerregistry's default,
+ * gzip.BestSpeed (1), for gzip and zstd alike. Level 1 is also ~3× faster than 6 for ~5% more bytes on typical layers.
+ */
+export const DEFAULT_COMPRESSION_LEVEL = 1;

