@@ -81,7 +81,7 @@ async function openDecompressed(hostPath: string, tools: Decompressors): Promise
   if (compression === 'xz') return spawnDecompressor(tools.xz, 'xz', hostPath);
   const file = createReadStream(hostPath);
   if (compression === 'none') return file;
-  const inflate = compression === 'gzip' ? createGunzip() : createZstdDecompress();
+  const inflate = compression === 'gzip' ? createGunzip({ chunkSize: 256 * 1024 }) : createZstdDecompress({ chunkSize: 256 * 1024 });
   file.on('error', (err) => { inflate.destroy(err); });
   inflate.on('close', () => { file.destroy(); });
   return file.pipe(inflate);

@@ -220,7 +220,7 @@ export async function extractContextArchive(input: Readable, destDir: string, op
     if (compression === 'none') {
       input.pipe(extractor);
     } else {
-      const d = compression === 'gzip' ? createGunzip() : createZstdDecompress();
+      const d = compression === 'gzip' ? createGunzip({ chunkSize: 256 * 1024 }) : createZstdDecompress({ chunkSize: 256 * 1024 });
       decompressor = d;
       d.on('error', (err: Error) => { extractor.destroy(new StageError(compression, err)); });
       input.pipe(d).pipe(extractor);
