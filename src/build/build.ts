@@ -150,7 +150,8 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
       { index: stage.index, ...(stage.name !== undefined ? { name: stage.name } : {}), instructions: stage.stage.instructions, file: opts.dockerfilePath, escape: dockerfile.escape },
       // In container mode a later COPY --from reads the stage's image, not '/': no unpack just for it.
       { opts, root, base, metaArgs: resolved.metaArgs, ignore, dockerignore, filesNeeded: !containerMode && copiedFrom.has(stage.index), containerMode, resolveFrom,
-        platform, ...(baseKey !== undefined ? { baseKey } : {}) },
+        platform, ...(baseKey !== undefined ? { baseKey } : {}),
+        ...(isTarget && opts.onTargetLayer !== undefined ? { onLayer: opts.onTargetLayer } : {}) },
     );
     built.set(stage.index, result);
     if (containerMode && !isTarget) await reset();

@@ -1,4 +1,5 @@
 // What a build needs, already resolved from flags and environment by src/cli.
+import type { Layer } from '../oci/image.ts';
 import type { Log } from '../log.ts';
 import type { Platform } from '../oci/types.ts';
 import type { RemoteOptions } from '../registry/remote.ts';
@@ -43,6 +44,11 @@ export interface BuildOptions {
   readonly cleanup: boolean;
   readonly skipUnusedStages: boolean;
   readonly compression: 'gzip' | 'zstd';
+  /**
+   * Called with each layer of the target stage as soon as it exists (built or taken from the layer cache): the CLI
+   * starts uploading it to the destinations while the build goes on.
+   */
+  readonly onTargetLayer?: (layer: Layer) => void;
   /** Unset: DEFAULT_COMPRESSION_LEVEL. */
   readonly compressionLevel?: number;
   readonly imageFsExtractRetry: number;

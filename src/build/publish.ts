@@ -1,11 +1,12 @@
 // After the build: digest files, docker tarball, OCI layout, then a push to every destination — in kaniko's
-// order, so a failed push still leaves the local outputs. Nothing is pushed when the build failed.
+// order, so a failed push still leaves the local outputs. No manifest is pushed when the build failed (the target
+// stage's layers may have been uploaded early, see earlyLayerUploads: without a manifest a registry shows no image).
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { writeDockerTarball } from '../archive/docker-tarball.ts';
 import { writeOciLayout } from '../archive/oci-layout.ts';
 import type { Log } from '../log.ts';
-import type { Image } from '../oci/image.ts';
+import type { Image, Layer } from '../oci/image.ts';
 import type { Digest } from '../oci/types.ts';
 import { RegistryClient } from '../registry/client.ts';
 import { formatReference, parseReference, type Reference } from '../registry/reference.ts';
@@ -42,6 +43,29 @@ export async function checkDestinations(out: OutputOptions, deps: PublishDeps): 
   } finally {
     if (deps.push.client === undefined) await client.close();
   }
+}
+
+/**
+ * Starts uploading a layer to every destination repository while the build goes on, so the push at the end finds it
+ * there (the client shares one upload per repository and digest). A failure here is not reported: the push at the end
+ * tries again and reports it. Nothing is tagged early: until the manifest is put, a registry shows no image.
+ * Undefined when nothing will be pushed.
+ */
+export function earlyLayerUploads(out: OutputOptions, deps: PublishDeps): ((layer: Layer) => void) | undefined {
+  const client = deps.push.client;
+  if (out.noPush || client === undefined || out.destinations.length === 0) return undefined;
+  const repos = new Map<string, { registry: string; repository: string }>();
+  for (const dest of out.destinations) {
+    const ref = parseReference(dest);
+    repos.set(repoName(ref), { registry: ref.registry, repository: ref.repository });
+  }
+  return (layer) => {
+    for (const repo of repos.values()) {
+      client.uploadBlob(repo, layer).catch((err: unknown) => {
+        deps.log.debug({ repository: repo.repository, reason: (err as Error).message }, 'Early layer upload failed; the push retries it');
+      });
+    }
+  };
 }
 
 /** The two registries' words for "this tag is immutable" (Artifact Registry, ECR), as kaniko matches them. */

@@ -46,6 +46,8 @@ export interface StageDeps {
   readonly baseKey?: string;
   /** '/' in the executor's own container: RUN then runs without chroot or namespaces. */
   readonly containerMode: boolean;
+  /** Receives each layer this stage adds, as soon as it exists (the target stage's go to the destinations early). */
+  readonly onLayer?: (layer: Layer) => void;
   resolveFrom(from: string): Promise<string>;
 }
 
@@ -179,6 +181,7 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
     });
     log.debug({ entries: written.entries, digest: await layer.digest(), size: await layer.size(), durationMs: Date.now() - started }, 'Layer snapshot');
     image = appendLayers(image, { layer, history });
+    deps.onLayer?.(layer);
     layers++;
     return layer;
   };
@@ -210,6 +213,7 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
         // (pushed later by cross-repo mount), and its files reach the root only if a later step needs them.
         log.info({ key }, 'Using caching version of cmd');
         image = appendLayers(image, { layer: hit.layer, history });
+        deps.onLayer?.(hit.layer);
         layers++;
         if (materialized) { await applyLayer(hit.layer); baselineStale = snapshotter !== undefined; } else pending.push(hit.layer);
         continue;

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { build } from '../build/build.ts';
 import { chooseBuildRoot, hostSignals } from '../build/build-root.ts';
 import type { BuildOptions } from '../build/options.ts';
-import { checkDestinations, publish } from '../build/publish.ts';
+import { checkDestinations, earlyLayerUploads, publish } from '../build/publish.ts';
 import { enterContextSubPath, pickContextSource } from '../context/pick.ts';
 import { fetchDockerfile, isRemoteDockerfile } from '../context/remote-dockerfile.ts';
 import { RegistryClient } from '../registry/client.ts';
@@ -87,6 +87,8 @@ export async function executorMain(io: CliIo): Promise<void> {
       ? await fetchDockerfile(dockerfileSpec, join(workDir, 'remote', 'Dockerfile'), { log, signal: abort.signal })
       : resolveDockerfilePath(dockerfileSpec, contextDir);
     const target = flags.string('target');
+    // The target stage's layers start for the destinations as soon as each exists: the push overlaps the build.
+    const earlyUploads = earlyLayerUploads(out, { push, log });
     const opts: BuildOptions = {
       contextDir, dockerfilePath,
       buildArgs: parseBuildArgs(flags.list('build-arg'), io.env),
@@ -105,6 +107,7 @@ export async function executorMain(io: CliIo): Promise<void> {
       ...(layerCache !== undefined ? { layerCache } : {}),
       runHelperCandidates: [join(kanikoDir, 'run-in-root'), join(import.meta.dirname, '..', '..', '.tools', 'bin', 'run-in-root')],
       runOutput: (chunk) => io.stdout(chunk.toString()),
+      ...(earlyUploads !== undefined ? { onTargetLayer: earlyUploads } : {}),
       log, signal: abort.signal,
     };
     const mountInfo = rootChoice.containerMode ? await readFile('/proc/self/mountinfo', 'utf8').catch(() => '') : '';
