@@ -59,6 +59,11 @@ export interface BuiltStage {
   readonly cacheKey: string;
 }
 
+/** Resident memory now, for the debug log (bench/ reads peak RSS from outside; this says which step grew it). */
+function rssMiB(): number {
+  return Math.round(process.memoryUsage.rss() / 1048576);
+}
+
 function timestampOf(opts: BuildOptions): Date | undefined {
   if (opts.sourceDateEpoch !== undefined) return new Date(opts.sourceDateEpoch * 1000);
   return opts.reproducible ? new Date(0) : undefined;
@@ -104,7 +109,7 @@ async function unpackBase(base: Image, root: string, deps: StageDeps): Promise<v
       try {
         const started = Date.now();
         const result = await extractLayer(root, await layer.uncompressed(), { ignore: deps.ignore, log });
-        log.debug({ layer: i, digest: await layer.digest(), entries: result.entries, durationMs: Date.now() - started }, 'Extracted layer');
+        log.debug({ layer: i, digest: await layer.digest(), entries: result.entries, durationMs: Date.now() - started, rssMiB: rssMiB() }, 'Extracted layer');
         break;
       } catch (err) {
         if (attempt >= deps.opts.imageFsExtractRetry || (isBuildError(err) && err.code === 'ROOTFS')) throw err;
@@ -179,7 +184,7 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
       { ignore: deps.ignore, ...(stamp !== undefined ? { timestamp: stamp } : {}) }), {
       compression: opts.compression, workDir: layerDir, level: opts.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL,
     });
-    log.debug({ entries: written.entries, digest: await layer.digest(), size: await layer.size(), durationMs: Date.now() - started }, 'Layer snapshot');
+    log.debug({ entries: written.entries, digest: await layer.digest(), size: await layer.size(), durationMs: Date.now() - started, rssMiB: rssMiB() }, 'Layer snapshot');
     image = appendLayers(image, { layer, history });
     deps.onLayer?.(layer);
     layers++;
@@ -249,7 +254,7 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
     } else if (command.effects.snapshot === 'tree' && snapshotter !== undefined) {
       const started = Date.now();
       const changes = await snapshotter.snapshotTree();
-      log.debug({ added: changes.added.length, deleted: changes.deleted.length, durationMs: Date.now() - started }, 'Filesystem walked');
+      log.debug({ added: changes.added.length, deleted: changes.deleted.length, durationMs: Date.now() - started, rssMiB: rssMiB() }, 'Filesystem walked');
       if (isEmpty(changes)) await noLayer(history, n);
       else produced = await addLayer(changes, history, n);
     } else {
