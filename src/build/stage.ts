@@ -176,11 +176,10 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
   })]);
   const puts: Promise<void>[] = [];
   let layers = 0;
-  const addLayer = async (changes: LayerChanges, history: History, step: number): Promise<Layer> => {
-    const tarPath = join(layerDir, `stage${plan.index}-step${step}.tar`);
+  const addLayer = async (changes: LayerChanges, history: History): Promise<Layer> => {
     const started = Date.now();
-    // The tar streams straight into the compressor (and a copy to tarPath): written once, never re-read.
-    const { layer, result: written } = await layerFromTarWriter(tarPath, (sink) => writeLayerTarTo(deps.root, changes, sink,
+    // The tar streams straight into the compressor: only the compressed layer is written, never re-read to compress.
+    const { layer, result: written } = await layerFromTarWriter((sink) => writeLayerTarTo(deps.root, changes, sink,
       { ignore: deps.ignore, ...(stamp !== undefined ? { timestamp: stamp } : {}) }), {
       compression: opts.compression, workDir: layerDir, level: opts.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL,
     });
@@ -191,8 +190,8 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
     return layer;
   };
   // A step that changed no files: an empty_layer history entry, or with --force-build-metadata (kaniko) an empty layer.
-  const noLayer = async (history: History, step: number): Promise<void> => {
-    if (opts.forceBuildMetadata === true) await addLayer({ added: [], deleted: [] }, history, step);
+  const noLayer = async (history: History): Promise<void> => {
+    if (opts.forceBuildMetadata === true) await addLayer({ added: [], deleted: [] }, history);
     else image = withHistory(image, { ...history, empty_layer: true });
   };
   const isEmpty = (c: LayerChanges): boolean => c.added.length === 0 && c.deleted.length === 0 && (c.opaque ?? []).length === 0;
@@ -242,7 +241,7 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
       // One layer for the whole stage, taken after the last instruction (kaniko's --single-snapshot).
       if (last && snapshotter !== undefined) {
         const changes = await snapshotter.snapshotTree();
-        if (!isEmpty(changes)) { await addLayer(changes, history, n); continue; }
+        if (!isEmpty(changes)) { await addLayer(changes, history); continue; }
       }
       image = withHistory(image, { ...history, empty_layer: true });
       continue;
@@ -250,15 +249,15 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
     let produced: Layer | undefined;
     if (command.effects.snapshot === 'files' && changed.length > 0) {
       if (snapshotter !== undefined && !baselineStale) await snapshotter.recordPaths(changed);
-      produced = await addLayer({ added: changed, deleted: [] }, history, n);
+      produced = await addLayer({ added: changed, deleted: [] }, history);
     } else if (command.effects.snapshot === 'tree' && snapshotter !== undefined) {
       const started = Date.now();
       const changes = await snapshotter.snapshotTree();
       log.debug({ added: changes.added.length, deleted: changes.deleted.length, durationMs: Date.now() - started, rssMiB: rssMiB() }, 'Filesystem walked');
-      if (isEmpty(changes)) await noLayer(history, n);
-      else produced = await addLayer(changes, history, n);
+      if (isEmpty(changes)) await noLayer(history);
+      else produced = await addLayer(changes, history);
     } else {
-      await noLayer(history, n);
+      await noLayer(history);
     }
     // Pushed to the cache while the build goes on; awaited before the stage ends (its tar files live in workDir).
     if (cached && cache !== undefined && produced !== undefined) puts.push(cache.store.put(key, produced, history));

@@ -132,9 +132,9 @@ export function createLayerCompressor(compression: 'gzip' | 'zstd', opts: { leve
 
 /**
  * What both ways of making a layer from its tar share: the compressor, a digester for each side, the compressed
- * file's path, and `finish`, the layer over that file (uncompressed() re-reads the tar at tarPath).
+ * file's path, and `finish`, the layer over that file (its uncompressed() decompresses that file).
  */
-function startCompression(tarPath: string, opts: TarFileLayerOptions) {
+function startCompression(opts: TarFileLayerOptions) {
   const compression = opts.compression ?? 'gzip';
   const mediaType = opts.mediaType ?? (compression === 'zstd' ? MediaTypes.ociLayerZstd : MediaTypes.dockerLayerGzip);
   const compressor = createLayerCompressor(compression, {
@@ -145,10 +145,8 @@ function startCompression(tarPath: string, opts: TarFileLayerOptions) {
   const diffDigester = createDigester();
   const blobDigester = createDigester();
   const outPath = path.join(opts.workDir, `layer-${randomBytes(8).toString('hex')}${compression === 'zstd' ? '.tar.zst' : '.tar.gz'}`);
-  const finish = (): Layer => {
-    const desc = { digest: blobDigester.digest(), diffId: diffDigester.digest(), size: blobDigester.bytes, mediaType };
-    return { ...layerFromCompressedFile(outPath, desc), uncompressed: async () => openFile(tarPath) };
-  };
+  const finish = (): Layer =>
+    layerFromCompressedFile(outPath, { digest: blobDigester.digest(), diffId: diffDigester.digest(), size: blobDigester.bytes, mediaType });
   return { compressor, diffDigester, blobDigester, outPath, finish };
 }
 
@@ -157,10 +155,10 @@ function startCompression(tarPath: string, opts: TarFileLayerOptions) {
  * compressed() re-reads that file; uncompressed() re-reads the original tar.
  */
 export async function layerFromTarFile(tarPath: string, opts: TarFileLayerOptions): Promise<Layer> {
-  const { compressor, diffDigester, blobDigester, outPath, finish } = startCompression(tarPath, opts);
+  const { compressor, diffDigester, blobDigester, outPath, finish } = startCompression(opts);
   try {
     await pipeline(
-      createReadStream(tarPath),
+      createReadStream(tarPath, { highWaterMark: 1024 * 1024 }),
       digestingStream(diffDigester),
       compressor,
       digestingStream(blobDigester),
@@ -169,40 +167,25 @@ export async function layerFromTarFile(tarPath: string, opts: TarFileLayerOption
   } catch (err) {
     throw new BuildError('ARCHIVE', `compressing layer ${tarPath}: ${(err as Error).message}`, { cause: err });
   }
-  return finish();
+  return { ...finish(), uncompressed: async () => openFile(tarPath) };
 }
 
 /**
  * A layer whose uncompressed tar is produced by `write` (which streams it into the sink it is given and resolves once
- * the sink has finished): the tar is compressed as it is written, hashing both sides on the way, and teed into
- * `tarPath` for uncompressed(). Nothing is read back, and tar writing (main thread) overlaps compression (workers).
+ * the sink has finished): the tar is compressed as it is written, hashing both sides on the way. Only the compressed
+ * bytes reach the disk (uncompressed() decompresses them), and tar writing (main thread) overlaps compression (thread
+ * pool).
  */
-export async function layerFromTarWriter<T>(tarPath: string, write: (sink: Writable) => Promise<T>,
+export async function layerFromTarWriter<T>(write: (sink: Writable) => Promise<T>,
   opts: TarFileLayerOptions): Promise<{ layer: Layer; result: T }> {
-  const { compressor, diffDigester, blobDigester, outPath, finish } = startCompression(tarPath, opts);
-  // A deep buffer: with the default 16 KiB every 64 KiB chunk would wait for its own write before going on.
-  const tarFile = createWriteStream(tarPath, { highWaterMark: 1024 * 1024 });
-  // The head of the chain: hashes the tar, copies it to tarPath (waiting on that file's backpressure too) and passes
-  // it on to the compressor; it finishes once tarPath is flushed.
-  const head = new Transform({
-    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-      diffDigester.update(chunk);
-      if (tarFile.write(chunk)) cb(null, chunk);
-      else tarFile.once('drain', () => cb(null, chunk));
-    },
-    flush(cb: TransformCallback): void {
-      tarFile.end();
-      tarFile.once('finish', () => cb());
-    },
-  });
-  tarFile.on('error', (err) => head.destroy(err));
-  head.on('close', () => { if (!tarFile.writableFinished) tarFile.destroy(); });
+  const { compressor, diffDigester, blobDigester, outPath, finish } = startCompression(opts);
+  const head = digestingStream(diffDigester);
   const compressing = pipeline(head, compressor, digestingStream(blobDigester), createWriteStream(outPath));
   const writing = write(head);
   const [w, c] = await Promise.allSettled([writing, compressing]);
   if (w.status === 'rejected') throw w.reason;
   if (c.status === 'rejected') {
-    throw new BuildError('ARCHIVE', `compressing layer ${tarPath}: ${(c.reason as Error).message}`, { cause: c.reason });
+    throw new BuildError('ARCHIVE', `compressing layer: ${(c.reason as Error).message}`, { cause: c.reason });
   }
   return { layer: finish(), result: w.value };
 }

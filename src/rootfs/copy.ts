@@ -2,8 +2,8 @@
 // Destinations are resolved with resolveInRoot, so a symlink already in the root can never
 // redirect a write outside it. Missing parent directories are created (0755, owned by the
 // copy's uid:gid, as kaniko does) and reported back in '/a/b' form.
-import { constants as fsc, createReadStream } from 'node:fs';
-import { chmod, lchown, lutimes, mkdir, open, stat, symlink } from 'node:fs/promises';
+import { closeSync, constants as fsc, fchmodSync, fchownSync, futimesSync, openSync, readSync, writeSync } from 'node:fs';
+import { chmod, lchown, lutimes, mkdir, stat, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { BuildError } from '../errors.ts';
 import { ensureDirectories, lstatOrUndefined, removeTree } from './fs-nodes.ts';
@@ -41,8 +41,26 @@ async function prepareDestination(root: string, destRootPath: string, owner: Own
   return host;
 }
 
+const copyBuffer = Buffer.allocUnsafeSlow(1024 * 1024);
+/** The event loop gets a turn after this many bytes (an upload or compression may be waiting on it). */
+const copySlice = 16 * 1024 * 1024;
+
 /**
- * Streams srcHostPath into the root at destRootPath (replacing an existing non-directory, never
+ * Copies one open file into another with synchronous 1 MiB reads and writes: a trip through libuv's thread pool per
+ * 64 KiB chunk made a 1 GiB COPY take 6 s on tmpfs.
+ */
+async function copyContents(src: number, out: number): Promise<void> {
+  for (let sinceYield = 0; ;) {
+    const n = readSync(src, copyBuffer, 0, copyBuffer.length, null);
+    if (n === 0) return;
+    for (let at = 0; at < n;) at += writeSync(out, copyBuffer, at, n - at);
+    sinceYield += n;
+    if (sinceYield >= copySlice) { sinceYield = 0; await new Promise<void>((resolve) => setImmediate(resolve)); }
+  }
+}
+
+/**
+ * Copies srcHostPath into the root at destRootPath (replacing an existing non-directory, never
  * writing through a symlink there). Returns the parent directories it created.
  */
 export async function copyFileInto(root: string, srcHostPath: string, destRootPath: string, opts: CopyFileOptions): Promise<string[]> {
@@ -55,19 +73,20 @@ export async function copyFileInto(root: string, srcHostPath: string, destRootPa
   const created: string[] = [];
   const host = await prepareDestination(root, destRootPath, opts, created);
   // O_EXCL|O_NOFOLLOW: if a node reappeared at host, fail rather than follow it.
-  const fh = await open(host, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+  const out = openSync(host, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
   try {
-    for await (const data of createReadStream(srcHostPath)) {
-      const chunk = data as Buffer;
-      let offset = 0;
-      while (offset < chunk.length) offset += (await fh.write(chunk, offset, chunk.length - offset)).bytesWritten;
+    const src = openSync(srcHostPath, fsc.O_RDONLY);
+    try {
+      await copyContents(src, out);
+    } finally {
+      closeSync(src);
     }
-    await fh.chown(opts.uid, opts.gid);
+    fchownSync(out, opts.uid, opts.gid);
     // chmod after chown: chown clears setuid/setgid.
-    await fh.chmod(opts.mode ?? srcStat.mode & 0o7777);
-    if (opts.preserveTimes) await fh.utimes(srcStat.atime, srcStat.mtime);
+    fchmodSync(out, opts.mode ?? srcStat.mode & 0o7777);
+    if (opts.preserveTimes) futimesSync(out, srcStat.atime, srcStat.mtime);
   } finally {
-    await fh.close();
+    closeSync(out);
   }
   return created;
 }
