@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -10,7 +10,7 @@ import { Readable, Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { createLayerCompressor, layerFromTarFile } from './layer.ts';
-import { createParallelGzip, DeflatePool } from './parallel-gzip.ts';
+import { createParallelGzip, DeflatePool, looksIncompressible } from './parallel-gzip.ts';
 
 let dir = '';
 const pool1 = new DeflatePool(1);
@@ -114,4 +114,15 @@ test('64 MiB layer: digests right, RSS stays bounded (no whole-layer buffering)'
   execFileSync('gzip', ['-t', gz]);
   // In flight: (3 running + 2) blocks of 1 MiB in and out, plus stream buffers; 64 MiB of layer must not show up.
   assert.ok(peak - rssBefore < 48 * 1024 * 1024, `RSS grew by ${((peak - rssBefore) / 1048576).toFixed(1)} MiB`);
+});
+
+test('incompressible blocks are stored: valid gzip, no bigger than zlib would make it, the same bytes every time', async () => {
+  const random = randomBytes(3 * 1024 * 1024 + 5);
+  assert.equal(looksIncompressible(random.subarray(0, 1024 * 1024)), true);
+  assert.equal(looksIncompressible(sample(1024 * 1024)), false);
+  const a = await compress(random, () => createParallelGzip({ level: 1, pool: pool3 }), 65536);
+  const b = await compress(random, () => createParallelGzip({ level: 1, pool: pool1 }), 100_003);
+  assert.deepEqual(a, b);
+  assert.deepEqual(zlib.gunzipSync(a), random);
+  assert.ok(a.length <= zlib.gzipSync(random, { level: 1 }).length + 64, `${a.length} vs zlib ${zlib.gzipSync(random, { level: 1 }).length}`);
 });

@@ -7,6 +7,7 @@
 // The blocks are deflated by zlib's asynchronous one-shot API, i.e. on libuv's thread pool: no worker isolates (each
 // held ~100 MiB of buffers it collected late) and no copies between threads. bin/executor raises UV_THREADPOOL_SIZE so
 // deflate jobs do not starve the file reads that feed them.
+// Blocks that look incompressible (looksIncompressible) are stored rather than searched for matches.
 // Deterministic: the bytes depend only on input, level and block size, never on the concurrency or timing.
 // Bounded: at most `maxInFlight` blocks are read ahead; the stream's own backpressure does the rest.
 import { availableParallelism } from 'node:os';
@@ -100,6 +101,30 @@ export interface ParallelGzipOptions {
   readonly maxInFlight?: number;
 }
 
+/** Sampled bytes whose order-0 entropy is at least this (bits per byte) mark a block as incompressible. */
+const STORE_ENTROPY = 7.99;
+const SAMPLE_STRIDE = 16;
+const histogram = new Uint32Array(256);
+
+/**
+ * True when the block's bytes are close to uniformly distributed (entropy ≥ 7.99 bits/byte over every 16th byte):
+ * random or already-compressed data, where deflate finds nothing to gain. Text and binaries sit far below (4–6.5).
+ * Small blocks are never judged: the sample would be too small.
+ */
+export function looksIncompressible(block: Uint8Array): boolean {
+  if (block.length < 64 * 1024) return false;
+  histogram.fill(0);
+  let n = 0;
+  for (let i = 0; i < block.length; i += SAMPLE_STRIDE) { histogram[block[i] ?? 0]!++; n++; }
+  let entropy = 0;
+  for (const count of histogram) {
+    if (count === 0) continue;
+    const p = count / n;
+    entropy -= p * Math.log2(p);
+  }
+  return entropy >= STORE_ENTROPY;
+}
+
 /** The gzip header zlib writes: no name, mtime 0, XFL from the level, OS = Unix. */
 function gzipHeader(level: number): Buffer {
   const xfl = level === 9 ? 2 : level < 2 ? 4 : 0;
@@ -152,7 +177,9 @@ export function createParallelGzip(opts: ParallelGzipOptions = {}): Transform {
     total += block.length;
     const thisDict = dict;
     if (!last) dict = block.subarray(block.length - WINDOW);
-    const job = poolOf().deflate(block, thisDict, level, last);
+    // A block deflate cannot shrink (already-compressed files, random data) is stored: deflate would emit stored
+    // blocks for it anyway, after a futile search for matches that costs as much as compressing text.
+    const job = poolOf().deflate(block, thisDict, level > 0 && looksIncompressible(block) ? 0 : level, last);
     job.catch(() => undefined); // awaited in order below; this only stops an early failure counting as unhandled
     queue.push(job);
   };
