@@ -106,7 +106,7 @@ export function createSnapshotter(opts: SnapshotterOptions): Snapshotter {
   const now = opts.now ?? ((): bigint => BigInt(Date.now()) * 1_000_000n);
   const sleep = opts.sleep ?? ((ms: number): Promise<void> => sleepMs(ms).then(() => undefined));
   const concurrency = opts.concurrency ?? 64;
-  const walkOpts = { root, ignore: opts.ignore, concurrency };
+  const walkOpts = { root, ignore: opts.ignore };
   let gen = 0;
 
   /** Returns only once a write made from now on cannot carry a timestamp equal to a recorded one. */
