@@ -51,8 +51,8 @@ const median = (xs: readonly number[]): number => {
 };
 
 /** What our executor's debug log says about a build (json lines). */
-function parseLog(out: string): { snapshotMs: number; layerMs: number; layerBytes: number; pushMs: number } {
-  let snapshotMs = 0, layerMs = 0, layerBytes = 0, pushMs = 0;
+function parseLog(out: string): { snapshotMs: number; layerMs: number; layerBytes: number; pushMs: number; uploadMs: number; uploadBytes: number } {
+  let snapshotMs = 0, layerMs = 0, layerBytes = 0, pushMs = 0, uploadMs = 0, uploadBytes = 0;
   for (const line of out.split('\n')) {
     if (!line.startsWith('{')) continue;
     let rec: { msg?: string; durationMs?: number; size?: number };
@@ -61,8 +61,10 @@ function parseLog(out: string): { snapshotMs: number; layerMs: number; layerByte
     if (rec.msg === 'Filesystem walked' || rec.msg === 'Snapshot baseline taken') snapshotMs += d;
     else if (rec.msg === 'Layer snapshot') { layerMs += d; layerBytes += rec.size ?? 0; }
     else if (rec.msg?.startsWith('Pushed ') === true) pushMs += d;
+    // Layers are uploaded while the build goes on, so the push step's time is not the upload's: each upload's own.
+    else if (rec.msg === 'Uploaded blob') { uploadMs += d; uploadBytes += rec.size ?? 0; }
   }
-  return { snapshotMs, layerMs, layerBytes, pushMs };
+  return { snapshotMs, layerMs, layerBytes, pushMs, uploadMs, uploadBytes };
 }
 
 async function writeContext(w: Workload, dir: string, baseRef: string): Promise<void> {
@@ -182,7 +184,7 @@ async function main(): Promise<void> {
       const logs: ReturnType<typeof parseLog>[] = [];
       const theirs = new Map<string, Timed[]>();
       const floors: Floor[] = [];
-      const pulls: { ours: Timed; skopeo: number }[] = [];
+      const pulls: { ours: Timed; skopeo: number; skopeoPush: number }[] = [];
       for (let r = 1; r <= runs; r++) {
         progress(`${w.id} run ${r}/${runs}: ours`);
         const o = await ours(ctx, `${repo}:ours`, cacheArgs);
@@ -200,8 +202,10 @@ async function main(): Promise<void> {
           await rm(cache, { recursive: true, force: true });
           const sk = await mkdtemp(join(tmpdir(), 'bench-skopeo-'));
           const skopeo = (await timed('skopeo', ['copy', '--src-tls-verify=false', `docker://${repo}:ours`, `dir:${sk}`])).ms;
+          // skopeo's push of the same blobs to a new repository: the peer for our push rate on this registry.
+          const skopeoPush = (await timed('skopeo', ['copy', '--dest-tls-verify=false', `dir:${sk}`, `docker://${repo}-skopeo-${r}:pushed`])).ms;
           await rm(sk, { recursive: true, force: true });
-          pulls.push({ ours: warm, skopeo });
+          pulls.push({ ours: warm, skopeo, skopeoPush });
         }
         if (w.rebuild !== true) { progress(`${w.id} run ${r}/${runs}: floor`); floors.push(await floor(baseRef, ctx, w.steps)); }
       }
@@ -224,8 +228,9 @@ async function main(): Promise<void> {
       if (pulls.length > 0) {
         const bytes = median(logs.map((l) => l.layerBytes));
         const rate = (ms: number): string => `${(bytes / 1048576 / (ms / 1000)).toFixed(0)} MiB/s`;
-        lines.push(`  push (ours, from the log) ${rate(median(logs.map((l) => l.pushMs)))}   pull (our warmer) ${rate(median(pulls.map((p) => p.ours.ms)))}` +
-          ` peak RSS ${(median(pulls.map((p) => p.ours.rssKiB)) / 1024).toFixed(0)} MiB   pull (skopeo) ${rate(median(pulls.map((p) => p.skopeo)))}`);
+        lines.push(`  push (ours: blob uploads, from the log) ${(median(logs.map((l) => l.uploadBytes / 1048576 / (l.uploadMs / 1000)))).toFixed(0)} MiB/s   push (skopeo) ${rate(median(pulls.map((p) => p.skopeoPush)))}` +
+          `   pull (our warmer) ${rate(median(pulls.map((p) => p.ours.ms)))} peak RSS ${(median(pulls.map((p) => p.ours.rssKiB)) / 1024).toFixed(0)} MiB` +
+          `   pull (skopeo) ${rate(median(pulls.map((p) => p.skopeo)))}`);
       }
       lines.push(`  raw ms: ours ${oursRuns.map((o) => o.ms.toFixed(0)).join(' ')}${drivers.map((d) => `; buildah-${d} ${(theirs.get(d) ?? []).map((x) => x.ms.toFixed(0)).join(' ')}`).join('')}`);
       report.push(...lines);

@@ -177,6 +177,7 @@ export class RegistryClient {
     }
     const location = uploadLocation(t, start, repo);
     const size = await blob.size();
+    const started = Date.now();
     const threshold = this.options.chunkedUploadThreshold ?? 64 * 1024 * 1024;
     const done = size > threshold
       ? await uploadChunked(t, repo, location, digest, size, blob, this.options.chunkSize)
@@ -189,7 +190,7 @@ export class RegistryClient {
         message: `upload of ${digest} to ${repo.registry}/${repo.repository}: the registry stored ${stored}`,
       });
     }
-    this.options.log.debug({ digest, size, repository: repo.repository }, 'Uploaded blob');
+    this.options.log.debug({ digest, size, repository: repo.repository, durationMs: Date.now() - started }, 'Uploaded blob');
     return 'uploaded';
   }
 
