@@ -120,6 +120,8 @@ async function floor(baseRef: string | undefined, ctx: string, steps: readonly F
         f.extract += (await timed('tar', ['--numeric-owner', '-xzf', join(work, 'pulled', l.digest.replace('sha256:', '')), '-C', rootfs])).ms;
       }
     }
+    // The base's tar has no device nodes (our RUN gets a fresh /dev); programs need /dev/null. Not timed.
+    await timed('sh', ['-c', `mkdir -p '${rootfs}/dev' && { [ -e '${rootfs}/dev/null' ] || mknod -m 666 '${rootfs}/dev/null' c 1 3; }`]);
     for (const step of steps) {
       if ('run' in step) f.run += (await timed('chroot', [rootfs, '/bin/sh', '-c', step.run])).ms;
       else {

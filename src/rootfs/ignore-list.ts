@@ -17,6 +17,8 @@ export interface IgnoreList {
 
 /** '/a/b' form: leading slash, no trailing slash, no '.'/'..' segments ('..' cannot rise above '/'). */
 function normalizeRootPath(p: string): string {
+  // Already clean (the snapshot walk asks about every path it builds): skip the normalisation.
+  if (p.startsWith('/') && !p.endsWith('/') && !p.includes('//') && !p.includes('/.')) return p;
   const n = path.posix.normalize(`/${p}`);
   return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
 }
@@ -32,16 +34,17 @@ export function createIgnoreList(entries: readonly IgnoreEntry[]): IgnoreList {
     seen.add(key);
     normalized.push(prefixOnly ? { path: p, prefixOnly } : { path: p });
   }
+  const prefixes = normalized.map((e) => (e.path === '/' ? '/' : `${e.path}/`));
   return {
     ignores(rootPath: string): boolean {
       const p = normalizeRootPath(rootPath);
-      for (const e of normalized) {
+      for (let i = 0; i < normalized.length; i++) {
+        const e = normalized[i] as IgnoreEntry;
         if (p === e.path) {
           if (e.prefixOnly !== true) return true;
           continue;
         }
-        const prefix = e.path === '/' ? '/' : `${e.path}/`;
-        if (p.startsWith(prefix)) return true;
+        if (p.startsWith(prefixes[i] ?? '/')) return true;
       }
       return false;
     },
