@@ -215,6 +215,26 @@ describe('extractLayer', () => {
     assert.equal(await readFile(path.join(root, outside, 'sentinel'), 'utf8'), 'e5');
   });
 
+  it('a directory replaced by a symlink in the same layer is not trusted any more', async () => {
+    // 'd' is a verified directory after its first entries; then a symlink replaces it and entries go below it.
+    await apply(root, [
+      { header: { name: 'd/', type: 'directory', mode: 0o755 } },
+      { header: { name: 'd/one', mode: 0o644 }, data: '1' },
+      { header: { name: 'd', type: 'symlink', linkname: outside } },
+      { header: { name: 'd/two', mode: 0o644 }, data: '2' },
+      { header: { name: 'e/', type: 'directory', mode: 0o755 } },
+      { header: { name: 'e/f/', type: 'directory', mode: 0o755 } },
+      { header: { name: 'e/.wh.f' } },
+      { header: { name: 'g', type: 'symlink', linkname: '/' } },
+      { header: { name: 'e/f', type: 'symlink', linkname: '/g' } },
+      { header: { name: 'e/f/three', mode: 0o644 }, data: '3' },
+    ]);
+    assert.equal((await lstat(path.join(root, 'd'))).isSymbolicLink(), true);
+    assert.equal(await readFile(path.join(root, outside, 'two'), 'utf8'), '2');
+    await assert.rejects(readFile(path.join(outside, 'two')), 'nothing written outside the root');
+    assert.equal(await readFile(path.join(root, 'three'), 'utf8'), '3');
+  });
+
   it('applies whiteouts, sparing ignored paths', async () => {
     await mkdir(path.join(root, 'a/b'), { recursive: true });
     await writeFile(path.join(root, 'a/b/f'), 'x');

@@ -53,6 +53,11 @@ interface LayerState {
   readonly opaqueDirs: Set<string>;
   /** Tools already warned about as missing, so each is reported once per layer. */
   readonly warnedTools: Set<string>;
+  /**
+   * Root paths of directories known to be real directories at their lexical host path (no symlink on the way): an
+   * entry whose parent is here needs no resolution. Cleared whenever this layer removes anything.
+   */
+  readonly realDirs: Set<string>;
   bytes: number;
 }
 
@@ -78,6 +83,7 @@ export async function extractLayer(root: string, tar: Readable, opts: ExtractOpt
     dirTimes: new Map(),
     opaqueDirs: new Set(),
     warnedTools: new Set(),
+    realDirs: new Set(['/']),
     bytes: 0,
   };
   const extractor = tarStream.extract();
@@ -129,6 +135,18 @@ async function drain(entry: EntryData): Promise<void> {
   for await (const _chunk of entry) { /* discard */ }
 }
 
+/** The host path of a root path, no symlinks consulted (valid only below a directory in realDirs). */
+function lexicalHost(state: LayerState, rootPath: string): string {
+  if (rootPath === '/') return state.root;
+  return state.root === '/' ? rootPath : state.root + rootPath;
+}
+
+/** Something is being removed: a verified directory may be among it. */
+function forgetRealDirs(state: LayerState): void {
+  state.realDirs.clear();
+  state.realDirs.add('/');
+}
+
 function isIgnoredHost(state: LayerState, hostPath: string): boolean {
   return state.ignore.ignores(toRootPath(state.root, hostPath));
 }
@@ -147,20 +165,27 @@ async function applyEntry(state: LayerState, header: EntryHeader, entry: EntryDa
     await drain(entry);
     return;
   }
-  const host = resolveInRootSync(state.root, rootPath, { followFinal: false });
-  // A symlink in the root may lead a harmless-looking name into an ignored place.
-  if (isIgnoredHost(state, host)) {
-    state.log.debug({ entry: name, path: toRootPath(state.root, host) }, 'Skipping entry that resolves into an ignored path');
-    await drain(entry);
-    return;
-  }
   const type = header.type ?? 'file';
+  const parent = path.posix.dirname(rootPath);
+  const lexical = lexicalHost(state, rootPath);
+  let host = lexical;
+  // Entries come parents first: most find their parent verified already, and skip resolution and mkdir -p.
+  if (!state.realDirs.has(parent)) {
+    host = resolveInRootSync(state.root, rootPath, { followFinal: false });
+    // A symlink in the root may lead a harmless-looking name into an ignored place.
+    if (isIgnoredHost(state, host)) {
+      state.log.debug({ entry: name, path: toRootPath(state.root, host) }, 'Skipping entry that resolves into an ignored path');
+      await drain(entry);
+      return;
+    }
+    if (host !== state.root) {
+      ensureDirectoriesSync(state.root, path.dirname(host), { uid: 0, gid: 0, mode: 0o755 }, `tar entry ${JSON.stringify(name)}`,
+        (created) => { state.written.add(created); });
+      if (host === lexical) state.realDirs.add(parent);
+    }
+  }
   if (host === state.root && type !== 'directory') {
     throw new BuildError('ROOTFS', `refusing layer: tar entry ${JSON.stringify(name)} would replace the build root with a ${type}`);
-  }
-  if (host !== state.root) {
-    ensureDirectoriesSync(state.root, path.dirname(host), { uid: 0, gid: 0, mode: 0o755 }, `tar entry ${JSON.stringify(name)}`,
-      (created) => { state.written.add(created); });
   }
   // PAX uid/gid carry ids too large for the ustar field; tar-stream leaves them in `pax`.
   const uid = paxId(header, 'uid') ?? header.uid ?? 0;
@@ -171,11 +196,11 @@ async function applyEntry(state: LayerState, header: EntryHeader, entry: EntryDa
     case 'directory':
       applyDirectory(state, host, name, uid, gid, mode);
       state.dirTimes.set(host, mtime);
+      if (host === lexical) state.realDirs.add(rootPath);
       break;
     case 'file':
     case 'contiguous-file':
-      replaceExisting(state, host, name);
-      await writeRegularFile(state, host, entry, uid, gid, mode, mtime);
+      await writeRegularFile(state, host, name, entry, uid, gid, mode, mtime);
       await applyCapability(state, host, name, header);
       break;
     case 'symlink':
@@ -226,11 +251,14 @@ function applyWhiteout(state: LayerState, rootPath: string, entryName: string): 
   if (state.ignore.ignores(target)) return;
   const host = resolveInRootSync(state.root, target, { followFinal: false });
   if (host === state.root || isIgnoredHost(state, host)) return;
+  forgetRealDirs(state);
   removeTreeSync(host, (p) => isIgnoredHost(state, p));
 }
 
 /** Removes whatever is at host so a new node can take its place (kaniko/containerd semantics). */
 function replaceExisting(state: LayerState, host: string, entryName: string): void {
+  if (lstatOrUndefinedSync(host) === undefined) return;
+  forgetRealDirs(state);
   if (!removeTreeSync(host, (p) => isIgnoredHost(state, p))) {
     throw new BuildError('ROOTFS', `tar entry ${JSON.stringify(entryName)}: cannot replace ${toRootPath(state.root, host)}, it holds ignored paths`);
   }
@@ -247,9 +275,19 @@ function applyDirectory(state: LayerState, host: string, entryName: string, uid:
   chmodSync(host, mode);
 }
 
-async function writeRegularFile(state: LayerState, host: string, entry: EntryData, uid: number, gid: number, mode: number, mtime: Date): Promise<void> {
-  // O_EXCL|O_NOFOLLOW: if anything (e.g. a symlink) appeared at host, fail instead of writing through it.
-  const fd = openSync(host, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+async function writeRegularFile(state: LayerState, host: string, entryName: string, entry: EntryData, uid: number, gid: number,
+  mode: number, mtime: Date): Promise<void> {
+  // O_EXCL|O_NOFOLLOW: never writes through anything at host (a symlink included). Whatever is there is replaced
+  // (as tar does: try, and remove only on EEXIST — most paths are new).
+  const flags = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW;
+  let fd: number;
+  try {
+    fd = openSync(host, flags, 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    replaceExisting(state, host, entryName);
+    fd = openSync(host, flags, 0o600);
+  }
   try {
     for await (const data of entry) {
       const chunk = toBuffer(data);

@@ -12,7 +12,7 @@ export async function lstatOrUndefined(hostPath: string): Promise<Stats | undefi
 
 export function lstatOrUndefinedSync(hostPath: string): Stats | undefined {
   try {
-    return lstatSync(hostPath);
+    return lstatSync(hostPath, { throwIfNoEntry: false });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;

@@ -74,7 +74,8 @@ function walk(hostRoot: string, components: string[], original: string): string 
     const host = joinHost(hostRoot, next);
     let isLink = false;
     try {
-      isLink = lstatSync(host).isSymbolicLink();
+      // throwIfNoEntry: a missing component is common (new paths) and an exception costs more than the call.
+      isLink = lstatSync(host, { throwIfNoEntry: false })?.isSymbolicLink() === true;
     } catch (err) {
       if (!isMissing(err)) {
         throw new BuildError('ROOTFS', `cannot resolve ${JSON.stringify(original)} in the build root: lstat ${host}: ${(err as Error).message}`, { cause: err });
