@@ -161,6 +161,7 @@ const mib = (b: number): string => `${(b / 1048576).toFixed(0)} MiB`;
 async function main(): Promise<void> {
   progress(`starting a registry; ${runs} runs; workloads ${chosen.map((w) => w.id).join(',')}; buildah ${drivers.join('+') || 'skipped'}; ${availableParallelism()} cores`);
   const registry = await startRegistry();
+  let pushTarget: Awaited<ReturnType<typeof startRegistry>> | undefined;
   const scratch = await mkdtemp(join(tmpdir(), 'bench-'));
   const report: string[] = [];
   try {
@@ -204,8 +205,10 @@ async function main(): Promise<void> {
           await rm(cache, { recursive: true, force: true });
           const sk = await mkdtemp(join(tmpdir(), 'bench-skopeo-'));
           const skopeo = (await timed('skopeo', ['copy', '--src-tls-verify=false', `docker://${repo}:ours`, `dir:${sk}`])).ms;
-          // skopeo's push of the same blobs to a new repository: the peer for our push rate on this registry.
-          const skopeoPush = (await timed('skopeo', ['copy', '--dest-tls-verify=false', `dir:${sk}`, `docker://${repo}-skopeo-${r}:pushed`])).ms;
+          // skopeo's push of the same blobs: the peer for our push rate. To a second registry (same software, same
+          // machine): into the first one skopeo would mount the blobs it just pulled instead of uploading them.
+          pushTarget ??= await startRegistry();
+          const skopeoPush = (await timed('skopeo', ['copy', '--dest-tls-verify=false', `dir:${sk}`, `docker://${pushTarget.host}/bench/skopeo-${r}:pushed`])).ms;
           await rm(sk, { recursive: true, force: true });
           pulls.push({ ours: warm, skopeo, skopeoPush });
         }
@@ -240,6 +243,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await registry.stop();
+    await pushTarget?.stop();
     await rm(scratch, { recursive: true, force: true });
   }
   console.log(report.join('\n'));
