@@ -3,7 +3,7 @@
 import { BuildError } from '../errors.ts';
 import { sha256Of } from './digest.ts';
 import type { Image, Layer } from './image.ts';
-import { MediaTypes, type ConfigFile, type Descriptor, type Digest, type Manifest, type MediaType, type Platform } from './types.ts';
+import { MediaTypes, type ConfigFile, type Descriptor, type Digest, type Manifest, type Platform } from './types.ts';
 
 export interface ImageParts {
   readonly manifest: Manifest;
