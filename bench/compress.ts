@@ -9,6 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import zlib from 'node:zlib';
 import { createParallelGzip, DeflatePool } from '../src/oci/parallel-gzip.ts';
+import { median } from './median.ts';
 
 const { values } = parseArgs({ options: {
   size: { type: 'string', default: '64' }, level: { type: 'string', default: '1' },
@@ -52,11 +53,6 @@ async function measure(input: Buffer, make: () => Transform): Promise<{ ms: numb
   })()), make(), new Writable({ write(chunk: Buffer, _enc, cb): void { bytes += chunk.length; cb(); } }));
   return { ms: performance.now() - t0, bytes };
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 === 1 ? (s[(s.length - 1) / 2] ?? 0) : ((s[s.length / 2 - 1] ?? 0) + (s[s.length / 2] ?? 0)) / 2;
-};
 
 const input = generate(size);
 const pool = new DeflatePool(workers);

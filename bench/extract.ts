@@ -12,13 +12,13 @@ import { pino } from 'pino';
 import { createIgnoreList } from '../src/rootfs/ignore-list.ts';
 import { extractLayer } from '../src/rootfs/extract.ts';
 import { debianTarball } from '../test/support/debian-base.ts';
+import { median } from './median.ts';
 
 const { values } = parseArgs({ options: { files: { type: 'string', default: '100000' }, runs: { type: 'string', default: '3' } } });
 const files = Number(values.files);
 const runs = Number(values.runs);
 
 const dir = mkdtempSync(join(tmpdir(), 'extract-bench-'));
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 try {
   const layers: [string, string][] = [];
   const debian = join(dir, 'debian.tar.gz');

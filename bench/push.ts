@@ -2,7 +2,7 @@
 // `curl -T` of the same file (the floor: no hashing on our side, one PUT). Prints figures, asserts nothing.
 // Usage: TMPDIR=/dev/shm/bench node bench/push.ts [--size MiB=1024] [--runs 3] [--chunks 64,256]
 import { execFileSync } from 'node:child_process';
-import { createHash, randomFillSync } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { createReadStream, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,8 +10,9 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { anonymousKeychain } from '../src/auth/index.ts';
 import { RegistryClient, type BlobSource, type RegistryOptions } from '../src/registry/index.ts';
-import type { Digest } from '../src/oci/types.ts';
+import { digestReadable } from '../src/oci/layer.ts';
 import { startRegistry } from '../test/support/registry-server.ts';
+import { median } from './median.ts';
 
 const { values } = parseArgs({
   options: { size: { type: 'string', default: '1024' }, runs: { type: 'string', default: '3' }, chunks: { type: 'string', default: '64,256' } },
@@ -31,9 +32,7 @@ try {
   const size = sizeMiB * 1024 * 1024;
 
   // A fresh repository per upload, so nothing is found by HEAD; the digest is known up front, as for a built layer.
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
-  const digest = `sha256:${hash.digest('hex')}` as Digest;
+  const { digest } = await digestReadable(createReadStream(file, { highWaterMark: 1024 * 1024 }));
   const blob: BlobSource = {
     digest: async () => digest,
     size: async () => size,
@@ -84,10 +83,7 @@ try {
     }
   }
   console.log(`\n${sizeMiB} MiB into docker-registry on loopback, median of ${runs}:`);
-  for (const [label, ms] of times) {
-    const sorted = [...ms].sort((a, b) => a - b);
-    console.log(`  ${label.padEnd(32)} ${rate(sorted[Math.floor(sorted.length / 2)] ?? 0)}`);
-  }
+  for (const [label, ms] of times) console.log(`  ${label.padEnd(32)} ${rate(median(ms))}`);
 } finally {
   await registry.stop();
   rmSync(dir, { recursive: true, force: true });

@@ -13,6 +13,7 @@ import { executorBin, projectRoot } from '../test/support/executor-process.ts';
 import { startRegistry } from '../test/support/registry-server.ts';
 import { DEFAULT_COMPRESSION_LEVEL } from '../src/build/options.ts';
 import { BIG_BASE_DOCKERFILE, workloads, type FloorStep, type Workload } from './workloads.ts';
+import { median } from './median.ts';
 
 const { values } = parseArgs({ options: {
   runs: { type: 'string', default: '3' }, workloads: { type: 'string', default: 'a,b,c,d,e' },
@@ -43,12 +44,6 @@ async function timed(cmd: string, args: readonly string[], opts: { cwd?: string;
   if (code !== 0 && opts.quiet !== true) throw new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${out.slice(-3000)}`);
   return { ms, rssKiB, code, out };
 }
-
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  return s.length % 2 === 1 ? (s[(s.length - 1) / 2] ?? NaN) : ((s[s.length / 2 - 1] ?? 0) + (s[s.length / 2] ?? 0)) / 2;
-};
 
 /** What our executor's debug log says about a build (json lines). */
 function parseLog(out: string): { snapshotMs: number; layerMs: number; layerBytes: number; pushMs: number; uploadMs: number; uploadBytes: number } {
