@@ -55,6 +55,16 @@ const goMatchTests: ReadonlyArray<readonly [string, string, boolean | 'bad']> = 
   ['*x', 'xxx', true],
   ['file.(1)+$', 'file.(1)+$', true],
   ['[z-a]', 'm', false],
+  // '-' outside a class is literal; a unicode-mode RegExp must not see an escaped hyphen.
+  ['*-a', 'x-a', true],
+  ['subdir-*', 'subdir-1', true],
+  ['subdir-*', 'subdir1', false],
+  ['a-b?c', 'a-bxc', true],
+  ['[\\-]', '-', true],
+  ['[a\\-z]', 'b', false],
+  ['[^-]', '-', 'bad'],
+  ['é-?', 'é-ü', true],
+  ['[é-ü]x', 'ñx', true],
 ];
 
 describe('matchGoGlob (Go filepath.Match)', () => {

@@ -22,9 +22,13 @@ export function hasGlobMeta(s: string): boolean {
   return false;
 }
 
-/** Escape one code point for use in a 'u' RegExp, inside or outside a class. */
-export function escapeRegexChar(ch: string): string {
-  return /[\\^$.*+?()[\]{}|/-]/.test(ch) ? `\\${ch}` : ch;
+/**
+ * Escape one code point for use in a 'u' RegExp. Unicode mode rejects identity escapes of
+ * anything but syntax characters and `/`, so `-` is escaped only inside a class (`inClass`).
+ */
+export function escapeRegexChar(ch: string, inClass = false): string {
+  if (/[\\^$.*+?()[\]{}|/]/.test(ch)) return `\\${ch}`;
+  return inClass && ch === '-' ? '\\-' : ch;
 }
 
 interface ClassScan {
@@ -74,7 +78,7 @@ export function scanClass(chars: readonly string[], start: number, pattern: stri
     const hiCode = hi.codePointAt(0) ?? 0;
     // Go accepts an inverted range that simply never matches; JS would throw.
     if (loCode > hiCode) continue;
-    ranges.push(lo === hi ? escapeRegexChar(lo) : `${escapeRegexChar(lo)}-${escapeRegexChar(hi)}`);
+    ranges.push(lo === hi ? escapeRegexChar(lo, true) : `${escapeRegexChar(lo, true)}-${escapeRegexChar(hi, true)}`);
   }
   return { source: `[${negated ? '^' : ''}${ranges.join('')}]`, next: i };
 }
