@@ -50,3 +50,26 @@ export function chooseBuildRoot(opts: { rootDir?: string; force: boolean }, sign
   }
   return { rootDir: '/', containerMode: true };
 }
+
+/** The capabilities every build needs: owners and modes of extracted and copied files, RUN as the image's user. */
+const requiredCapabilities: ReadonlyArray<readonly [number, string]> = [
+  [0, 'CAP_CHOWN'], [1, 'CAP_DAC_OVERRIDE'], [3, 'CAP_FOWNER'], [6, 'CAP_SETGID'], [7, 'CAP_SETUID'],
+];
+
+/**
+ * Refuse at start-up, with one line saying what is missing, when the process lacks the privileges a build needs
+ * (a non-root uid, or root with capabilities dropped), instead of failing half-way through the first chown.
+ * `status` is /proc/self/status; unreadable ⇒ no verdict.
+ */
+export function checkPrivileges(status: string | undefined): void {
+  if (status === undefined) return;
+  const capLine = /^CapEff:\s*([0-9a-f]+)\s*$/im.exec(status);
+  if (capLine === null) return;
+  const caps = BigInt(`0x${capLine[1] ?? '0'}`);
+  const missing = requiredCapabilities.filter(([bit]) => ((caps >> BigInt(bit)) & 1n) === 0n).map(([, name]) => name);
+  if (missing.length === 0) return;
+  const uid = /^Uid:\s*\d+\s+(\d+)/m.exec(status)?.[1] ?? '?';
+  throw new UsageError(`the executor needs root privileges: running as uid ${uid} without ${missing.join(', ')}`, {
+    hint: 'run it as uid 0 with the default container capabilities (Pod Security Standards "Baseline"); builds as a non-root user are not supported yet',
+  });
+}

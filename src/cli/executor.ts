@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build } from '../build/build.ts';
-import { chooseBuildRoot, hostSignals } from '../build/build-root.ts';
+import { checkPrivileges, chooseBuildRoot, hostSignals } from '../build/build-root.ts';
 import type { BuildOptions } from '../build/options.ts';
 import { checkDestinations, earlyLayerUploads, publish } from '../build/publish.ts';
 import { enterContextSubPath, pickContextSource } from '../context/pick.ts';
@@ -51,6 +51,7 @@ export async function executorMain(io: CliIo): Promise<void> {
   const kanikoDir = flags.string('kaniko-dir') ?? '/kaniko';
   const rootChoice = chooseBuildRoot({ ...(flags.string('root-dir') !== undefined ? { rootDir: resolve(flags.string('root-dir') ?? '') } : {}), force: flags.bool('force') },
     { ...hostSignals, env: io.env });
+  checkPrivileges(hostSignals.readFile('/proc/self/status'));
   const platform = platformFrom(flags);
   const out = outputOptions(flags);
   const pullSettings = registryOptions(flags, 'pull', { env: io.env, log, kanikoDir, platform });

@@ -33,10 +33,20 @@ export async function runCli(main: (io: CliIo) => Promise<void>, io: CliIo): Pro
   }
 }
 
+/** Exit status when the event loop drains while the run is still pending (a promise that can never settle). */
+export const unsettledExitCode = 70;
+
 export async function exitWith(main: (io: CliIo) => Promise<void>): Promise<never> {
+  // Node would exit 13 ("unsettled top-level await") with no word of what happened: say it in one line.
+  const guard = (): void => {
+    process.stderr.write('error: internal error: the run stopped with an operation still pending (nothing left to wait for)\n');
+    process.exit(unsettledExitCode);
+  };
+  process.once('beforeExit', guard);
   const code = await runCli(main, {
     argv: process.argv.slice(2), env: process.env,
     stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t),
   });
+  process.off('beforeExit', guard);
   process.exit(code);
 }
