@@ -5,6 +5,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { defaultKeychain } from '../auth/index.ts';
 import type { OutputOptions } from '../build/options.ts';
+import { resolveContextFile } from '../context/context-file.ts';
 import type { GitContextOptions } from '../context/source.ts';
 import { UsageError } from '../errors.ts';
 import type { Log } from '../log.ts';
@@ -151,10 +152,12 @@ export function outputOptions(flags: FlagReader): OutputOptions {
 
 /** kaniko: a relative --dockerfile is tried as given, then inside the context. */
 export function resolveDockerfilePath(dockerfile: string, contextDir: string): string {
-  if (isAbsolute(dockerfile)) return dockerfile;
+  // kaniko: a relative path is looked up as given (from the working directory), then in the context. Whatever
+  // lands inside the context is resolved with symlinks scoped to it (a context's `Dockerfile -> /etc/passwd`
+  // must not read the host); a file of the user's own outside the context is read as given.
   const asGiven = resolve(dockerfile);
-  if (existsSync(asGiven)) return asGiven;
-  return join(contextDir, dockerfile);
+  const file = isAbsolute(dockerfile) || existsSync(asGiven) ? asGiven : dockerfile;
+  return resolveContextFile(contextDir, file, '--dockerfile');
 }
 
 /** Go's strconv.ParseBool, which kaniko uses for the boolean --git keys. */

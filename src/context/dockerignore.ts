@@ -5,6 +5,8 @@ import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { BuildError } from '../errors.ts';
+import { isWithin } from '../rootfs/resolve.ts';
+import { resolveContextFile } from './context-file.ts';
 import { escapeRegexChar, GlobSyntaxError, scanClass, translateGoGlob } from './glob.ts';
 
 export interface Matcher {
@@ -225,9 +227,10 @@ async function readLines(file: string): Promise<string[] | undefined> {
  * No ignore file ⇒ a matcher that excludes nothing.
  */
 export async function loadDockerignore(contextDir: string, dockerfilePath: string): Promise<Matcher> {
+  const dockerfileIgnore = `${path.resolve(contextDir, dockerfilePath)}.dockerignore`;
   const candidates = [
-    `${path.resolve(contextDir, dockerfilePath)}.dockerignore`,
-    path.join(path.resolve(contextDir), '.dockerignore'),
+    isWithin(contextDir, dockerfileIgnore) ? resolveContextFile(contextDir, dockerfileIgnore, 'ignore file') : dockerfileIgnore,
+    resolveContextFile(contextDir, '.dockerignore', 'ignore file'),
   ];
   for (const file of candidates) {
     const lines = await readLines(file);
