@@ -176,6 +176,14 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
   })]);
   const puts: Promise<void>[] = [];
   let layers = 0;
+  // History of the steps without a layer since the last layer: joined in one mutation, not one per step.
+  let emptySteps: History[] = [];
+  const withEmptySteps = (img: Image): Image => {
+    if (emptySteps.length === 0) return img;
+    const entries = emptySteps;
+    emptySteps = [];
+    return withHistory(img, ...entries);
+  };
   const addLayer = async (changes: LayerChanges, history: History): Promise<Layer> => {
     const started = Date.now();
     // The tar streams straight into the compressor: only the compressed layer is written, never re-read to compress.
@@ -184,7 +192,7 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
       compression: opts.compression, workDir: layerDir, level: opts.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL,
     });
     log.debug({ entries: written.entries, digest: await layer.digest(), size: await layer.size(), durationMs: Date.now() - started, rssMiB: rssMiB() }, 'Layer snapshot');
-    image = appendLayers(image, { layer, history });
+    image = appendLayers(withEmptySteps(image), { layer, history });
     deps.onLayer?.(layer);
     layers++;
     return layer;
@@ -192,7 +200,7 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
   // A step that changed no files: an empty_layer history entry, or with --force-build-metadata (kaniko) an empty layer.
   const noLayer = async (history: History): Promise<void> => {
     if (opts.forceBuildMetadata === true) await addLayer({ added: [], deleted: [] }, history);
-    else image = withHistory(image, { ...history, empty_layer: true });
+    else emptySteps.push({ ...history, empty_layer: true });
   };
   const isEmpty = (c: LayerChanges): boolean => c.added.length === 0 && c.deleted.length === 0 && (c.opaque ?? []).length === 0;
 
@@ -216,7 +224,7 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
         // RUN/COPY/ADD leave the config alone, so a hit needs no execution: the layer joins the image as it is
         // (pushed later by cross-repo mount), and its files reach the root only if a later step needs them.
         log.info({ key }, 'Using caching version of cmd');
-        image = appendLayers(image, { layer: hit.layer, history });
+        image = appendLayers(withEmptySteps(image), { layer: hit.layer, history });
         deps.onLayer?.(hit.layer);
         layers++;
         if (materialized) { await applyLayer(hit.layer); baselineStale = snapshotter !== undefined; } else pending.push(hit.layer);
@@ -243,7 +251,7 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
         const changes = await snapshotter.snapshotTree();
         if (!isEmpty(changes)) { await addLayer(changes, history); continue; }
       }
-      image = withHistory(image, { ...history, empty_layer: true });
+      emptySteps.push({ ...history, empty_layer: true });
       continue;
     }
     let produced: Layer | undefined;
@@ -266,6 +274,7 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
   if (deps.filesNeeded) await materialize();
   await Promise.all(puts);
   log.debug({ layers }, 'Stage built');
+  image = withEmptySteps(image);
   const current = await image.configFile();
   const final: ConfigFile = { ...config, rootfs: current.rootfs, ...(current.history !== undefined ? { history: current.history } : {}), created };
   return { image: withConfigFile(image, final), root: deps.root, unpacked: materialized, cacheKey: key };

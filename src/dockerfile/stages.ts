@@ -121,8 +121,9 @@ export function resolveStages(df: Dockerfile, opts: ResolveOptions): ResolvedDoc
             else env.delete(arg.name);
           }
         } else if (instr.kind === 'ENV') {
-          const before = new Map(env);
-          for (const p of instr.pairs) env.set(expandWord(p.key, before, exp), expandWord(p.value, before, exp));
+          // Every pair sees the variables as they were before the instruction (Docker), without copying them.
+          const pairs = instr.pairs.map((p) => [expandWord(p.key, env, exp), expandWord(p.value, env, exp)] as const);
+          for (const [k, v] of pairs) env.set(k, v);
         } else if (instr.kind === 'COPY' && instr.from !== undefined) {
           const from = expandWord(instr.from, env, exp);
           const idx = findStage(kept, from, stage.index, true);

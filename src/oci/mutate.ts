@@ -35,11 +35,14 @@ export function withConfigFile(img: Image, cfg: ConfigFile): Image {
   });
 }
 
-/** Records a step that made no layer (ENV, CMD, ...) in the history. */
-export function withHistory(img: Image, h: History): Image {
+/**
+ * Records steps that made no layer (ENV, CMD, ...) in the history. One mutation for many steps: a chain of
+ * one lazy image per step would nest as deep as the Dockerfile is long.
+ */
+export function withHistory(img: Image, ...entries: readonly History[]): Image {
   return mapConfig(img, (config) => ({
     ...config,
-    history: [...(config.history ?? []), { ...h, empty_layer: h.empty_layer ?? true }],
+    history: [...(config.history ?? []), ...entries.map((h) => ({ ...h, empty_layer: h.empty_layer ?? true }))],
   }));
 }
 
