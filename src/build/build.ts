@@ -3,11 +3,12 @@
 // In container mode every stage builds in '/', one after another: RUN cannot chroot in an unprivileged pod,
 // so there is only one root. '/' is reset after each non-target stage; COPY --from=<stage> reads the stage's
 // image extracted into the work directory (container-stages.ts), FROM <stage> unpacks that image over '/'.
-import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readDockerfileText } from '../context/context-file.ts';
 import { loadDockerignore } from '../context/dockerignore.ts';
 import { parseDockerfile } from '../dockerfile/parse.ts';
-import { resolveStages } from '../dockerfile/stages.ts';
+import { resolveStages, type ResolvedStage } from '../dockerfile/stages.ts';
 import { BuildError, UsageError } from '../errors.ts';
 import { emptyImage } from '../oci/empty.ts';
 import { formatPlatform, parsePlatformSpec } from '../oci/platform.ts';
@@ -28,15 +29,11 @@ export interface BuildResult {
   readonly root: string;
 }
 
-async function readDockerfile(path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UsageError(code === 'ENOENT' ? `Dockerfile not found: ${path}` : `cannot read Dockerfile ${path}: ${(err as Error).message}`, {
-      hint: 'set --dockerfile to the Dockerfile\'s path (relative paths are looked up in the context too)',
-    });
-  }
+function baseNameOf(base: ResolvedStage['base'], stages: readonly ResolvedStage[]): string {
+  if (base.kind === 'scratch') return 'scratch';
+  if (base.kind === 'image') return `image ${base.ref}`;
+  const from = stages.find((s) => s.index === base.index);
+  return `stage ${from?.name ?? base.index}`;
 }
 
 async function ensureEmptyRoot(root: string): Promise<void> {
@@ -49,7 +46,7 @@ async function ensureEmptyRoot(root: string): Promise<void> {
 
 export async function build(opts: BuildOptions, containerMode: boolean, mountInfo: string): Promise<BuildResult> {
   const { log } = opts;
-  const text = await readDockerfile(opts.dockerfilePath);
+  const text = await readDockerfileText(opts.dockerfilePath);
   const dockerfile = parseDockerfile(text, opts.dockerfilePath);
   const resolved = resolveStages(dockerfile, {
     buildArgs: opts.buildArgs, platform: opts.platform, ...(opts.target !== undefined ? { target: opts.target } : {}),
@@ -150,7 +147,7 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
       { index: stage.index, ...(stage.name !== undefined ? { name: stage.name } : {}), instructions: stage.stage.instructions, file: opts.dockerfilePath, escape: dockerfile.escape },
       // In container mode a later COPY --from reads the stage's image, not '/': no unpack just for it.
       { opts, root, base, metaArgs: resolved.metaArgs, ignore, dockerignore, filesNeeded: !containerMode && copiedFrom.has(stage.index), containerMode, resolveFrom,
-        platform, ...(baseKey !== undefined ? { baseKey } : {}),
+        platform, ...(baseKey !== undefined ? { baseKey } : {}), baseName: baseNameOf(stage.base, stages),
         ...(isTarget && opts.onTargetLayer !== undefined ? { onLayer: opts.onTargetLayer } : {}) },
     );
     built.set(stage.index, result);

@@ -35,6 +35,8 @@ export interface StageDeps {
   readonly opts: BuildOptions;
   readonly root: string;
   readonly base: Image;
+  /** The base as errors name it: an image reference, `stage NAME` or `scratch`. */
+  readonly baseName?: string;
   readonly metaArgs: ReadonlyMap<string, string>;
   readonly ignore: IgnoreList;
   readonly dockerignore?: { matches(relPath: string): boolean };
@@ -101,6 +103,16 @@ function replacementEnv(args: ReadonlyMap<string, string>, image: ConfigFile): M
   return env;
 }
 
+/** An extraction failure that names the image and the layer's digest (a truncated or corrupt blob, an unsafe entry). */
+async function extractionError(err: unknown, which: string, layer: Layer, image: string): Promise<BuildError> {
+  const digest = await layer.digest().catch(() => 'unknown digest');
+  const message = err instanceof Error ? err.message : String(err);
+  const text = `extracting ${which} (${digest}) of ${image}: ${message}`;
+  return isBuildError(err)
+    ? new BuildError(err.code, text, { cause: err, exitCode: err.exitCode, ...(err.hint !== undefined ? { hint: err.hint } : {}) })
+    : new BuildError('ARCHIVE', text, { cause: err });
+}
+
 async function unpackBase(base: Image, root: string, deps: StageDeps): Promise<void> {
   const { log } = deps.opts;
   const layers = await base.layers();
@@ -112,7 +124,9 @@ async function unpackBase(base: Image, root: string, deps: StageDeps): Promise<v
         log.debug({ layer: i, digest: await layer.digest(), entries: result.entries, durationMs: Date.now() - started, rssMiB: rssMiB() }, 'Extracted layer');
         break;
       } catch (err) {
-        if (attempt >= deps.opts.imageFsExtractRetry || (isBuildError(err) && err.code === 'ROOTFS')) throw err;
+        if (attempt >= deps.opts.imageFsExtractRetry || (isBuildError(err) && err.code === 'ROOTFS')) {
+          throw await extractionError(err, `layer ${i + 1}/${layers.length}`, layer, deps.baseName ?? 'the base image');
+        }
         log.warn({ attempt: attempt + 1 }, `Retrying extraction of base layer ${i}: ${(err as Error).message}`);
       }
     }
@@ -132,7 +146,11 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
   const pending: Layer[] = [];
   let baselineStale = false;
   const applyLayer = async (layer: Layer): Promise<void> => {
-    await extractLayer(deps.root, await layer.uncompressed(), { ignore: deps.ignore, log });
+    try {
+      await extractLayer(deps.root, await layer.uncompressed(), { ignore: deps.ignore, log });
+    } catch (err) {
+      throw await extractionError(err, 'cached layer', layer, 'the layer cache');
+    }
   };
   const materialize = async (): Promise<void> => {
     if (materialized) return;

@@ -10,6 +10,15 @@ export interface CliIo {
   readonly stderr: (text: string) => void;
 }
 
+/**
+ * A message as one printable line: control characters (C0 but tab, DEL, C1) shown escaped as `\xNN`, so a NUL
+ * or an escape sequence from a Dockerfile or a server reaches the terminal as text.
+ */
+export function printable(message: string): string {
+  // eslint-disable-next-line no-control-regex
+  return message.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/gu, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 export async function runCli(main: (io: CliIo) => Promise<void>, io: CliIo): Promise<number> {
   try {
     await main(io);
@@ -21,13 +30,13 @@ export async function runCli(main: (io: CliIo) => Promise<void>, io: CliIo): Pro
     const debug = io.argv.some((a) => /^(-v|--verbosity)(=|$)/.test(a)) &&
       io.argv.some((a, i) => /(debug|trace)$/.test(a) && (/^--verbosity=/.test(a) || /^(-v|--verbosity)$/.test(io.argv[i - 1] ?? '')));
     if (isBuildError(err)) {
-      io.stderr(`error: ${err.message}\n`);
-      if (err.hint !== undefined) io.stderr(`hint: ${err.hint}\n`);
+      io.stderr(`error: ${printable(err.message)}\n`);
+      if (err.hint !== undefined) io.stderr(`hint: ${printable(err.hint)}\n`);
       if (debug && err.stack !== undefined) io.stderr(err.stack + '\n');
       return err.exitCode;
     }
     const message = err instanceof Error ? err.message : String(err);
-    io.stderr(`error: internal error: ${message}\n`);
+    io.stderr(`error: internal error: ${printable(message)}\n`);
     if (debug && err instanceof Error && err.stack !== undefined) io.stderr(err.stack + '\n');
     return 1;
   }

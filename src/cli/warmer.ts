@@ -2,7 +2,7 @@
 // named by --image and the FROM lines of --dockerfile, a few at a time. Every image is tried; the exit status
 // is non-zero when any failed, with one `error: <image>: <reason>` line per failure.
 import { runLimited } from '../run-limited.ts';
-import { readFile } from 'node:fs/promises';
+import { readDockerfileText } from '../context/context-file.ts';
 import { resolve } from 'node:path';
 import { warmImage } from '../cache/base-image-cache.ts';
 import { parseDockerfile } from '../dockerfile/parse.ts';
@@ -55,13 +55,7 @@ function warmerPlatform(flags: FlagReader): Platform {
 
 /** Every FROM of the Dockerfile that names a registry image (not scratch, not an earlier stage), with its --platform. */
 async function dockerfileTargets(file: string, buildArgs: ReadonlyMap<string, string>, platform: Platform): Promise<WarmTarget[]> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new UsageError(missing ? `Dockerfile not found: ${file}` : `cannot read Dockerfile ${file}: ${(err as Error).message}`);
-  }
+  const text = await readDockerfileText(file);
   const { stages } = resolveStages(parseDockerfile(text, file), { buildArgs, platform });
   const targets: WarmTarget[] = [];
   for (const stage of stages) {

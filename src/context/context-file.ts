@@ -1,8 +1,9 @@
 // Files the build reads from the context itself (the Dockerfile, .dockerignore) are resolved the way COPY
 // sources are: inside the context root, symlinks followed as if the context were `/` (BuildKit's scoping).
 // A context from a tarball or a repository is not trusted: `Dockerfile -> /etc/passwd` must not read the host.
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { UsageError } from '../errors.ts';
+import { BuildError, UsageError } from '../errors.ts';
 import { isWithin, resolveInRootSync } from '../rootfs/resolve.ts';
 
 /**
@@ -18,4 +19,31 @@ export function resolveContextFile(contextDir: string, file: string, what: strin
     throw new UsageError(`${what} ${file} is outside the build context ${root}`, { hint: 'name a file inside the context, or give its absolute path' });
   }
   return resolveInRootSync(root, path.relative(root, host));
+}
+
+/** The largest Dockerfile read (BuildKit has no bound of its own; real Dockerfiles are kilobytes). */
+export const MAX_DOCKERFILE_BYTES = 10 * 1024 * 1024;
+
+/**
+ * Reads a Dockerfile at a host path: a missing or unreadable file and one above MAX_DOCKERFILE_BYTES are
+ * errors naming the path (the size is checked before the file is read).
+ */
+export async function readDockerfileText(file: string): Promise<string> {
+  try {
+    const info = await stat(file);
+    if (info.isFile() && info.size > MAX_DOCKERFILE_BYTES) {
+      throw new BuildError('DOCKERFILE', `${file}: the Dockerfile is ${info.size} bytes, above the limit of ${MAX_DOCKERFILE_BYTES} (10 MiB)`);
+    }
+    const text = await readFile(file, 'utf8');
+    if (Buffer.byteLength(text) > MAX_DOCKERFILE_BYTES) {
+      throw new BuildError('DOCKERFILE', `${file}: the Dockerfile is above the limit of ${MAX_DOCKERFILE_BYTES} bytes (10 MiB)`);
+    }
+    return text;
+  } catch (err) {
+    if (err instanceof BuildError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UsageError(code === 'ENOENT' ? `Dockerfile not found: ${file}` : `cannot read Dockerfile ${file}: ${(err as Error).message}`, {
+      hint: 'set --dockerfile to the Dockerfile\'s path (relative paths are looked up in the context too)',
+    });
+  }
 }

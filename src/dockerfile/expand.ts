@@ -35,6 +35,13 @@ export function expandWords(word: string, env: ReadonlyMap<string, string>, opts
 
 const EOF = -1;
 
+/**
+ * The longest word an expansion may produce (1 MiB of UTF-16 code units). `ARG A=${A}${A}` repeated doubles a
+ * word per line; without a bound forty lines ask for terabytes. BuildKit has no such bound; no real Dockerfile
+ * comes near it.
+ */
+export const MAX_EXPANDED_WORD = 1024 * 1024;
+
 /** Collects words the way BuildKit's wordsStruct does (text from $ expansions is split, quoted text is not). */
 interface WordCollector {
   word: string;
@@ -96,15 +103,28 @@ function next(lx: Lexer): string | typeof EOF {
 function processWord(word: string, env: ReadonlyMap<string, string>, opts: ExpandOptions): { result: string; words: string[] } {
   const lx: Lexer = { chars: Array.from(word), pos: 0, env, escape: opts.escape };
   try {
-    return processStopOn(lx, EOF, false);
+    const out = processStopOn(lx, EOF, false);
+    checkSize(out.result.length);
+    return out;
   } catch (err) {
-    if (err instanceof SyntaxProblem) throw new BuildError('DOCKERFILE', `failed to process "${word}": ${err.message}`);
+    if (err instanceof SyntaxProblem) throw new BuildError('DOCKERFILE', `failed to process "${shorten(word)}": ${err.message}`);
     throw err;
   }
 }
 
 /** Internal: a lexer error before it is wrapped with the word. */
 class SyntaxProblem extends Error {}
+
+/** A word as an error quotes it: at most 200 characters. */
+function shorten(word: string): string {
+  return word.length <= 200 ? word : `${word.slice(0, 200)}…`;
+}
+
+function checkSize(length: number): void {
+  if (length > MAX_EXPANDED_WORD) {
+    throw new SyntaxProblem(`the expanded word is longer than ${MAX_EXPANDED_WORD} characters (1 MiB), the limit for one word`);
+  }
+}
 
 function processStopOn(lx: Lexer, stop: string | typeof EOF, rawEscapes: boolean): { result: string; words: string[] } {
   let result = '';
@@ -117,6 +137,7 @@ function processStopOn(lx: Lexer, stop: string | typeof EOF, rawEscapes: boolean
     if (ch === '$') {
       const value = processDollar(lx);
       result += value;
+      checkSize(result.length);
       addString(words, value);
     } else if (ch === "'" || ch === '"') {
       const value = ch === "'" ? processSingleQuote(lx) : processDoubleQuote(lx, rawEscapes);
@@ -283,7 +304,14 @@ function processReplace(lx: Lexer, name: string): string {
   const value = lx.env.get(name) ?? '';
   const re = shellPatternToRegex(pattern, true, false, replaceAll);
   // A function replacement keeps the text literal (no $& / $1 interpretation).
-  if (replaceAll) return value.replace(re, () => replacement);
+  if (replaceAll) {
+    let grown = value.length;
+    return value.replace(re, (m: string) => {
+      grown += replacement.length - m.length;
+      checkSize(grown);
+      return replacement;
+    });
+  }
   const m = re.exec(value);
   if (m === null) return value;
   return value.slice(0, m.index) + replacement + value.slice(m.index + m[0].length);
