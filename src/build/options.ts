@@ -13,6 +13,8 @@ export interface OutputOptions {
   readonly digestFile?: string;
   readonly imageNameWithDigestFile?: string;
   readonly imageNameTagWithDigestFile?: string;
+  /** --metadata-file: buildx's JSON result file, written after the push (or the local outputs with --no-push). */
+  readonly metadataFile?: string;
   readonly skipPushPermissionCheck: boolean;
   /** --push-ignore-immutable-tag-errors: a registry refusing to overwrite an immutable tag is not a failure. */
   readonly ignoreImmutableTagErrors?: boolean;

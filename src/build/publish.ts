@@ -11,6 +11,7 @@ import type { Digest } from '../oci/types.ts';
 import { RegistryClient } from '../registry/client.ts';
 import { formatReference, parseReference, type Reference } from '../registry/reference.ts';
 import { writeImage, type RemoteOptions } from '../registry/remote.ts';
+import { writeMetadataFile } from './metadata-file.ts';
 import type { OutputOptions } from './options.ts';
 
 export interface PublishDeps {
@@ -98,6 +99,7 @@ export async function publish(image: Image, out: OutputOptions, deps: PublishDep
   }
   if (out.noPush) {
     log.info('Skipping push to container registry due to --no-push flag');
+    if (out.metadataFile !== undefined) await writeMetadataFile(out.metadataFile, image, []);
     return digest;
   }
   for (const ref of refs) {
@@ -110,5 +112,6 @@ export async function publish(image: Image, out: OutputOptions, deps: PublishDep
       log.warn({ ref: formatReference(ref) }, `The tag of ${formatReference(ref)} is immutable and already set: not overwritten (--push-ignore-immutable-tag-errors)`);
     }
   }
+  if (out.metadataFile !== undefined) await writeMetadataFile(out.metadataFile, image, refs.map((r) => formatReference(r)));
   return digest;
 }

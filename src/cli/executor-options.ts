@@ -147,6 +147,7 @@ export function outputOptions(flags: FlagReader): OutputOptions {
     ...optional('tar-path', 'tarPath'), ...optional('oci-layout-path', 'ociLayoutPath'), ...optional('digest-file', 'digestFile'),
     ...optional('image-name-with-digest-file', 'imageNameWithDigestFile'),
     ...optional('image-name-tag-with-digest-file', 'imageNameTagWithDigestFile'),
+    ...optional('metadata-file', 'metadataFile'),
   } as OutputOptions;
 }
 

@@ -84,6 +84,7 @@ export const executorFlags: readonly FlagSpec[] = [
   { name: 'digest-file', kind: 'string', supported: true, help: 'Write the image digest to this file' },
   { name: 'image-name-with-digest-file', kind: 'string', supported: true, help: 'Write repo@digest for each destination to this file' },
   { name: 'image-name-tag-with-digest-file', kind: 'string', supported: true, help: 'Write repo:tag@digest for each destination to this file' },
+  { name: 'metadata-file', kind: 'string', supported: true, help: 'Write buildx\'s build result JSON (digest, descriptor, config digest, image names) to this file' },
   { name: 'oci-layout-path', kind: 'string', supported: true, help: 'Also write the image as an OCI layout here' },
   { name: 'compression', kind: 'string', supported: true, help: 'Layer compression: gzip or zstd' },
   { name: 'compression-level', kind: 'int', default: -1, supported: true, help: 'Compression level (when > 0; otherwise 1, as kaniko: gzip.BestSpeed)' },
