@@ -11,6 +11,7 @@ import type { Digest } from '../oci/types.ts';
 import { RegistryClient } from '../registry/client.ts';
 import { formatReference, parseReference, type Reference } from '../registry/reference.ts';
 import { writeImage, type RemoteOptions } from '../registry/remote.ts';
+import { withRetries } from '../registry/retry.ts';
 import { writeMetadataFile } from './metadata-file.ts';
 import type { OutputOptions } from './options.ts';
 
@@ -39,7 +40,10 @@ export async function checkDestinations(out: OutputOptions, deps: PublishDeps): 
       const key = repoName(ref);
       if (seen.has(key)) continue;
       seen.add(key);
-      await client.checkPushPermission(ref);
+      await withRetries(() => client.checkPushPermission(ref), {
+        retries: deps.push.retries, log: deps.log, what: `push permission check for ${key}`,
+        ...(deps.push.backoff === undefined ? {} : { backoff: deps.push.backoff }),
+      });
     }
   } finally {
     if (deps.push.client === undefined) await client.close();

@@ -12,7 +12,7 @@ import { MediaTypes, type Descriptor, type Digest, type Manifest } from '../oci/
 import { RegistryClient, type BlobSource, type FetchedManifest, type RepositoryRef } from './client.ts';
 import type { RegistryOptions } from './options.ts';
 import { canonicalRegistry, DOCKER_HUB, formatReference, type Reference } from './reference.ts';
-import { withRetries } from './retry.ts';
+import { withRetries, type RetryOptions } from './retry.ts';
 import { runLimited } from '../run-limited.ts';
 
 export interface RemoteOptions extends RegistryOptions {
@@ -50,18 +50,22 @@ export async function remoteImage(ref: Reference, opts: RemoteOptions): Promise<
       throw new BuildError('REGISTRY', `image ${formatReference(ref)}: the index entry for ${formatPlatform(want)} is itself an index`);
     }
   }
-  return imageFromManifest(client, ref, fetched, parseManifest(parsed, what));
+  return imageFromManifest(client, ref, fetched, parseManifest(parsed, what), retry);
 }
 
-function imageFromManifest(client: RegistryClient, repo: RepositoryRef, fetched: FetchedManifest, manifest: Manifest): Image {
+function imageFromManifest(client: RegistryClient, repo: RepositoryRef, fetched: FetchedManifest, manifest: Manifest, retry: RetryOptions): Image {
   const source = Object.freeze({ registry: repo.registry, repository: repo.repository });
+  // Opening a blob is retried on a temporary failure (a 5xx, a reset before the body); a stream that breaks later
+  // fails its reader, who may start again (extraction retries with --image-fs-extract-retry).
+  const getBlob = (digest: Digest, size: number): Promise<Readable> =>
+    withRetries(() => client.getBlob(source, digest, size), { ...retry, what: `download of ${digest} from ${repositoryLabel(repo)}` });
   const rawConfig = memoise(async () => {
-    const stream = await client.getBlob(source, manifest.config.digest, manifest.config.size);
+    const stream = await getBlob(manifest.config.digest, manifest.config.size);
     return readAll(stream, MAX_CONFIG_BYTES, `config ${manifest.config.digest}`);
   });
   const config = memoise(async () => parseConfigFile(parseJson(await rawConfig(), `config of ${repositoryLabel(repo)}`),
     `config of ${repositoryLabel(repo)}`));
-  const layers = manifest.layers.map((desc, i) => remoteLayer(client, source, desc, async () => {
+  const layers = manifest.layers.map((desc, i) => remoteLayer(source, desc, getBlob, async () => {
     const diffId = (await config()).rootfs.diff_ids[i];
     if (diffId === undefined) {
       throw new BuildError('REGISTRY', `config of ${repositoryLabel(repo)} lists fewer diff_ids than the manifest has layers`);
@@ -85,8 +89,8 @@ function imageFromManifest(client: RegistryClient, repo: RepositoryRef, fetched:
   };
 }
 
-function remoteLayer(client: RegistryClient, source: RepositoryRef, desc: Descriptor, diffId: () => Promise<Digest>): MountableLayer {
-  const compressed = (): Promise<Readable> => client.getBlob(source, desc.digest, desc.size);
+function remoteLayer(source: RepositoryRef, desc: Descriptor, getBlob: (digest: Digest, size: number) => Promise<Readable>, diffId: () => Promise<Digest>): MountableLayer {
+  const compressed = (): Promise<Readable> => getBlob(desc.digest, desc.size);
   return {
     source,
     digest: async () => desc.digest,

@@ -1,5 +1,5 @@
 // Runs bin/executor as a child process, as a user would, and captures what it prints.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -12,7 +12,7 @@ export interface ExecutorRun {
   readonly stderr: string;
 }
 
-export function runExecutor(args: readonly string[], opts: { env?: Record<string, string>; input?: Buffer; timeoutMs?: number; bin?: string } = {}): Promise<ExecutorRun> {
+export function runExecutor(args: readonly string[], opts: { env?: Record<string, string>; input?: Buffer; timeoutMs?: number; bin?: string; onSpawn?: (child: ChildProcess) => void } = {}): Promise<ExecutorRun> {
   // Tests never build into the host's '/': this machine may look like a container to the executor
   // (it has /.dockerenv), so a forgotten --root-dir would not be refused by the executor itself.
   if (args[0] !== 'version' && !args.some((a) => a.startsWith('--root-dir=') && a !== '--root-dir=/')) {
@@ -25,6 +25,7 @@ export function runExecutor(args: readonly string[], opts: { env?: Record<string
         METADATA_SERVER_DETECTION: 'none', AWS_EC2_METADATA_DISABLED: 'true', ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
+    opts.onSpawn?.(child);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });

@@ -18,7 +18,49 @@ export type FaultRule =
   /** Drop the connection after `afterBytes` bytes of the request body (an upload). */
   | (RuleBase & { readonly kind: 'reset-request'; readonly afterBytes: number })
   /** Flip one byte of the response body. */
-  | (RuleBase & { readonly kind: 'tamper' });
+  | (RuleBase & { readonly kind: 'tamper' })
+  /** Hold the request for `ms` before forwarding it (a stalled server). */
+  | (RuleBase & { readonly kind: 'stall'; readonly ms: number });
+
+/**
+ * Faults on a seeded fraction of all requests, drawn from one PRNG (mulberry32): the same seed and the same
+ * request order give the same faults.
+ */
+export interface ChaosPlan {
+  readonly seed: number;
+  /** 0..1: the share of requests that get a fault. */
+  readonly fraction: number;
+  /** Requests whose path matches are left alone (e.g. the base image's pulls). */
+  readonly spare?: RegExp;
+}
+
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** One fault for a request under chaos: statuses with and without Retry-After, resets, a stall, a truncated body. */
+function chaosRule(random: () => number, method: string): FaultRule {
+  const base = { path: /.*/, times: 1 };
+  const upload = method === 'PUT' || method === 'PATCH' || method === 'POST';
+  const kinds = ['500', '503', '503-retry-after', 'reset-response', 'stall', 'truncate', ...(upload ? ['reset-request'] : [])];
+  const kind = kinds[Math.floor(random() * kinds.length)];
+  switch (kind) {
+    case '500': return { ...base, kind: 'status', status: 500 };
+    case '503': return { ...base, kind: 'status', status: 503 };
+    case '503-retry-after': return { ...base, kind: 'status', status: 503, headers: { 'retry-after': '1' } };
+    case 'stall': return { ...base, kind: 'stall', ms: 1500 };
+    case 'truncate': return { ...base, kind: 'reset-response', afterBytes: Math.floor(random() * 512) };
+    case 'reset-request': return { ...base, kind: 'reset-request', afterBytes: Math.floor(random() * 65536) };
+    default: return { ...base, kind: 'reset-response', afterBytes: 0 };
+  }
+}
 
 export interface ProxyLogEntry {
   readonly method: string;
@@ -33,6 +75,8 @@ export interface FaultProxy {
   readonly url: string;
   /** Rules may be added while the proxy runs. */
   readonly plan: FaultRule[];
+  /** Seeded faults on a fraction of the requests the plan leaves alone; set or clear while the proxy runs. */
+  chaos: ChaosPlan | undefined;
   readonly log: ProxyLogEntry[];
   stop(): Promise<void>;
 }
@@ -41,16 +85,34 @@ export async function startFaultProxy(targetUrl: string, plan: FaultRule[] = [])
   const target = new URL(targetUrl);
   const log: ProxyLogEntry[] = [];
 
+  let random: { seed: number; next: () => number } | undefined;
   const take = (req: IncomingMessage): FaultRule | undefined => {
     const rule = plan.find((r) => r.times > 0 && (r.method === undefined || r.method === req.method) && r.path.test(req.url ?? ''));
-    if (rule !== undefined) rule.times--;
-    return rule;
+    if (rule !== undefined) { rule.times--; return rule; }
+    const chaos = proxy.chaos;
+    if (chaos === undefined || chaos.spare?.test(req.url ?? '') === true) return undefined;
+    if (random?.seed !== chaos.seed) random = { seed: chaos.seed, next: mulberry32(chaos.seed) };
+    return random.next() < chaos.fraction ? chaosRule(random.next, req.method ?? 'GET') : undefined;
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const rule = take(req);
+    const entry = entryFor(req, rule);
+    if (rule?.kind === 'stall') {
+      req.pause();
+      setTimeout(() => { forward(req, res, undefined, entry); req.resume(); }, rule.ms);
+      return;
+    }
+    forward(req, res, rule, entry);
+  };
+
+  const entryFor = (req: IncomingMessage, rule: FaultRule | undefined): ProxyLogEntry => {
     const entry: ProxyLogEntry = { method: req.method ?? 'GET', path: req.url ?? '/', status: undefined, fault: rule?.kind };
     log.push(entry);
+    return entry;
+  };
+
+  const forward = (req: IncomingMessage, res: ServerResponse, rule: FaultRule | undefined, entry: ProxyLogEntry): void => {
     if (rule?.kind === 'status') {
       req.resume();
       entry.status = rule.status;
@@ -105,14 +167,16 @@ export async function startFaultProxy(targetUrl: string, plan: FaultRule[] = [])
   const server = createServer(handle);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
-  return {
+  const proxy: FaultProxy = {
     host: `127.0.0.1:${port}`,
     url: `http://127.0.0.1:${port}`,
     plan,
+    chaos: undefined,
     log,
     stop: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());
     }),
   };
+  return proxy;
 }
