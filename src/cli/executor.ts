@@ -21,6 +21,7 @@ import type { Log } from '../log.ts';
 import type { Platform } from '../oci/types.ts';
 import { UsageError } from '../errors.ts';
 import { executorFlags } from './flags.ts';
+import { indexMain } from './index-command.ts';
 import {
   FlagReader, outputOptions, parseBuildArgs, parseLabels, platformsFrom, registryMap, registryOptions, resolveDockerfilePath,
   parseGitOptions,
@@ -51,6 +52,7 @@ function layerCacheFrom(flags: FlagReader, out: OutputOptions,
 
 export async function executorMain(io: CliIo): Promise<void> {
   if (io.argv[0] === 'version') { io.stdout(`Version: v${version}\n`); return; }
+  if (io.argv[0] === 'index') { await indexMain({ ...io, argv: io.argv.slice(1) }); return; }
   const { flags, log } = startCommandLine(io, 'executor', 'Build a container image from a Dockerfile, without a Docker daemon', executorFlags);
 
   const kanikoDir = flags.string('kaniko-dir') ?? '/kaniko';

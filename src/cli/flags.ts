@@ -102,6 +102,18 @@ export const executorFlags: readonly FlagSpec[] = [
   { name: 'skip-push-permission-check', kind: 'bool', default: false, supported: true, help: 'Skip the push-permission check before the build' },
 ];
 
+/** `executor index --destination=REF SRC_REF…`: assembles an OCI index from images already pushed. */
+export const indexFlags: readonly FlagSpec[] = [
+  ...logFlags,
+  { name: 'destination', short: 'd', kind: 'multi', supported: true, help: 'Where to push the index (repeatable)' },
+  { name: 'digest-file', kind: 'string', supported: true, help: "Write the index's digest to this file" },
+  { name: 'annotation', kind: 'multi', supported: true, help: 'index:KEY=VALUE or manifest-descriptor:KEY=VALUE annotation (repeatable)' },
+  { name: 'push-retry', kind: 'int', default: 0, supported: true, help: 'Retries of a failed push' },
+  { name: 'image-download-retry', kind: 'int', default: 0, supported: true, help: 'Retries of a failed source read' },
+  { name: 'kaniko-dir', kind: 'string', default: '/kaniko', env: 'KANIKO_DIR', supported: true, help: "The executor's own directory (its .docker/config.json)" },
+  ...registryFlags,
+];
+
 export const warmerFlags: readonly FlagSpec[] = [
   ...logFlags,
   { name: 'image', short: 'i', kind: 'multi', supported: true, help: 'Image to cache (repeatable)' },

@@ -115,4 +115,43 @@ describe('multi-platform builds', () => {
     const res = await fetch(`http://${registry.host}/v2/bad/tags/list`);
     assert.notEqual(res.status, 200);
   });
+
+  test('executor index assembles images already pushed (one per architecture) into one index', async () => {
+    const dir = await ctx('fanout', 'ARG BASE=scratch\nFROM ${BASE}\nCOPY hello.txt /hello.txt\n');
+    const amd = await runExecutor([`--context=dir://${dir}`, `--build-arg=BASE=${registry.host}/busybox:latest`,
+      `--destination=${registry.host}/fanout-amd64:v1`, '--custom-platform=linux/amd64', ...common('fan-amd')]);
+    assert.equal(amd.code, 0, amd.stderr);
+    const arm = await runExecutor([`--context=dir://${dir}`, `--destination=${registry.host}/fanout-arm64:v1`,
+      '--custom-platform=linux/arm64', ...common('fan-arm')]);
+    assert.equal(arm.code, 0, arm.stderr);
+    const run = await runExecutor(['index', `--destination=${registry.host}/fanout:v1`, `--digest-file=${join(work, 'index-digest')}`,
+      '--annotation=index:org.opencontainers.image.version=1', '--insecure', '--insecure-pull', '--log-format=text',
+      `${registry.host}/fanout-amd64:v1`, `${registry.host}/fanout-arm64:v1`]);
+    assert.equal(run.code, 0, run.stderr);
+    const index = await fetchJson(`http://${registry.host}/v2/fanout/manifests/v1`, 'application/vnd.oci.image.index.v1+json');
+    const digest = (await readFile(join(work, 'index-digest'), 'utf8')).trim();
+    assert.match(digest, /^sha256:/);
+    assert.deepEqual(index['annotations'], { 'org.opencontainers.image.version': '1' });
+    const manifests = index['manifests'] as { platform: { architecture: string; variant?: string } }[];
+    assert.deepEqual(manifests.map((m) => m.platform.architecture), ['amd64', 'arm64']);
+    for (const arch of ['amd64', 'arm64']) {
+      const config = await skopeoConfig(`docker://${registry.host}/fanout:v1`, [...tls, `--override-arch=${arch}`]);
+      assert.equal(config['architecture'], arch);
+      const src = await skopeoInspect(`docker://${registry.host}/fanout-${arch}:v1`, tls);
+      // The source images are in the index unchanged (skopeo inspect reports the index's own digest for the tag).
+      assert.ok((index['manifests'] as { digest: string }[]).some((m) => m.digest === src['Digest']), arch);
+      const dst = await skopeoInspect(`docker://${registry.host}/fanout:v1`, [...tls, `--override-arch=${arch}`]);
+      assert.equal(dst['Digest'], digest);
+    }
+  });
+
+  test('executor index refuses a source that is not an image, pushing nothing', async () => {
+    const run = await runExecutor(['index', `--destination=${registry.host}/notimage:v1`, '--insecure', '--insecure-pull', '--log-format=text',
+      `${registry.host}/busybox:latest`, `${registry.host}/base:multi`]);
+    assert.notEqual(run.code, 0);
+    assert.match(run.stderr, /is an image index, not an image/);
+    assert.doesNotMatch(run.stderr, /\n\s+at /);
+    const res = await fetch(`http://${registry.host}/v2/notimage/tags/list`);
+    assert.notEqual(res.status, 200);
+  });
 });
