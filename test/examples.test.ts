@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { ConfigMap, Container, PersistentVolumeClaim, Pod } from 'kubernetes-models/v1';
 import { Job } from 'kubernetes-models/batch/v1';
 import { parseAllDocuments } from 'yaml';
-import { executorFlags, warmerFlags, type FlagSpec } from '../src/cli/flags.ts';
+import { executorFlags, indexFlags, warmerFlags, type FlagSpec } from '../src/cli/flags.ts';
 
 const root = join(import.meta.dirname, '..');
 const examplesDir = join(root, 'examples');
@@ -156,7 +156,8 @@ function shellInvocations(file: string): Invocation[] {
 }
 
 function flagProblems(inv: Invocation, specs?: readonly FlagSpec[]): string[] {
-  const table: readonly FlagSpec[] = specs ?? (inv.tool === 'executor' ? executorFlags : warmerFlags);
+  // `executor index …` has flags of its own.
+  const table: readonly FlagSpec[] = specs ?? (inv.tool === 'warmer' ? warmerFlags : inv.args[0] === 'index' ? indexFlags : executorFlags);
   const problems: string[] = [];
   for (const arg of inv.args) {
     const long = /^--([A-Za-z][\w-]*)(=|$)/.exec(arg)?.[1];
@@ -174,7 +175,7 @@ describe('examples', () => {
   it('are the expected set', () => {
     assert.deepEqual(all.map((f) => relative(examplesDir, f)), [
       'cloudbuild.yaml', 'docker-run-stdin.sh', 'gitlab-ci.yml',
-      'k8s/job-cache-pvc.yaml', 'k8s/pod-gcs.yaml', 'k8s/pod-s3-ecr.yaml', 'tekton/task.yaml',
+      'k8s/job-cache-pvc.yaml', 'k8s/jobs-multi-arch.yaml', 'k8s/pod-gcs.yaml', 'k8s/pod-s3-ecr.yaml', 'tekton/task.yaml',
     ]);
   });
 

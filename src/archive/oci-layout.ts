@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { BuildError } from '../errors.ts';
 import { digestHex, sha256Of, verifyingStream } from '../oci/digest.ts';
 import { imageFromParts, orderedDescriptor } from '../oci/image-from-parts.ts';
-import type { Image } from '../oci/image.ts';
+import type { Image, ImageIndex } from '../oci/image.ts';
 import { layerFromOpener } from '../oci/layer.ts';
 import { manifestKind, parseConfigFile, parseIndexManifest, parseJson, parseManifest } from '../oci/parse.ts';
 import { MediaTypes, type Descriptor, type Digest } from '../oci/types.ts';
@@ -58,9 +58,8 @@ export interface WriteOciLayoutOptions {
   readonly refName?: string;
 }
 
-export async function writeOciLayout(dir: string, img: Image, opts: WriteOciLayoutOptions = {}): Promise<Digest> {
-  await mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
-  await writeFile(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+/** Writes an image's layer, config and manifest blobs into the layout's blobs/ (no index.json). */
+async function writeImageBlobs(dir: string, img: Image): Promise<{ digest: Digest; size: number; mediaType: string }> {
   const manifest = await img.manifest();
   const layers = await img.layers();
   for (const [i, layer] of layers.entries()) {
@@ -73,17 +72,38 @@ export async function writeOciLayout(dir: string, img: Image, opts: WriteOciLayo
   const rawManifest = await img.rawManifest();
   const digest = await img.digest();
   await writeBlob(dir, digest, rawManifest.byteLength, async () => rawManifest);
-  const entry: Descriptor = {
-    mediaType: manifest.mediaType ?? MediaTypes.ociManifest,
-    size: rawManifest.byteLength,
-    digest,
-    ...(opts.refName !== undefined ? { annotations: { [REF_NAME]: opts.refName } } : {}),
-  };
-  const index = { schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: [orderedDescriptor(entry)] };
+  return { digest, size: rawManifest.byteLength, mediaType: manifest.mediaType ?? MediaTypes.ociManifest };
+}
+
+async function writeLayoutIndex(dir: string, entry: Descriptor, refName: string | undefined): Promise<void> {
+  const withRef: Descriptor = { ...entry, ...(refName !== undefined ? { annotations: { ...entry.annotations, [REF_NAME]: refName } } : {}) };
+  const index = { schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: [orderedDescriptor(withRef)] };
   const indexPath = path.join(dir, 'index.json');
   const tmp = tempName(indexPath);
   await writeFile(tmp, JSON.stringify(index));
   await rename(tmp, indexPath);
+}
+
+export async function writeOciLayout(dir: string, img: Image, opts: WriteOciLayoutOptions = {}): Promise<Digest> {
+  await mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
+  await writeFile(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  const { digest, size, mediaType } = await writeImageBlobs(dir, img);
+  await writeLayoutIndex(dir, { mediaType, size, digest }, opts.refName);
+  return digest;
+}
+
+/**
+ * An image index in an OCI layout: every image's blobs, the index blob, and index.json pointing at the index
+ * (as BuildKit's oci exporter writes a multi-platform result).
+ */
+export async function writeOciLayoutIndex(dir: string, idx: ImageIndex, opts: WriteOciLayoutOptions = {}): Promise<Digest> {
+  await mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
+  await writeFile(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  for (const d of (await idx.indexManifest()).manifests) await writeImageBlobs(dir, await idx.image(d.digest));
+  const raw = await idx.rawManifest();
+  const digest = await idx.digest();
+  await writeBlob(dir, digest, raw.byteLength, async () => raw);
+  await writeLayoutIndex(dir, { mediaType: MediaTypes.ociIndex, size: raw.byteLength, digest }, opts.refName);
   return digest;
 }
 

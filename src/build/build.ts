@@ -3,6 +3,7 @@
 // In container mode every stage builds in '/', one after another: RUN cannot chroot in an unprivileged pod,
 // so there is only one root. '/' is reset after each non-target stage; COPY --from=<stage> reads the stage's
 // image extracted into the work directory (container-stages.ts), FROM <stage> unpacks that image over '/'.
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readDockerfileText } from '../context/context-file.ts';
@@ -49,7 +50,8 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
   const text = await readDockerfileText(opts.dockerfilePath);
   const dockerfile = parseDockerfile(text, opts.dockerfilePath);
   const resolved = resolveStages(dockerfile, {
-    buildArgs: opts.buildArgs, platform: opts.platform, ...(opts.target !== undefined ? { target: opts.target } : {}),
+    buildArgs: opts.buildArgs, platform: opts.platform, ...(opts.buildPlatform !== undefined ? { buildPlatform: opts.buildPlatform } : {}),
+    ...(opts.target !== undefined ? { target: opts.target } : {}),
   });
   const stages = resolved.stages;
   const dockerignore = await loadDockerignore(opts.contextDir, opts.dockerfilePath);
@@ -158,4 +160,49 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
   // --cleanup in container mode: the image is complete (its layers are files under the work directory).
   if (containerMode && opts.cleanup) await reset();
   return { image: final.image, root: final.root };
+}
+
+/** qemu-user's name for an OCI architecture (binfmt_misc entries are named qemu-<name>). */
+const QEMU_ARCH: Readonly<Record<string, string>> = {
+  amd64: 'x86_64', '386': 'i386', arm64: 'aarch64', arm: 'arm', ppc64le: 'ppc64le', s390x: 's390x', riscv64: 'riscv64',
+  mips64le: 'mips64el', loong64: 'loongarch64',
+};
+
+/** Whether this host runs binaries of `platform`: natively, or through an enabled binfmt_misc handler. */
+export function canExecute(platform: Platform, host: Platform, binfmtDir = '/proc/sys/fs/binfmt_misc'): boolean {
+  if (platform.architecture === host.architecture) return true;
+  if (host.architecture === 'amd64' && platform.architecture === '386') return true;
+  const name = QEMU_ARCH[platform.architecture];
+  if (name === undefined) return false;
+  for (const entry of [`qemu-${name}`, `${name}`]) {
+    try {
+      if (readFileSync(join(binfmtDir, entry), 'utf8').split('\n')[0]?.trim() === 'enabled') return true;
+    } catch { /* no such handler */ }
+  }
+  return false;
+}
+
+/**
+ * Before any work: every needed stage with a RUN must run on a platform this host executes. The error names the
+ * stage, the platform and the fix (BuildKit's builds fail later, mid-RUN, with "exec format error").
+ */
+export async function checkEmulation(opts: BuildOptions, platforms: readonly Platform[], host: Platform, binfmtDir?: string): Promise<void> {
+  const dockerfile = parseDockerfile(await readDockerfileText(opts.dockerfilePath), opts.dockerfilePath);
+  for (const platform of platforms) {
+    const resolved = resolveStages(dockerfile, {
+      buildArgs: opts.buildArgs, platform, buildPlatform: host, ...(opts.target !== undefined ? { target: opts.target } : {}),
+    });
+    const target = resolved.stages[resolved.stages.length - 1];
+    for (const stage of resolved.stages) {
+      if (opts.skipUnusedStages && !stage.needed && stage !== target) continue;
+      const run = stage.stage.instructions.find((i) => i.kind === 'RUN');
+      if (run === undefined) continue;
+      const stagePlatform = stage.platform === undefined ? platform : parsePlatformSpec(stage.platform);
+      if (canExecute(stagePlatform, host, binfmtDir)) continue;
+      throw new UsageError(
+        `${opts.dockerfilePath}:${run.line}: stage ${stage.name ?? stage.index} runs RUN for ${formatPlatform(stagePlatform)}, which this ${formatPlatform(host)} host cannot execute`,
+        { hint: `build that platform on a native ${stagePlatform.architecture} node (then \`executor index\`), or register qemu-user-static binfmt_misc handlers (docker run --privileged --rm tonistiigi/binfmt --install ${stagePlatform.architecture})` },
+      );
+    }
+  }
 }

@@ -29,6 +29,8 @@ export interface BuildOptions {
   readonly labels: ReadonlyMap<string, string>;
   readonly target?: string;
   readonly platform: Platform;
+  /** BUILDPLATFORM: the host (unset: the target platform, as before). */
+  readonly buildPlatform?: Platform;
   /** The build root: '/' in container mode, --root-dir otherwise. */
   readonly rootDir: string;
   /** Scratch space for layer tars and stage roots (removed at the end). */

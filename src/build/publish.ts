@@ -4,9 +4,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { writeDockerTarball } from '../archive/docker-tarball.ts';
-import { writeOciLayout } from '../archive/oci-layout.ts';
+import { writeOciLayout, writeOciLayoutIndex } from '../archive/oci-layout.ts';
 import type { Log } from '../log.ts';
-import type { Image, Layer } from '../oci/image.ts';
+import type { Image, ImageIndex, Layer } from '../oci/image.ts';
+import { imageIndex, type IndexEntry, type IndexOptions } from '../oci/index.ts';
 import type { Digest } from '../oci/types.ts';
 import { RegistryClient } from '../registry/client.ts';
 import { formatReference, parseReference, type Reference } from '../registry/reference.ts';
@@ -117,5 +118,59 @@ export async function publish(image: Image, out: OutputOptions, deps: PublishDep
     }
   }
   if (out.metadataFile !== undefined) await writeMetadataFile(out.metadataFile, image, refs.map((r) => formatReference(r)));
+  return digest;
+}
+
+/**
+ * The index a multi-platform build publishes: one manifest per [platform, image] pair. `opts.extra` is where
+ * attestation manifests join later (each with its own image, so it is written and pushed like the others).
+ */
+export function platformIndex(entries: readonly IndexEntry[], opts: IndexOptions = {}): ImageIndex {
+  return imageIndex(entries, opts);
+}
+
+/**
+ * Publishes an index: digest files name the index, --oci-layout-path holds it, and every destination gets each
+ * image pushed by digest, then the index under the destination's tag.
+ */
+export async function publishIndex(idx: ImageIndex, out: OutputOptions, deps: PublishDeps): Promise<Digest> {
+  const { log } = deps;
+  const digest = await idx.digest();
+  const refs = out.destinations.map((d) => parseReference(d));
+  if (out.digestFile !== undefined) await writeTextFile(out.digestFile, digest);
+  if (out.ociLayoutPath !== undefined) {
+    await writeOciLayoutIndex(out.ociLayoutPath, idx);
+    log.info({ path: out.ociLayoutPath }, 'Wrote OCI layout (image index)');
+  }
+  if (out.imageNameWithDigestFile !== undefined) await writeTextFile(out.imageNameWithDigestFile, refs.map((r) => `${repoName(r)}@${digest}\n`).join(''));
+  if (out.imageNameTagWithDigestFile !== undefined) {
+    await writeTextFile(out.imageNameTagWithDigestFile, refs.map((r) => `${repoName(r)}:${r.tag ?? 'latest'}@${digest}\n`).join(''));
+  }
+  if (out.noPush) {
+    log.info('Skipping push to container registry due to --no-push flag');
+    return digest;
+  }
+  const client = deps.push.client ?? new RegistryClient(deps.push);
+  try {
+    const manifests = (await idx.indexManifest()).manifests;
+    const raw = await idx.rawManifest();
+    for (const ref of refs) {
+      const started = Date.now();
+      try {
+        for (const d of manifests) {
+          const image = await idx.image(d.digest);
+          const { tag: _tag, ...rest } = ref;
+          await writeImage({ ...rest, digest: d.digest }, image, { ...deps.push, client });
+        }
+        await client.putManifest(ref, raw, await idx.mediaType());
+        log.info({ ref: formatReference(ref), digest, durationMs: Date.now() - started }, `Pushed ${formatReference(ref)} (index of ${manifests.length})`);
+      } catch (err) {
+        if (!out.ignoreImmutableTagErrors || !isImmutableTagError(err)) throw err;
+        log.warn({ ref: formatReference(ref) }, `The tag of ${formatReference(ref)} is immutable and already set: not overwritten (--push-ignore-immutable-tag-errors)`);
+      }
+    }
+  } finally {
+    if (deps.push.client === undefined) await client.close();
+  }
   return digest;
 }

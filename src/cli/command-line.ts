@@ -8,16 +8,17 @@ import { createLogger } from './logger.ts';
 import { buildProgram, parseFlags } from './parse-flags.ts';
 import type { CliIo } from './run-cli.ts';
 
-export function startCommandLine(io: CliIo, name: string, description: string, specs: readonly FlagSpec[]): { flags: FlagReader; log: Log } {
+export function startCommandLine(io: CliIo, name: string, description: string, specs: readonly FlagSpec[],
+  opts: { operands?: boolean } = {}): { flags: FlagReader; log: Log; operands: readonly string[] } {
   const program = buildProgram(name, description, specs);
   program.configureOutput({ writeOut: io.stdout, writeErr: () => undefined });
   const parsed = parseFlags(program, specs, io.argv, io.env);
-  if (parsed.operands.length > 0) throw new UsageError(`unexpected argument "${parsed.operands[0]}"`, { hint: 'flags take the form --name=value' });
+  if (opts.operands !== true && parsed.operands.length > 0) throw new UsageError(`unexpected argument "${parsed.operands[0]}"`, { hint: 'flags take the form --name=value' });
   const flags = new FlagReader(parsed.values);
   const log = createLogger({
     verbosity: flags.string('verbosity') ?? 'info', format: flags.string('log-format') ?? 'color',
     timestamp: flags.bool('log-timestamp'), write: io.stderr,
   });
   for (const w of parsed.warnings) log.warn(w);
-  return { flags, log };
+  return { flags, log, operands: parsed.operands };
 }

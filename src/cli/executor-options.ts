@@ -9,7 +9,7 @@ import { resolveContextFile } from '../context/context-file.ts';
 import type { GitContextOptions } from '../context/source.ts';
 import { UsageError } from '../errors.ts';
 import type { Log } from '../log.ts';
-import { hostPlatform, parsePlatformSpec } from '../oci/platform.ts';
+import { hostPlatform, parsePlatformList, parsePlatformSpec } from '../oci/platform.ts';
 import type { Platform } from '../oci/types.ts';
 import type { RegistryOptions } from '../registry/options.ts';
 import type { FlagValue } from './parse-flags.ts';
@@ -80,8 +80,17 @@ export function dockerConfigDir(env: Env, kanikoDir: string): string | undefined
 }
 
 export function platformFrom(flags: FlagReader): Platform {
-  const spec = flags.string('custom-platform');
-  return spec === undefined ? hostPlatform() : parsePlatformSpec(spec);
+  return platformsFrom(flags)[0] ?? hostPlatform();
+}
+
+/** --custom-platform (or buildx's --platform): one platform, or a comma-separated list (an image index). */
+export function platformsFrom(flags: FlagReader): Platform[] {
+  const custom = flags.string('custom-platform');
+  const buildx = flags.string('platform');
+  if (custom !== undefined && buildx !== undefined && custom !== buildx) throw new UsageError('--platform and --custom-platform disagree: set one');
+  const spec = custom ?? buildx;
+  if (spec === undefined) return [hostPlatform()];
+  return spec.includes(',') ? parsePlatformList(spec) : [parsePlatformSpec(spec)];
 }
 
 function splitClientCerts(map: ReadonlyMap<string, string>): Map<string, { cert: string; key: string }> {

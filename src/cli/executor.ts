@@ -2,10 +2,15 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { build } from '../build/build.ts';
+import { build, checkEmulation } from '../build/build.ts';
 import { checkPrivileges, chooseBuildRoot, hostSignals } from '../build/build-root.ts';
 import type { BuildOptions } from '../build/options.ts';
-import { checkDestinations, earlyLayerUploads, publish } from '../build/publish.ts';
+import { checkDestinations, earlyLayerUploads, platformIndex, publish, publishIndex } from '../build/publish.ts';
+import { annotationsFor, parseAnnotation } from '../oci/annotations.ts';
+import { withManifestAnnotations } from '../oci/mutate.ts';
+import { formatPlatform, hostPlatform, platformMatches } from '../oci/platform.ts';
+import type { Image } from '../oci/image.ts';
+import { mkdir, readdir } from 'node:fs/promises';
 import { enterContextSubPath, pickContextSource } from '../context/pick.ts';
 import { fetchDockerfile, isRemoteDockerfile } from '../context/remote-dockerfile.ts';
 import { RegistryClient } from '../registry/client.ts';
@@ -16,8 +21,9 @@ import type { Log } from '../log.ts';
 import type { Platform } from '../oci/types.ts';
 import { UsageError } from '../errors.ts';
 import { executorFlags } from './flags.ts';
+import { indexMain } from './index-command.ts';
 import {
-  FlagReader, outputOptions, parseBuildArgs, parseLabels, platformFrom, registryMap, registryOptions, resolveDockerfilePath,
+  FlagReader, outputOptions, parseBuildArgs, parseLabels, platformsFrom, registryMap, registryOptions, resolveDockerfilePath,
   parseGitOptions,
 } from './executor-options.ts';
 import { parseDuration } from './parse-flags.ts';
@@ -46,14 +52,24 @@ function layerCacheFrom(flags: FlagReader, out: OutputOptions,
 
 export async function executorMain(io: CliIo): Promise<void> {
   if (io.argv[0] === 'version') { io.stdout(`Version: v${version}\n`); return; }
+  if (io.argv[0] === 'index') { await indexMain({ ...io, argv: io.argv.slice(1) }); return; }
   const { flags, log } = startCommandLine(io, 'executor', 'Build a container image from a Dockerfile, without a Docker daemon', executorFlags);
 
   const kanikoDir = flags.string('kaniko-dir') ?? '/kaniko';
   const rootChoice = chooseBuildRoot({ ...(flags.string('root-dir') !== undefined ? { rootDir: resolve(flags.string('root-dir') ?? '') } : {}), force: flags.bool('force') },
     { ...hostSignals, env: io.env });
   checkPrivileges(hostSignals.readFile('/proc/self/status'));
-  const platform = platformFrom(flags);
+  const platforms = platformsFrom(flags);
+  const platform = platforms[0] ?? hostPlatform();
+  const multi = platforms.length > 1;
+  const annotations = flags.list('annotation').map(parseAnnotation);
+  if (!multi && annotations.some((a) => a.target !== 'manifest')) {
+    // BuildKit: "index annotations not supported for single platform export".
+    throw new UsageError('--annotation: index:, index-descriptor: and manifest-descriptor: need an image index (several --platform values)');
+  }
+  if (annotations.some((a) => a.target === 'index-descriptor')) throw new UsageError('--annotation index-descriptor: is not supported yet (no index.json descriptor is written for a push)');
   const out = outputOptions(flags);
+  if (multi && out.tarPath !== undefined) throw new UsageError('--tar-path: a docker-save tarball holds one image per platform only; use --oci-layout-path for several platforms');
   const pullSettings = registryOptions(flags, 'pull', { env: io.env, log, kanikoDir, platform });
   const pushSettings = registryOptions(flags, 'push', { env: io.env, log, kanikoDir, platform });
   // One client per direction: connections, tokens and upload bookkeeping are shared by every call.
@@ -112,10 +128,44 @@ export async function executorMain(io: CliIo): Promise<void> {
       log, signal: abort.signal,
     };
     const mountInfo = rootChoice.containerMode ? await readFile('/proc/self/mountinfo', 'utf8').catch(() => '') : '';
-    const result = await build(opts, rootChoice.containerMode, mountInfo);
-    const digest = await publish(result.image, out, { push, log });
+    const host = hostPlatform();
+    await checkEmulation(opts, platforms, host);
+    const forPlatform = (p: Platform): Record<string, string> => annotationsFor(annotations, 'manifest', (want) => platformMatches(p, want));
+    let digest;
+    let root = opts.rootDir;
+    if (!multi) {
+      const result = await build({ ...opts, buildPlatform: host }, rootChoice.containerMode, mountInfo);
+      root = result.root;
+      digest = await publish(withManifestAnnotations(result.image, forPlatform(platform)), out, { push, log });
+    } else {
+      const entries: { platform: Platform; image: Image; annotations?: Record<string, string> }[] = [];
+      for (const [i, p] of platforms.entries()) {
+        log.info(`Building for platform ${formatPlatform(p)} (${i + 1} of ${platforms.length})`);
+        const pWork = join(workDir, `platform-${i}`);
+        await mkdir(pWork, { recursive: true });
+        // Each platform starts from an empty root; the images already built keep their layers under the work directory.
+        if (i > 0 && !rootChoice.containerMode) {
+          for (const e of await readdir(opts.rootDir)) await rm(join(opts.rootDir, e), { recursive: true, force: true });
+        }
+        const pCache = flags.bool('cache') ? {
+          store: layerCacheFrom(flags, out, { push, ttlMs: cacheTtlMs, log, platform: p }),
+          runLayers: flags.bool('cache-run-layers', true), copyLayers: flags.bool('cache-copy-layers'),
+        } : undefined;
+        const result = await build({
+          ...opts, platform: p, buildPlatform: host, workDir: pWork, ...(pCache !== undefined ? { layerCache: pCache } : {}),
+          // Container mode: '/' is reset after every platform but the last, so the next one starts clean.
+          cleanup: rootChoice.containerMode && i < platforms.length - 1 ? true : opts.cleanup,
+        }, rootChoice.containerMode, mountInfo);
+        root = result.root;
+        const descriptorAnnotations = annotationsFor(annotations, 'manifest-descriptor', (want) => platformMatches(p, want));
+        entries.push({ platform: p, image: withManifestAnnotations(result.image, forPlatform(p)),
+          ...(Object.keys(descriptorAnnotations).length > 0 ? { annotations: descriptorAnnotations } : {}) });
+      }
+      const idx = platformIndex(entries, { annotations: annotationsFor(annotations, 'index') });
+      digest = await publishIndex(idx, out, { push, log });
+    }
     log.info({ digest }, `Built image with digest ${digest}`);
-    if (opts.cleanup && !rootChoice.containerMode) await rm(result.root, { recursive: true, force: true });
+    if (opts.cleanup && !rootChoice.containerMode) await rm(root, { recursive: true, force: true });
   } finally {
     abort.abort();
     await Promise.allSettled([pull.client.close(), push.client.close()]);

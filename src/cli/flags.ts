@@ -59,8 +59,10 @@ export const executorFlags: readonly FlagSpec[] = [
   { name: 'destination', short: 'd', kind: 'multi', supported: true, help: 'Image to push (repeatable)' },
   { name: 'snapshot-mode', kind: 'string', default: 'full', supported: true, help: 'Change detection: full, redo or time' },
   { name: 'snapshotMode', kind: 'string', aliasOf: 'snapshot-mode', supported: true, hidden: true, help: 'Deprecated: use --snapshot-mode' },
-  { name: 'custom-platform', kind: 'string', supported: true, help: 'Platform os/arch[/variant] for base images (default: this host)' },
+  { name: 'custom-platform', kind: 'string', supported: true, help: 'Platform os/arch[/variant], or a comma-separated list for an image index (default: this host)' },
   { name: 'customPlatform', kind: 'string', aliasOf: 'custom-platform', supported: true, hidden: true, help: 'Deprecated: use --custom-platform' },
+  { name: 'platform', kind: 'string', supported: true, extension: true, help: "buildx's spelling of --custom-platform" },
+  { name: 'annotation', kind: 'multi', supported: true, extension: true, help: '[manifest:|index:|manifest-descriptor:|index-descriptor:]KEY=VALUE OCI annotation (repeatable)' },
   { name: 'build-arg', kind: 'multi', supported: true, help: 'K=V build argument; a bare K takes its value from the environment (repeatable)' },
   ...registryFlags,
   { name: 'push-retry', kind: 'int', default: 0, supported: true, help: 'Retries of a failed push' },
@@ -99,6 +101,18 @@ export const executorFlags: readonly FlagSpec[] = [
   { name: 'ignore-path', kind: 'multi', supported: true, help: 'Path to leave out of snapshots and extraction (repeatable)' },
   { name: 'force-build-metadata', kind: 'bool', default: false, supported: true, help: 'Snapshot metadata-only instructions too' },
   { name: 'skip-push-permission-check', kind: 'bool', default: false, supported: true, help: 'Skip the push-permission check before the build' },
+];
+
+/** `executor index --destination=REF SRC_REF…`: assembles an OCI index from images already pushed. */
+export const indexFlags: readonly FlagSpec[] = [
+  ...logFlags,
+  { name: 'destination', short: 'd', kind: 'multi', supported: true, help: 'Where to push the index (repeatable)' },
+  { name: 'digest-file', kind: 'string', supported: true, help: "Write the index's digest to this file" },
+  { name: 'annotation', kind: 'multi', supported: true, help: 'index:KEY=VALUE or manifest-descriptor:KEY=VALUE annotation (repeatable)' },
+  { name: 'push-retry', kind: 'int', default: 0, supported: true, help: 'Retries of a failed push' },
+  { name: 'image-download-retry', kind: 'int', default: 0, supported: true, help: 'Retries of a failed source read' },
+  { name: 'kaniko-dir', kind: 'string', default: '/kaniko', env: 'KANIKO_DIR', supported: true, help: "The executor's own directory (its .docker/config.json)" },
+  ...registryFlags,
 ];
 
 export const warmerFlags: readonly FlagSpec[] = [

@@ -89,7 +89,7 @@ export function orderedDescriptor(d: Descriptor): Record<string, unknown> {
   };
 }
 
-function sortedRecord(r: Readonly<Record<string, string>>): Record<string, string> {
+export function sortedRecord(r: Readonly<Record<string, string>>): Record<string, string> {
   return Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 

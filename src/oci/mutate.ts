@@ -111,3 +111,12 @@ export function withLayerMediaType(layer: Layer, mediaType: MediaType): Layer {
   }
   return wrapped;
 }
+
+/** Adds annotations to the image manifest (later keys win over the image's own); no annotations: the same image. */
+export function withManifestAnnotations(img: Image, annotations: Readonly<Record<string, string>>): Image {
+  if (Object.keys(annotations).length === 0) return img;
+  return imageFromParts(async () => {
+    const [manifest, config, layers] = await Promise.all([img.manifest(), img.configFile(), img.layers()]);
+    return partsFromObjects({ ...manifest, annotations: { ...manifest.annotations, ...annotations } }, config, layers);
+  });
+}

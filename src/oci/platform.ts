@@ -42,3 +42,17 @@ export function platformMatches(candidate: Platform | undefined, want: Platform)
 export function formatPlatform(p: Platform): string {
   return p.variant !== undefined && p.variant !== '' ? `${p.os}/${p.architecture}/${p.variant}` : `${p.os}/${p.architecture}`;
 }
+
+/** A comma-separated platform list (--custom-platform, --platform): each os/arch[/variant], no duplicates. */
+export function parsePlatformList(s: string): Platform[] {
+  const out: Platform[] = [];
+  const seen = new Set<string>();
+  for (const part of s.split(',').map((p) => p.trim())) {
+    const p = parsePlatformSpec(part);
+    const key = formatPlatform(p);
+    if (seen.has(key)) throw new UsageError(`--custom-platform: platform ${key} is listed twice`);
+    seen.add(key);
+    out.push(p);
+  }
+  return out;
+}

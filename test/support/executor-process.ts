@@ -15,7 +15,8 @@ export interface ExecutorRun {
 export function runExecutor(args: readonly string[], opts: { env?: Record<string, string>; input?: Buffer; timeoutMs?: number; bin?: string; onSpawn?: (child: ChildProcess) => void } = {}): Promise<ExecutorRun> {
   // Tests never build into the host's '/': this machine may look like a container to the executor
   // (it has /.dockerenv), so a forgotten --root-dir would not be refused by the executor itself.
-  if (args[0] !== 'version' && !args.some((a) => a.startsWith('--root-dir=') && a !== '--root-dir=/')) {
+  // `executor index` builds nothing: it only reads and pushes manifests.
+  if (args[0] !== 'version' && args[0] !== 'index' && !args.some((a) => a.startsWith('--root-dir=') && a !== '--root-dir=/')) {
     return Promise.reject(new Error('runExecutor: every test build needs --root-dir=<temporary directory>'));
   }
   return new Promise((resolve, reject) => {
