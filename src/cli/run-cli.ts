@@ -11,12 +11,12 @@ export interface CliIo {
 }
 
 /**
- * A message as one printable line: control characters (C0 but tab, DEL, C1) shown escaped as `\xNN`, so a NUL
+ * A message as one printable line: control characters (C0 but tab and newline — a message of several errors keeps one per line —, DEL, C1) shown escaped as `\xNN`, so a NUL
  * or an escape sequence from a Dockerfile or a server reaches the terminal as text.
  */
 export function printable(message: string): string {
   // eslint-disable-next-line no-control-regex
-  return message.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/gu, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return message.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/gu, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 export async function runCli(main: (io: CliIo) => Promise<void>, io: CliIo): Promise<number> {
