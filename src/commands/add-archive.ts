@@ -2,7 +2,13 @@
 // archive is recognised by content (compression magic, then a valid first tar header), never by
 // name; entries keep modes, owners and mtimes; there is no whiteout processing; what is in the way is
 // replaced (a directory over a directory is merged). BuildKit runs the untar chrooted into the
-// destination, so paths are resolved with the destination as their root: nothing can land outside it.
+// destination (go-archive chrootarchive.Untar), and this module reproduces what that chroot means:
+// - every name and hardlink target is resolved with the destination as '/': '../x' lands at 'x', and
+//   symlinks met on the way (from the root or the archive) are followed inside it, never out of it;
+// - a symlink entry is created whatever it points at ('..', '../../etc', '/etc/passwd'): it is only data;
+// - the entry for the destination itself ('.', './', 'a/..') is skipped whatever its type (Unpack:
+//   `if fi.IsDir() && hdr.Name == "."` continue), so the destination keeps its own owner and mode; only an
+//   entry named '/' (which Go cleans to '/', not '.') applies its metadata to the destination directory.
 import { spawn } from 'node:child_process';
 import { constants as fsc, createReadStream } from 'node:fs';
 import { chmod, lchown, link, lutimes, mkdir, open, symlink } from 'node:fs/promises';
@@ -154,11 +160,12 @@ function refuse(o: ExtractArchiveOptions, name: string, why: string): BuildError
   return new BuildError('BUILD', `ADD failed: archive ${JSON.stringify(o.source)}: entry ${JSON.stringify(name)} ${why}`);
 }
 
-/** archive.Unpack's name check: cleaned, relative to the destination, never climbing out of it. */
-function cleanName(o: ExtractArchiveOptions, name: string, entry: string): string {
-  const rel = posix.normalize(name.replace(/^\/+/, '')).replace(/\/+$/, '');
-  if (rel === '..' || rel.startsWith('../')) throw refuse(o, entry, 'points outside the destination');
-  return rel === '' ? '.' : rel;
+/**
+ * An entry name or hardlink target as the chrooted Unpack sees it: joined to '/' and cleaned, so it can
+ * never climb out of the destination ('..' at the top stays at the top). '' is the destination itself.
+ */
+function cleanName(name: string): string {
+  return posix.normalize(`/${name}`).replace(/^\/+|\/+$/g, '');
 }
 
 function paxId(header: Header, key: 'uid' | 'gid'): number | undefined {
@@ -202,19 +209,21 @@ export async function extractArchive(archivePath: string, opts: ExtractArchiveOp
 }
 
 async function applyEntry(s: UntarState, header: Header, entry: EntryData): Promise<void> {
-  const rel = cleanName(s, header.name, header.name);
+  const rel = cleanName(header.name);
   const type = header.type;
-  if (rel === '.') {
-    // Unpack skips the destination's own entry ('./'); anything else there would replace it.
-    await drain(entry);
-    if (type === 'directory') return;
-    throw refuse(s, header.name, `would replace the destination with a ${type}`);
-  }
-  const host = await resolveInRoot(s.destHost, `/${rel}`, { followFinal: false });
+  const host = rel === '' ? s.destHost : await resolveInRoot(s.destHost, `/${rel}`, { followFinal: false });
   if (host === s.destHost) {
     await drain(entry);
-    if (type === 'directory') return;
-    throw refuse(s, header.name, `would replace the destination with a ${type}`);
+    // The chrooted Unpack skips '.' (the destination is a directory: BuildKit made it); Go cleans a name of '/'
+    // to '/', not '.', so that one merges its directory metadata into the destination.
+    if (type === 'directory' && posix.normalize(header.name).startsWith('/')) {
+      const owner: Ownership = s.owner ?? { uid: paxId(header, 'uid') ?? header.uid, gid: paxId(header, 'gid') ?? header.gid };
+      await lchown(host, owner.uid, owner.gid);
+      await chmod(host, header.mode & 0o7777);
+      s.dirTimes.set(host, header.mtime);
+      s.changed.add(toRootPath(s.root, host));
+    }
+    return;
   }
   const owner: Ownership = s.owner ?? { uid: paxId(header, 'uid') ?? header.uid, gid: paxId(header, 'gid') ?? header.gid };
   const parentOwner: Ownership = s.owner ?? { uid: 0, gid: 0 };
@@ -238,16 +247,13 @@ async function applyEntry(s: UntarState, header: Header, entry: EntryData): Prom
       await writeFile(host, entry, owner, mode);
       await lutimes(host, mtime, mtime);
       break;
-    case 'symlink': {
+    case 'symlink':
       await drain(entry);
-      // Unpack refuses a link whose target, joined to the link's directory, climbs out of the destination.
-      const target = posix.normalize(posix.join(posix.dirname(rel), header.linkname));
-      if (target === '..' || target.startsWith('../')) throw refuse(s, header.name, `is a symlink to ${JSON.stringify(header.linkname)} outside the destination`);
+      // Created as data, whatever it points at: inside the chroot even '../..' names the destination.
       await symlink(header.linkname, host);
       await lchown(host, owner.uid, owner.gid);
       await lutimes(host, mtime, mtime);
       break;
-    }
     case 'link':
       await drain(entry);
       await applyHardlink(s, host, header, existing !== undefined);
@@ -295,7 +301,7 @@ async function writeFile(host: string, entry: EntryData, owner: Ownership, mode:
 }
 
 async function applyHardlink(s: UntarState, host: string, header: Header, exists: boolean): Promise<void> {
-  const targetRel = cleanName(s, header.linkname, header.name);
+  const targetRel = cleanName(header.linkname);
   const target = await resolveInRoot(s.destHost, `/${targetRel}`, { followFinal: false });
   const st = await lstatOrUndefined(target);
   if (st === undefined) throw refuse(s, header.name, `is a hardlink to missing ${JSON.stringify(header.linkname)}`);

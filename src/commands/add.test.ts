@@ -240,27 +240,40 @@ describe('ADD', () => {
     assert.deepEqual([st.uid, st.gid], [1000, 1000]);
   });
 
-  it('refuses archive entries that climb out, writing nothing outside the root', async () => {
+  it('resolves archive entries with the destination as their root (BuildKit untars chrooted): nothing lands outside it', async () => {
     const rel = path.relative(path.join(root, 'dest'), path.join(outside, 'evil'));
-    const cases: Entry[][] = [
-      [{ name: '../evil', body: 'x' }],
-      [{ name: `${rel}`, body: 'x' }],
-      [{ name: 'a/../../evil', body: 'x' }],
-      [{ name: 'up', type: 'symlink', linkname: '../../outside' }],
-      [{ name: 'h', type: 'link', linkname: '../../outside/sentinel' }],
-    ];
-    for (const [i, entries] of cases.entries()) {
-      await writeFile(path.join(ctx, `evil${i}.tar`), await makeTar(entries));
-      await assert.rejects(run({ sources: [`evil${i}.tar`], dest: '/dest/' }),
-        (err: BuildError) => err.code === 'BUILD' && /outside the destination/.test(err.message), `case ${i}`);
-    }
-    // A symlink already in the root (or in the archive) is followed inside the destination, never out of it.
-    await writeFile(path.join(ctx, 'via-link.tar'), await makeTar([
+    await writeFile(path.join(ctx, 'climb.tar'), await makeTar([
+      { name: './', type: 'directory', mode: 0o700, uid: 1234, gid: 1234 },
+      { name: '../evil0', body: 'x' },
+      { name: rel, body: 'x' },
+      { name: 'a/../../evil2', body: 'x' },
+      { name: 'up', type: 'symlink', linkname: '../../outside' },
+      { name: 'up/through', body: 'x' },
       { name: 'abs', type: 'symlink', linkname: '/' },
       { name: 'abs/inside.txt', body: 'in' },
+      { name: 'h', type: 'link', linkname: '../../evil0' },
     ]));
-    await run({ sources: ['via-link.tar'], dest: '/d2' });
-    assert.equal(await read('d2/inside.txt'), 'in');
+    await run({ sources: ['climb.tar'], dest: '/dest/' });
+    // The './' entry is skipped (moby Unpack): the destination keeps ADD's 0755 root:root.
+    const dest = await stat(at('dest'));
+    assert.deepEqual([dest.mode & 0o7777, dest.uid, dest.gid], [0o755, 0, 0]);
+    assert.equal(await read('dest/evil0'), 'x');
+    assert.equal(await read('dest/outside/evil'), 'x');
+    assert.equal(await read('dest/evil2'), 'x');
+    assert.equal(await readlink(at('dest/up')), '../../outside');
+    assert.equal(await read('dest/outside/through'), 'x');
+    assert.equal(await readlink(at('dest/abs')), '/');
+    assert.equal(await read('dest/inside.txt'), 'in');
+    assert.equal((await stat(at('dest/h'))).ino, (await stat(at('dest/evil0'))).ino);
+    // A '.' entry of another type is skipped too; a '/' directory entry applies its metadata to the destination.
+    await writeFile(path.join(ctx, 'dot-file.tar'), await makeTar([{ name: '.', body: 'not a dir' }, { name: 'x', body: 'x' }]));
+    await run({ sources: ['dot-file.tar'], dest: '/d3' });
+    assert.ok((await stat(at('d3'))).isDirectory());
+    assert.equal(await read('d3/x'), 'x');
+    await writeFile(path.join(ctx, 'slash.tar'), await makeTar([{ name: '/', type: 'directory', mode: 0o710, uid: 7, gid: 8 }]));
+    await run({ sources: ['slash.tar'], dest: '/d4' });
+    const d4 = await stat(at('d4'));
+    assert.deepEqual([d4.mode & 0o7777, d4.uid, d4.gid], [0o710, 7, 8]);
   });
 
   it('downloads a URL: 0600, Last-Modified mtime, name from the URL path; ARGs expanded', async () => {

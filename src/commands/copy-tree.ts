@@ -117,9 +117,13 @@ export async function copyFileNode(t: TreeCopy, srcHost: string, st: Stats, dest
   t.changed.add(toRootPath(t.root, host));
 }
 
-/** A directory at destRootPath for a nested source dir: created if missing, a symlink to a dir is followed. */
+/**
+ * A directory at destRootPath for a nested source dir: created if missing. Anything else there, a symlink
+ * (even to a directory) included, is fsutil's copyDirectoryOnly error (it lstats the target): BuildKit never
+ * replaces a symlink with a directory within a COPY, nor writes through it.
+ */
 async function openNestedDir(t: TreeCopy, destRootPath: string): Promise<string> {
-  const host = await resolveInRoot(t.root, destRootPath);
+  const host = await resolveInRoot(t.root, destRootPath, { followFinal: false });
   const resolved = toRootPath(t.root, host);
   let st: Stats | undefined;
   try {

@@ -86,9 +86,9 @@ describe('RUN', () => {
     assert.equal(output, 'uid=1000(app) gid=1000(app) groups=1000(app),2000(extra)\n/home/app\n');
   });
 
-  it('USER uid:gid honours the group; an unknown uid gets gid = uid and HOME /', async () => {
+  it('USER uid:gid honours the group; an unknown uid gets gid 0 (as runc) and HOME /', async () => {
     assert.equal((await build('USER 1000:2000\nRUN id')).output, 'uid=1000(app) gid=2000(extra) groups=2000(extra)\n');
-    assert.equal((await build('USER 4242\nRUN id -u; id -g; echo $HOME')).output, '4242\n4242\n/\n');
+    assert.equal((await build('USER 4242\nRUN id -u; id -g; echo $HOME')).output, '4242\n0\n/\n');
     await assert.rejects(build('USER nobody\nRUN true'), (e: unknown) => e instanceof BuildError && e.code === 'ROOTFS');
   });
 

@@ -142,7 +142,7 @@ export function buildRunEnv(imageEnv: readonly string[], args: ReadonlyMap<strin
 
 /**
  * config.User → credentials, resolved against the ROOT's /etc/passwd and /etc/group. An empty USER is root;
- * an unknown numeric uid is allowed (gid = uid, HOME '/'). Supplementary groups come from /etc/group
+ * an unknown numeric uid is allowed (gid 0 as runc, HOME '/'). Supplementary groups come from /etc/group
  * membership only when no group was given, as Docker does.
  */
 export async function resolveRunUser(root: string, spec: string): Promise<RunUser> {

@@ -1,12 +1,25 @@
-// WORKDIR: relative paths join the previous WORKDIR; the directory is created even if nothing uses it
-// (as Docker does), owned by the current USER as BuildKit does.
+// WORKDIR: BuildKit's NormalizeWorkdir (an absolute path is kept as written, trailing '/' included; a relative one
+// joins the previous WORKDIR and is cleaned); the directory is created even if nothing uses it (as Docker does),
+// through symlinks inside the root, owned as BuildKit's mkdir file operation owns it for the current USER.
 import { posix } from 'node:path';
 import type { WorkdirInstruction } from '../dockerfile/instructions.ts';
 import { expandWord } from '../dockerfile/expand.ts';
 import { mkdirAllInRoot } from '../rootfs/copy.ts';
-import { lookupUser } from '../rootfs/users.ts';
+import { fileOpOwner } from '../rootfs/users.ts';
 import type { Command } from './command.ts';
 import { withContainerConfig } from './image-config.ts';
+
+/** Go's path.Clean for an absolute path: no trailing '/', no '.' or '..'. */
+function clean(p: string): string {
+  const n = posix.normalize(p);
+  return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
+}
+
+export function normalizeWorkdir(current: string, requested: string): string {
+  const parent = current === '' ? '/' : posix.isAbsolute(current) ? current : clean(posix.join('/', current));
+  if (requested === '') return parent;
+  return posix.isAbsolute(requested) ? requested : clean(posix.join(parent, requested));
+}
 
 export function workdirCommand(instr: WorkdirInstruction): Command {
   return {
@@ -16,23 +29,11 @@ export function workdirCommand(instr: WorkdirInstruction): Command {
     async execute(step) {
       // WORKDIR expands against the image env only plus args (same replacement env as every instruction).
       const raw = expandWord(instr.path, step.env, { escape: step.escape });
-      const base = step.image.config.WorkingDir ?? '/';
-      const dir = posix.normalize(posix.isAbsolute(raw) ? raw : posix.join(base === '' ? '/' : base, raw));
-      const userSpec = step.image.config.User ?? '';
-      let owner = { uid: 0, gid: 0 };
-      if (userSpec !== '' && userSpec !== 'root' && userSpec !== '0') {
-        const [user = '', group] = userSpec.split(':');
-        const found = await lookupUser(step.root, user);
-        owner = { uid: found.uid, gid: group === undefined ? found.gid : (await lookupGroupId(step.root, group)) };
-      }
-      const created = await mkdirAllInRoot(step.root, dir, { uid: owner.uid, gid: owner.gid, mode: 0o755 });
+      const dir = normalizeWorkdir(step.image.config.WorkingDir ?? '', raw);
+      // BuildKit's readUser: never fails for a USER missing from /etc/passwd (that owner is 0:0).
+      const owner = await fileOpOwner(step.root, step.image.config.User ?? '');
+      const created = await mkdirAllInRoot(step.root, clean(dir), { uid: owner.uid, gid: owner.gid, mode: 0o755 });
       return { image: withContainerConfig(step.image, { WorkingDir: dir }), changed: created };
     },
   };
-}
-
-async function lookupGroupId(root: string, group: string): Promise<number> {
-  if (/^\d+$/.test(group)) return Number(group);
-  const { resolveOwnership } = await import('../rootfs/users.ts');
-  return (await resolveOwnership(root, `0:${group}`)).gid;
 }

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { BuildError } from '../errors.ts';
-import { lookupUser, parseGroup, parsePasswd, resolveOwnership, supplementaryGroups } from './users.ts';
+import { fileOpOwner, lookupUser, parseGroup, parsePasswd, resolveOwnership, supplementaryGroups } from './users.ts';
 
 const passwd = [
   'root:x:0:0:root:/root:/bin/bash',
@@ -55,8 +55,8 @@ describe('users of the build root', () => {
   it('looks users up by name and uid', async () => {
     assert.deepEqual(await lookupUser(root, 'app'), { uid: 1000, gid: 1001, home: '/home/app', name: 'app' });
     assert.deepEqual(await lookupUser(root, '0'), { uid: 0, gid: 0, home: '/root', name: 'root' });
-    assert.deepEqual(await lookupUser(root, '4242'), { uid: 4242, gid: 4242, home: '/' });
-    assert.deepEqual(await lookupUser(bare, '7'), { uid: 7, gid: 7, home: '/' });
+    assert.deepEqual(await lookupUser(root, '4242'), { uid: 4242, gid: 0, home: '/' });
+    assert.deepEqual(await lookupUser(bare, '7'), { uid: 7, gid: 0, home: '/' });
   });
 
   it('accepts user:group', async () => {
@@ -88,5 +88,17 @@ describe('users of the build root', () => {
     await assert.rejects(resolveOwnership(root, 'app:ghosts'), /"ghosts"/);
     await assert.rejects(resolveOwnership(root, 'a:b:c'), /invalid --chown/);
     await assert.rejects(resolveOwnership(root, ':5'), /invalid --chown/);
+  });
+
+  it('gives file operations (WORKDIR) the owner BuildKit\'s readUser does: no lookup errors', async () => {
+    assert.deepEqual(await fileOpOwner(root, ''), { uid: 0, gid: 0 });
+    assert.deepEqual(await fileOpOwner(root, 'app'), { uid: 1000, gid: 1001 });
+    assert.deepEqual(await fileOpOwner(root, '1000'), { uid: 1000, gid: 1000 });
+    assert.deepEqual(await fileOpOwner(root, '4242'), { uid: 4242, gid: 4242 });
+    assert.deepEqual(await fileOpOwner(root, 'ghost'), { uid: 0, gid: 0 });
+    assert.deepEqual(await fileOpOwner(bare, 'app'), { uid: 0, gid: 0 });
+    assert.deepEqual(await fileOpOwner(root, 'app:staff'), { uid: 1000, gid: 50 });
+    assert.deepEqual(await fileOpOwner(root, 'app:ghosts'), { uid: 1000, gid: 1001 });
+    assert.deepEqual(await fileOpOwner(root, '4242:7'), { uid: 4242, gid: 7 });
   });
 });

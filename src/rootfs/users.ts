@@ -86,8 +86,9 @@ function findUser(entries: readonly PasswdEntry[], user: string): UserInfo {
   const uid = parseId(user);
   if (uid !== undefined) {
     const e = entries.find((p) => p.uid === uid);
-    // An unknown numeric uid is allowed (USER 1234 works without a passwd entry).
-    return e === undefined ? { uid, gid: uid, home: '/' } : { uid, gid: e.gid, home: e.home, name: e.name };
+    // An unknown numeric uid is allowed (USER 1234 works without a passwd entry): primary group 0, as runc and
+    // containerd give the process (moby/sys/user GetExecUser defaults).
+    return e === undefined ? { uid, gid: 0, home: '/' } : { uid, gid: e.gid, home: e.home, name: e.name };
   }
   const e = entries.find((p) => p.name === user);
   if (e === undefined) {
@@ -130,6 +131,33 @@ export async function supplementaryGroups(root: string, userName: string, primar
     if (g.gid !== primaryGid && g.members.includes(userName)) gids.add(g.gid);
   }
   return [...gids].sort((a, b) => a - b);
+}
+
+/**
+ * The owner BuildKit's file operations give what they create for a USER (WORKDIR's mkdir: readUser in
+ * solver/llbsolver/file): a numeric uid alone is uid:uid (its passwd entry is not consulted); a name is its passwd
+ * uid:gid, or 0:0 when /etc/passwd has no such user (no error); a group, by gid or by name from /etc/group (ignored
+ * when not found), replaces the gid.
+ */
+export async function fileOpOwner(root: string, spec: string): Promise<{ uid: number; gid: number }> {
+  if (spec === '') return { uid: 0, gid: 0 };
+  const colon = spec.indexOf(':');
+  const userPart = colon === -1 ? spec : spec.slice(0, colon);
+  const groupPart = colon === -1 ? '' : spec.slice(colon + 1);
+  let owner = { uid: 0, gid: 0 };
+  if (userPart !== '') {
+    const uid = parseId(userPart);
+    if (uid !== undefined) owner = { uid, gid: uid };
+    else {
+      const e = (await readPasswd(root)).find((p) => p.name === userPart);
+      if (e !== undefined) owner = { uid: e.uid, gid: e.gid };
+    }
+  }
+  if (groupPart !== '') {
+    const gid = parseId(groupPart) ?? (await readGroups(root)).find((g) => g.name === groupPart)?.gid ?? owner.gid;
+    owner = { uid: owner.uid, gid };
+  }
+  return owner;
 }
 
 /**

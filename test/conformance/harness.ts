@@ -177,7 +177,8 @@ export async function flattenImage(ref: string, workDir: string): Promise<FlatIm
     await exec('skopeo', ['copy', '--src-tls-verify=false', `docker://${ref}`, `oci:${layout}:img`], { maxBuffer: 16 << 20, timeout: 300_000 });
     await exec('umoci', ['unpack', '--image', `${layout}:img`, bundle], { maxBuffer: 64 << 20, timeout: 300_000 });
     const entries = await manifestOfTree(join(bundle, 'rootfs'));
-    const full = await skopeoConfig(`docker://${ref}`, ['--tls-verify=false']);
+    // --raw: without it skopeo converts to the OCI config, which has no Shell or Healthcheck (compared as absent on both sides).
+    const full = await skopeoConfig(`docker://${ref}`, ['--raw', '--tls-verify=false']);
     const config = (full['config'] ?? {}) as ContainerConfig;
     const layerCount = ((full['rootfs'] as { diff_ids?: unknown[] } | undefined)?.diff_ids ?? []).length;
     return { ref, entries, config, layerCount };
@@ -226,6 +227,8 @@ const BUILDAH_LABELS: readonly string[] = ['io.buildah.version'];
 /** Empty values and absent ones mean the same to a runtime; undefined stands for both. */
 function normalizeConfigValue(field: ConfigField, value: unknown, side: 'executor' | 'buildah'): unknown {
   if (value === null || value === undefined || value === '') return undefined;
+  // The raw docker config has [] where the converted OCI one had nothing (buildah writes OnBuild: [], Entrypoint: []).
+  if (Array.isArray(value) && value.length === 0) return undefined;
   if (field === 'Labels' && typeof value === 'object' && side === 'buildah') {
     const copy: Record<string, unknown> = { ...(value as Record<string, unknown>) };
     for (const l of BUILDAH_LABELS) delete copy[l];
