@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { debianBase } from '../test/support/debian-base.ts';
 import { executorBin, projectRoot } from '../test/support/executor-process.ts';
 import { startRegistry } from '../test/support/registry-server.ts';
-import { DEFAULT_COMPRESSION_LEVEL } from '../src/build/options.ts';
+import { DEFAULT_COMPRESSION_LEVEL } from '../src/pipeline/options.ts';
 import { BIG_BASE_DOCKERFILE, workloads, type FloorStep, type Workload } from './workloads.ts';
 import { median } from './median.ts';
 

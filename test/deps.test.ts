@@ -22,8 +22,8 @@ export const allowed: Readonly<Record<string, readonly string[]>> = {
   snapshot: ['.', 'oci', 'rootfs'],
   commands: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'sandbox'],
   cache: ['.', 'oci', 'registry', 'archive', 'auth'],
-  build: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'sandbox'],
-  cli: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'build', 'sandbox'],
+  pipeline: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'sandbox'],
+  cli: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'pipeline', 'sandbox'],
 };
 
 function* sourceFiles(dir: string): Generator<string> {

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { defaultKeychain } from '../auth/index.ts';
-import type { OutputOptions } from '../build/options.ts';
+import type { OutputOptions } from '../pipeline/options.ts';
 import { resolveContextFile } from '../context/context-file.ts';
 import type { GitContextOptions } from '../context/source.ts';
 import { UsageError } from '../errors.ts';

@@ -2,7 +2,7 @@
 // platform from its config, then pushes every source image by digest into the destination repository (blobs of the
 // same registry are mounted, others streamed across) and the index under the destination's tag.
 import { resolve } from 'node:path';
-import { publishIndex } from '../build/publish.ts';
+import { publishIndex } from '../pipeline/publish.ts';
 import { UsageError } from '../errors.ts';
 import { annotationsFor, parseAnnotation } from '../oci/annotations.ts';
 import type { Image } from '../oci/image.ts';

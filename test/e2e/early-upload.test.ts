@@ -1,4 +1,4 @@
-// The target stage's layers are uploaded while the build goes on (src/build/publish.ts earlyLayerUploads): each blob
+// The target stage's layers are uploaded while the build goes on (src/pipeline/publish.ts earlyLayerUploads): each blob
 // goes up once, before the push at the end, and a build that fails after a layer was uploaded tags nothing.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
