@@ -18,6 +18,10 @@
  *   --script-fd N  read a script (a "#!" file's content) from fd N to its end and execute it instead of
  *                  looking ARGV[0] up; ARGV is still the argument vector (RUN <<EOF with a #! line). The
  *                  script lives in a memfd: nothing is written to the root or the host.
+ *   --network-none run the command in a fresh network namespace holding only loopback (up) (RUN --network=none).
+ *   --tmpfs T:SIZE (with --isolate; repeatable) mount a tmpfs at T, a path relative to the root that the caller
+ *                  resolved (no symlink may be on it); SIZE in bytes, 0 = the kernel's default. Missing
+ *                  directories on the way are created and removed afterwards (RUN --mount=type=tmpfs).
  *   --error-fd N   also write setup failures to fd N (close-on-exec: the command never inherits it), so the
  *                  caller can tell a helper failure from a command that exits 125.
  *
@@ -40,7 +44,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -110,17 +117,19 @@ struct created {
   struct timespec parent_after;      /* mtime right after creation: unchanged later => the command left it */
 };
 
-#define MAX_CREATED 8
+#define MAX_CREATED 40
+#define MAX_MOUNTED 24
+#define MAX_TMPFS 8
 struct state {
   const char *root;
   struct created created[MAX_CREATED];
   int ncreated;
-  char mounted[8][PATH_MAX];
+  char mounted[MAX_MOUNTED][PATH_MAX];
   int nmounted;
 };
 
 static void note_mount(struct state *st, const char *path) {
-  if (st->nmounted < 8) snprintf(st->mounted[st->nmounted++], PATH_MAX, "%s", path);
+  if (st->nmounted < MAX_MOUNTED) snprintf(st->mounted[st->nmounted++], PATH_MAX, "%s", path);
 }
 
 /* Creates path (a dir or an empty file) so something can be mounted on it; records it for removal. */
@@ -250,6 +259,47 @@ static void setup_etc_file(struct state *st, const char *name, int have_dev) {
   else mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL);
 }
 
+/* RUN --mount=type=tmpfs: REL (relative to the root, symlinks already resolved by the caller) gets a tmpfs.
+ * Missing directories on the way are created (and removed after the command); a symlink on the way is refused,
+ * as it would resolve on the host. */
+static void setup_tmpfs(struct state *st, const char *rel, unsigned long long size) {
+  char path[PATH_MAX], part[PATH_MAX];
+  join(path, st->root, rel);
+  size_t rootlen = strcmp(st->root, "/") == 0 ? 0 : strlen(st->root);
+  for (size_t i = rootlen + 1;; i++) {
+    if (path[i] != '/' && path[i] != '\0') continue;
+    if (i == rootlen + 1) { if (path[i] == '\0') break; continue; }
+    memcpy(part, path, i);
+    part[i] = '\0';
+    struct stat s;
+    if (lstat(part, &s) == 0) {
+      if (!S_ISDIR(s.st_mode)) die(EXIT_SETUP, "tmpfs mount target %s: %s is not a directory", rel, part);
+    } else if (errno != ENOENT || create_mountpoint(st, part, 1) != 0) {
+      die(EXIT_SETUP, "tmpfs mount target %s: cannot create %s: %s", rel, part, strerror(errno));
+    }
+    if (path[i] == '\0') break;
+  }
+  char opts[64] = "mode=1777";
+  if (size > 0) snprintf(opts, sizeof opts, "mode=1777,size=%llu", size);
+  if (mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0)
+    die(EXIT_SETUP, "cannot mount tmpfs on %s: %s", path, strerror(errno));
+  note_mount(st, path);
+}
+
+/* RUN --network=none: a new network namespace; its loopback starts down, so bring it up. */
+static void setup_network_none(void) {
+  if (unshare(CLONE_NEWNET) != 0) die(EXIT_SETUP, "RUN --network=none: cannot create a network namespace: %s", strerror(errno));
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) die(EXIT_SETUP, "socket: %s", strerror(errno));
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  snprintf(ifr.ifr_name, IFNAMSIZ, "lo");
+  if (ioctl(fd, SIOCGIFFLAGS, &ifr) != 0) die(EXIT_SETUP, "loopback: %s", strerror(errno));
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  if (ioctl(fd, SIOCSIFFLAGS, &ifr) != 0) die(EXIT_SETUP, "cannot bring loopback up: %s", strerror(errno));
+  close(fd);
+}
+
 static void cleanup(struct state *st) {
   for (int i = st->nmounted - 1; i >= 0; i--) umount2(st->mounted[i], MNT_DETACH);
   char proc[PATH_MAX];
@@ -287,7 +337,10 @@ struct options {
   uid_t uid;
   gid_t gid;
   gid_t groups[MAX_GROUPS];
-  int ngroups, isolate;
+  int ngroups, isolate, network_none;
+  const char *tmpfs[MAX_TMPFS];
+  unsigned long long tmpfs_size[MAX_TMPFS];
+  int ntmpfs;
   char **argv;
 };
 
@@ -335,6 +388,7 @@ static int run_isolated(struct options *o) {
   struct state st = {.root = o->root};
   if (unshare(CLONE_NEWNS | CLONE_NEWPID) != 0) die(EXIT_SETUP, "unshare: %s", strerror(errno));
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) die(EXIT_SETUP, "make / private: %s", strerror(errno));
+  if (o->network_none) setup_network_none();
   char proc[PATH_MAX];
   join(proc, o->root, "proc");
   int have_proc = ensure_mountpoint(&st, proc, 1);
@@ -342,6 +396,7 @@ static int run_isolated(struct options *o) {
   setup_sys(&st);
   setup_etc_file(&st, "resolv.conf", have_dev);
   setup_etc_file(&st, "hosts", have_dev);
+  for (int t = 0; t < o->ntmpfs; t++) setup_tmpfs(&st, o->tmpfs[t], o->tmpfs_size[t]);
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -378,6 +433,7 @@ int main(int argc, char **argv) {
     const char *a = argv[i];
     if (strcmp(a, "--") == 0) { i++; break; }
     if (strcmp(a, "--isolate") == 0) { o.isolate = 1; continue; }
+    if (strcmp(a, "--network-none") == 0) { o.network_none = 1; continue; }
     if (i + 1 >= argc) die(EXIT_SETUP, "%s needs a value", a);
     const char *v = argv[++i];
     if (strcmp(a, "--root") == 0) o.root = v;
@@ -385,7 +441,17 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--uid") == 0) o.uid = (uid_t)parse_id(a, v);
     else if (strcmp(a, "--gid") == 0) o.gid = (gid_t)parse_id(a, v);
     else if (strcmp(a, "--groups") == 0) o.ngroups = parse_groups(v, o.groups);
-    else if (strcmp(a, "--script-fd") == 0) o.script_fd = (int)parse_id(a, v);
+    else if (strcmp(a, "--tmpfs") == 0) {
+      if (o.ntmpfs >= MAX_TMPFS) die(EXIT_SETUP, "too many --tmpfs");
+      char *colon = strrchr(v, ':');
+      if (colon == NULL) die(EXIT_SETUP, "bad --tmpfs value: %s", v);
+      *colon = '\0';
+      char *end = NULL;
+      errno = 0;
+      o.tmpfs_size[o.ntmpfs] = strtoull(colon + 1, &end, 10);
+      if (errno != 0 || end == colon + 1 || *end != '\0') die(EXIT_SETUP, "bad --tmpfs size: %s", colon + 1);
+      o.tmpfs[o.ntmpfs++] = v;
+    } else if (strcmp(a, "--script-fd") == 0) o.script_fd = (int)parse_id(a, v);
     else if (strcmp(a, "--error-fd") == 0) {
       error_fd = (int)parse_id(a, v);
       if (fcntl(error_fd, F_SETFD, FD_CLOEXEC) != 0) die(EXIT_SETUP, "bad --error-fd %s: %s", v, strerror(errno));
@@ -396,6 +462,9 @@ int main(int argc, char **argv) {
   static char root[PATH_MAX];
   if (realpath(o.root, root) == NULL) die(EXIT_SETUP, "root %s: %s", o.root, strerror(errno));
   o.root = root;
+  if (o.ntmpfs > 0 && !o.isolate) die(EXIT_SETUP, "--tmpfs needs --isolate");
   if (o.isolate) return run_isolated(&o);
+  /* Container mode execs in place: the new network namespace ends with the command. */
+  if (o.network_none) setup_network_none();
   enter_and_exec(&o);
 }

@@ -20,10 +20,11 @@ export const allowed: Readonly<Record<string, readonly string[]>> = {
   registry: ['.', 'oci', 'auth'],
   archive: ['.', 'oci'],
   snapshot: ['.', 'oci', 'rootfs'],
-  commands: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'sandbox'],
+  mounts: ['.'],
+  commands: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'sandbox', 'mounts'],
   cache: ['.', 'oci', 'registry', 'archive', 'auth'],
-  pipeline: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'sandbox'],
-  cli: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'pipeline', 'sandbox'],
+  pipeline: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'sandbox', 'mounts'],
+  cli: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'pipeline', 'sandbox', 'mounts'],
 };
 
 function* sourceFiles(dir: string): Generator<string> {

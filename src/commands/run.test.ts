@@ -1,7 +1,7 @@
 // RUN against a busybox build root, through the real parser and the instructions around it (ARG/ENV/USER/
 // WORKDIR), isolated as for --root-dir builds.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
@@ -11,6 +11,7 @@ import { parseDockerfile } from '../dockerfile/parse.ts';
 import { BuildError } from '../errors.ts';
 import type { ConfigFile } from '../oci/types.ts';
 import { buildRunHelper, createBusyboxRoot } from '../sandbox/busybox-fixture.ts';
+import { runInRoot } from '../sandbox/run-in-root.ts';
 import type { StepContext } from './command.ts';
 import { commandFor } from './index.ts';
 import { buildRunEnv, checkRunFlags, runProcess } from './run.ts';
@@ -144,12 +145,39 @@ describe('RUN', () => {
     assert.equal(await readFile(path.join(root, 'h3'), 'utf8'), 'line /root\n');
   });
 
-  it('refuses --mount and unknown --network values; accepts --network=host', async () => {
+  it('refuses other mount types and unknown --network values; accepts --network=host', async () => {
     await assert.rejects(build('RUN --mount=type=cache,target=/c true'), (e: unknown) =>
-      e instanceof BuildError && e.code === 'NOT_SUPPORTED' && e.message === 'RUN --mount is not supported yet');
-    await assert.rejects(build('RUN --network=none true'), (e: unknown) => e instanceof BuildError && e.code === 'NOT_SUPPORTED');
+      e instanceof BuildError && e.code === 'NOT_SUPPORTED' && e.message === 'RUN --mount=type=cache is not supported yet');
     await assert.rejects(build('RUN --network=bridge true'), (e: unknown) => e instanceof BuildError && e.code === 'DOCKERFILE');
     await build('RUN --network=host true');
+  });
+
+  it('--network=none: only loopback, up', async () => {
+    const { output } = await build("RUN --network=none cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' ' && cat /sys/class/net/lo/operstate; ping -c1 -W1 127.0.0.1 >/dev/null && echo ping-lo");
+    assert.match(output, /^lo\n(unknown|up)\nping-lo\n$/);
+  });
+
+  it('--mount=type=tmpfs: a tmpfs for that RUN only; its files and the directories made for it are gone after', async () => {
+    const before = (await stat(root)).mtimeMs;
+    const { output } = await build([
+      'RUN --mount=type=tmpfs,target=/new/deep/t,size=1m grep " /new/deep/t tmpfs " /proc/mounts | cut -d" " -f2-3 && echo x > /new/deep/t/f && df -k /new/deep/t | tail -1 | tr -s " " | cut -d" " -f2',
+      'RUN --mount=type=tmpfs,target=/tmp echo y > /tmp/f',
+    ].join('\n'));
+    assert.equal(output, '/new/deep/t tmpfs\n1024\n');
+    await assert.rejects(stat(path.join(root, 'new')), { code: 'ENOENT' });
+    await assert.rejects(stat(path.join(root, 'tmp', 'f')), { code: 'ENOENT' });
+    assert.equal((await stat(root)).mtimeMs, before, 'the root directory times are restored');
+  });
+
+  it('--mount=type=tmpfs: a target through a symlink resolves inside the root; container mode refuses it', async () => {
+    await mkdir(path.join(root, 'real'));
+    await symlink('/real', path.join(root, 'link'));
+    const { output } = await build('RUN --mount=type=tmpfs,target=/link/t grep -c " /real/t tmpfs " /proc/mounts');
+    assert.equal(output, '1\n');
+    await assert.rejects(stat(path.join(root, 'real', 't')), { code: 'ENOENT' });
+    await assert.rejects(runInRoot({ root, argv: ['true'], env: [], cwd: '/', uid: 0, gid: 0, groups: [], isolate: false,
+      helperPath: helper, tmpfs: [{ target: 'tmp', size: 0 }], onOutput: () => {}, signal: AbortSignal.timeout(5000) }),
+    (e: unknown) => e instanceof BuildError && e.code === 'NOT_SUPPORTED' && /container mode/.test(e.message));
   });
 });
 
@@ -179,5 +207,15 @@ describe('RUN pieces', () => {
   it('checkRunFlags: security values', () => {
     checkRunFlags({ mounts: [], security: 'insecure' });
     assert.throws(() => checkRunFlags({ mounts: [], security: 'bogus' }), BuildError);
+  });
+
+  it('checkRunFlags: network values, tmpfs mounts parsed, other mount types not supported yet', () => {
+    for (const network of ['default', 'none', 'host']) assert.deepEqual(checkRunFlags({ mounts: [], network }), []);
+    assert.throws(() => checkRunFlags({ mounts: [], network: 'bridge' }), /RUN --network=bridge: expected default, none or host/);
+    assert.deepEqual(checkRunFlags({ mounts: ['type=tmpfs,target=t,size=1k'] }, '/w').map((m) => [m.target, m.size]), [['/w/t', 1024]]);
+    assert.throws(() => checkRunFlags({ mounts: ['type=cache,target=/c'] }),
+      (e: unknown) => e instanceof BuildError && e.code === 'NOT_SUPPORTED' && /type=cache is not supported yet/.test(e.message));
+    assert.throws(() => checkRunFlags({ mounts: ['type=tmpfs,target=/t,bogus=1'] }),
+      (e: unknown) => e instanceof BuildError && e.code === 'DOCKERFILE' && /unexpected key 'bogus'/.test(e.message));
   });
 });

@@ -6,7 +6,9 @@ import { predefinedArgs } from '../dockerfile/args.ts';
 import type { RunInstruction } from '../dockerfile/instructions.ts';
 import { BuildError } from '../errors.ts';
 import type { ConfigFile } from '../oci/types.ts';
+import { MountSpecError, mountKey, parseMount, type MountSpec } from '../mounts/parse.ts';
 import { mkdirAllInRoot } from '../rootfs/copy.ts';
+import { resolveInRootSync } from '../rootfs/resolve.ts';
 import { lookupUser, supplementaryGroups } from '../rootfs/users.ts';
 import { runInRoot } from '../sandbox/run-in-root.ts';
 import type { Command } from './command.ts';
@@ -35,10 +37,11 @@ export function runCommand(instr: RunInstruction): Command {
     text: instr.text,
     effects: { snapshot: 'tree', cacheable: true, needsRootfs: true },
     async cacheInputs(step) {
-      return runCacheInputs(step, runProcess(instr, step.image.config.Shell));
+      const mounts = checkRunFlags(instr, runWorkingDir(step.image));
+      return [...runCacheInputs(step, runProcess(instr, step.image.config.Shell)), ...runFlagInputs(instr, mounts)];
     },
     async execute(step) {
-      checkRunFlags(instr);
+      const mounts = checkRunFlags(instr, runWorkingDir(step.image));
       const config = step.image.config;
       const user = await resolveRunUser(step.root, config.User ?? '');
       const env = buildRunEnv(config.Env ?? [], step.args, step.buildArgs, user.home);
@@ -57,6 +60,8 @@ export function runCommand(instr: RunInstruction): Command {
         gid: user.gid,
         groups: user.groups,
         isolate: step.runtime.isolate,
+        networkNone: instr.network === 'none',
+        tmpfs: mounts.map((m) => ({ target: rootRelative(step.root, m.target), size: m.size })),
         helperPath: step.runtime.helperPath,
         onOutput: (chunk) => step.runtime.output(chunk),
         signal: step.signal,
@@ -70,12 +75,23 @@ export function runCommand(instr: RunInstruction): Command {
   };
 }
 
-/** --mount would change what the command sees (caches, secrets): refusing beats silently building something else. */
-export function checkRunFlags(instr: Pick<RunInstruction, 'mounts' | 'network' | 'security'>): void {
-  if (instr.mounts.length > 0) throw new BuildError('NOT_SUPPORTED', 'RUN --mount is not supported yet');
+/**
+ * The RUN flags: --mount values parsed (tmpfs runs; other types stop with "not supported yet": refusing beats
+ * silently building something else), --network and --security checked. The caller adds Dockerfile:line.
+ */
+export function checkRunFlags(instr: Pick<RunInstruction, 'mounts' | 'network' | 'security'>, workdir = '/'): MountSpec[] {
+  const mounts = instr.mounts.map((value) => {
+    try {
+      return parseMount(value, workdir);
+    } catch (err) {
+      if (!(err instanceof MountSpecError)) throw err;
+      if (err.notSupported) throw new BuildError('NOT_SUPPORTED', err.message);
+      throw new BuildError('DOCKERFILE', `RUN --mount=${value}: ${err.message}`);
+    }
+  });
   const network = instr.network;
-  if (network !== undefined && network !== 'default' && network !== 'host') {
-    if (network === 'none') throw new BuildError('NOT_SUPPORTED', 'RUN --network=none is not supported yet (commands always use the host network)');
+  // default and host both mean the build's own network here, as BuildKit's "host" entitlement gives.
+  if (network !== undefined && network !== 'default' && network !== 'host' && network !== 'none') {
     throw new BuildError('DOCKERFILE', `RUN --network=${network}: expected default, none or host`);
   }
   const security = instr.security;
@@ -83,6 +99,24 @@ export function checkRunFlags(instr: Pick<RunInstruction, 'mounts' | 'network' |
   if (security !== undefined && security !== 'sandbox' && security !== 'insecure') {
     throw new BuildError('DOCKERFILE', `RUN --security=${security}: expected sandbox or insecure`);
   }
+  return mounts;
+}
+
+/** Cache-key entries for the flags (only when given, so keys of plain RUNs stay as they were). */
+export function runFlagInputs(instr: Pick<RunInstruction, 'network' | 'security'>, mounts: readonly MountSpec[]): string[] {
+  const out = mounts.map(mountKey);
+  if (instr.network !== undefined) out.push(JSON.stringify(['network', instr.network]));
+  if (instr.security !== undefined) out.push(JSON.stringify(['security', instr.security]));
+  return out;
+}
+
+/** A mount target → its path relative to the root with symlinks resolved inside the root (never on the host). */
+function rootRelative(root: string, target: string): string {
+  const host = resolveInRootSync(root, target);
+  const base = posix.resolve(root);
+  const rel = posix.relative(base, host);
+  if (rel === '' || rel.startsWith('..')) throw new BuildError('DOCKERFILE', `RUN --mount target ${target} resolves to the root itself`);
+  return rel;
 }
 
 /** config.WorkingDir, '/' when unset; a relative one (hand-made configs) is taken from '/'. */

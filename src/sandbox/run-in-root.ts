@@ -23,6 +23,10 @@ export interface RunInRootOptions {
   /** New mount + pid namespaces with private /dev, /proc, /sys, resolv.conf, hosts (--root-dir builds). */
   readonly isolate: boolean;
   readonly helperPath: string;
+  /** RUN --network=none: a fresh network namespace holding only loopback. */
+  readonly networkNone?: boolean;
+  /** RUN --mount=type=tmpfs (isolate only): targets relative to the root, symlinks already resolved; size in bytes (0: default). */
+  readonly tmpfs?: readonly { readonly target: string; readonly size: number }[];
   /** When set, this script (a #! file's content) is executed instead of looking argv[0] up. */
   readonly script?: string;
   readonly onOutput: (chunk: Buffer, stream: 'stdout' | 'stderr') => void;
@@ -60,11 +64,15 @@ function helperArgs(opts: RunInRootOptions): string[] {
     if (!Number.isSafeInteger(id) || id < 0 || id > 0xfffffffe) throw new BuildError('BUILD', `invalid user or group id ${id}`);
   }
   if (opts.argv.length === 0) throw new BuildError('BUILD', 'RUN needs a command to run');
+  const tmpfs = opts.tmpfs ?? [];
+  if (tmpfs.length > 0 && !opts.isolate) throw new BuildError('NOT_SUPPORTED', 'RUN --mount=type=tmpfs needs --root-dir (not supported in container mode yet)');
   return [
     '--root', opts.root, '--cwd', opts.cwd,
     '--uid', String(opts.uid), '--gid', String(opts.gid), '--groups', opts.groups.join(','),
     '--error-fd', '3',
     ...(opts.isolate ? ['--isolate'] : []),
+    ...(opts.networkNone === true ? ['--network-none'] : []),
+    ...tmpfs.flatMap((t) => ['--tmpfs', `${t.target.replace(/^\/+/u, '')}:${t.size}`]),
     ...(opts.script === undefined ? [] : ['--script-fd', '4']),
     '--', ...opts.argv,
   ];

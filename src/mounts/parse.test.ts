@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { MountSpecError, mountKey, parseMount, ramInBytes } from './parse.ts';
+
+test('tmpfs: target aliases, size units, relative targets against the workdir', () => {
+  assert.deepEqual(parseMount('type=tmpfs,target=/tmp/x'), { type: 'tmpfs', target: '/tmp/x', size: 0, options: [['type', 'tmpfs'], ['target', '/tmp/x']] });
+  assert.equal(parseMount('type=tmpfs,dst=/a/../b/').target, '/b');
+  assert.equal(parseMount('type=tmpfs,destination=c', '/work').target, '/work/c');
+  assert.equal(parseMount('TYPE=TMPFS,target=/t,size=64m').size, 64 * 1024 * 1024);
+  assert.equal(parseMount('type=tmpfs,target=/t,size=1024').size, 1024);
+  assert.equal(ramInBytes('1.5GiB'), 1.5 * 1024 ** 3);
+  assert.equal(ramInBytes('2k'), 2048);
+});
+
+test('errors as BuildKit words them; other known types are not supported yet', () => {
+  const fails = (v: string, re: RegExp, notSupported = false): void => {
+    assert.throws(() => parseMount(v), (e: unknown) => e instanceof MountSpecError && re.test(e.message) && e.notSupported === notSupported);
+  };
+  fails('type=tmpfs,target=/t,colour=red', /^unexpected key 'colour' in 'colour=red'$/);
+  fails('type=nfs,target=/t', /^unsupported mount type "nfs"$/);
+  fails('type=tmpfs', /mount destination is required/);
+  fails('type=tmpfs,target=/', /cannot mount over \//);
+  fails('type=tmpfs,target=/t,size=lots', /^invalid size: 'lots'$/);
+  fails('type=cache,target=/c', /^RUN --mount=type=cache is not supported yet$/, true);
+  fails('target=/c', /^RUN --mount=type=bind is not supported yet$/, true);
+  fails('type=secret,id=x', /type=secret is not supported yet/, true);
+});
+
+test('the cache key records every option', () => {
+  assert.notEqual(mountKey(parseMount('type=tmpfs,target=/t')), mountKey(parseMount('type=tmpfs,target=/t,size=1m')));
+  assert.notEqual(mountKey(parseMount('type=tmpfs,target=/t')), mountKey(parseMount('type=tmpfs,target=/u')));
+});

@@ -1,0 +1,111 @@
+// RUN --mount=... values → typed mount specifications, with BuildKit's option names and errors
+// (frontend/dockerfile/instructions/commands_runmount.go). Pure: no filesystem, no process.
+
+export type MountType = 'bind' | 'cache' | 'tmpfs' | 'secret' | 'ssh';
+
+/** A parsed --mount value. Only tmpfs is executed today; the other types are recognized so they can be refused. */
+export interface MountSpec {
+  readonly type: MountType;
+  /** Absolute, normalized path inside the build root ('' for secret/ssh without one). */
+  readonly target: string;
+  /** tmpfs size limit in bytes (0: the kernel's default, half of RAM). */
+  readonly size: number;
+  /** Every key=value as given (after key lowercasing), in order: the cache key and later mount types read these. */
+  readonly options: readonly (readonly [string, string])[];
+}
+
+/** A bad --mount value; the caller adds the Dockerfile:line. */
+export class MountSpecError extends Error {
+  readonly notSupported: boolean;
+  constructor(message: string, notSupported = false) {
+    super(message);
+    this.name = 'MountSpecError';
+    this.notSupported = notSupported;
+  }
+}
+
+const mountTypes: readonly MountType[] = ['bind', 'cache', 'tmpfs', 'secret', 'ssh'];
+/** Keys BuildKit's parser knows (any type); anything else is "unexpected key". */
+const knownKeys = new Set(['type', 'from', 'source', 'src', 'target', 'dst', 'destination', 'readonly', 'ro', 'rw',
+  'readwrite', 'bind-propagation', 'bind-nonrecursive', 'id', 'sharing', 'required', 'size', 'mode', 'uid', 'gid', 'env']);
+/** Types this builder runs. */
+const supported: ReadonlySet<MountType> = new Set(['tmpfs']);
+
+/** Splits a CSV field list as encoding/csv does (double quotes group, "" is a quote). */
+function csvFields(value: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let quoted = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i];
+    if (quoted) {
+      if (c === '"' && value[i + 1] === '"') { cur += '"'; i++; } else if (c === '"') quoted = false;
+      else cur += c;
+    } else if (c === '"' && cur === '') quoted = true;
+    else if (c === ',') { out.push(cur); cur = ''; } else cur += c;
+  }
+  if (quoted) throw new MountSpecError(`invalid mount value ${JSON.stringify(value)}: unterminated quote`);
+  out.push(cur);
+  return out;
+}
+
+/** go-units RAMInBytes: "64m", "1g", "1.5GiB", "1024" (binary multiples; case-insensitive). */
+export function ramInBytes(text: string): number {
+  const m = /^(\d+(?:\.\d+)*) ?([kmgtp])?(?:i?b)?$/iu.exec(text);
+  if (m === null) throw new MountSpecError(`invalid size: '${text}'`);
+  const exp = m[2] === undefined ? 0 : 'kmgtp'.indexOf(m[2].toLowerCase()) + 1;
+  const n = Number.parseFloat(m[1] ?? '');
+  const bytes = Math.floor(n * 1024 ** exp);
+  if (!Number.isSafeInteger(bytes)) throw new MountSpecError(`invalid size: '${text}'`);
+  return bytes;
+}
+
+function normalizeTarget(target: string): string {
+  const parts: string[] = [];
+  for (const p of target.split('/')) {
+    if (p === '' || p === '.') continue;
+    if (p === '..') parts.pop(); else parts.push(p);
+  }
+  return `/${parts.join('/')}`;
+}
+
+/**
+ * One --mount value. `workdir` makes a relative target absolute, as BuildKit does. Unknown keys, unknown types,
+ * a missing target and a bad size fail with BuildKit's messages; known types this builder cannot run yet fail with
+ * `notSupported` set.
+ */
+export function parseMount(value: string, workdir = '/'): MountSpec {
+  let type: MountType = 'bind';
+  let target = '';
+  let sizeText: string | undefined;
+  const options: (readonly [string, string])[] = [];
+  for (const field of csvFields(value)) {
+    const eq = field.indexOf('=');
+    const key = (eq < 0 ? field : field.slice(0, eq)).trim().toLowerCase();
+    const val = eq < 0 ? '' : field.slice(eq + 1);
+    if (!knownKeys.has(key)) throw new MountSpecError(`unexpected key '${key}' in '${field}'`);
+    options.push([key, val]);
+    switch (key) {
+      case 'type': {
+        const t = val.toLowerCase();
+        if (!(mountTypes as readonly string[]).includes(t)) throw new MountSpecError(`unsupported mount type "${val}"`);
+        type = t as MountType;
+        break;
+      }
+      case 'target': case 'dst': case 'destination': target = val; break;
+      case 'size': sizeText = val; break;
+      default: break;
+    }
+  }
+  if (!supported.has(type)) throw new MountSpecError(`RUN --mount=type=${type} is not supported yet`, true);
+  if (target === '') throw new MountSpecError('mount destination is required');
+  const abs = normalizeTarget(target.startsWith('/') ? target : `${workdir}/${target}`);
+  if (abs === '/') throw new MountSpecError(`invalid mount target "${target}": cannot mount over /`);
+  const size = sizeText === undefined ? 0 : ramInBytes(sizeText);
+  return { type, target: abs, size, options };
+}
+
+/** What a RUN's cache key records of its mounts: type, target and the options as given. */
+export function mountKey(spec: MountSpec): string {
+  return JSON.stringify(['mount', spec.type, spec.target, spec.size, ...spec.options.map(([k, v]) => `${k}=${v}`)]);
+}
