@@ -19,9 +19,10 @@
  *                  looking ARGV[0] up; ARGV is still the argument vector (RUN <<EOF with a #! line). The
  *                  script lives in a memfd: nothing is written to the root or the host.
  *   --network-none run the command in a fresh network namespace holding only loopback (up) (RUN --network=none).
- *   --tmpfs T:SIZE (with --isolate; repeatable) mount a tmpfs at T, a path relative to the root that the caller
+ *   --tmpfs T:SIZE (repeatable) mount a tmpfs at T, a path relative to the root that the caller
  *                  resolved (no symlink may be on it); SIZE in bytes, 0 = the kernel's default. Missing
  *                  directories on the way are created and removed afterwards (RUN --mount=type=tmpfs).
+ *                  Without --isolate: a new mount namespace for these mounts only, the command forked in it.
  *   --error-fd N   also write setup failures to fd N (close-on-exec: the command never inherits it), so the
  *                  caller can tell a helper failure from a command that exits 125.
  *
@@ -30,7 +31,7 @@
  *
  * Exit status: the command's; 128+N when it died of signal N. Helper failures print "run-in-root: ..." on
  * stderr and exit 125 (setup), 126 (not executable) or 127 (not found).
- * Without --isolate the helper execs in place (no fork): the caller runs it in its own process group and
+ * Without --isolate (and without --tmpfs) the helper execs in place (no fork): the caller runs it in its own process group and
  * kills the group afterwards.
  */
 #define _GNU_SOURCE
@@ -122,6 +123,7 @@ struct created {
 #define MAX_TMPFS 8
 struct state {
   const char *root;
+  int isolate;
   struct created created[MAX_CREATED];
   int ncreated;
   char mounted[MAX_MOUNTED][PATH_MAX];
@@ -302,9 +304,11 @@ static void setup_network_none(void) {
 
 static void cleanup(struct state *st) {
   for (int i = st->nmounted - 1; i >= 0; i--) umount2(st->mounted[i], MNT_DETACH);
-  char proc[PATH_MAX];
-  join(proc, st->root, "proc");
-  umount2(proc, MNT_DETACH);
+  if (st->isolate) {
+    char proc[PATH_MAX];
+    join(proc, st->root, "proc");
+    umount2(proc, MNT_DETACH);
+  }
   for (int i = st->ncreated - 1; i >= 0; i--) {
     struct created *c = &st->created[i];
     if (!c->active) continue;
@@ -384,18 +388,23 @@ static void forward_kill(int sig) {
   if (child_pid > 0) kill(child_pid, SIGKILL);
 }
 
+/* --isolate: new mount + pid namespaces with private /dev, /proc, /sys, etc files. Without --isolate (container mode,
+ * only when there are tmpfs mounts): a new mount namespace holding just those mounts, the command forked in it. */
 static int run_isolated(struct options *o) {
-  struct state st = {.root = o->root};
-  if (unshare(CLONE_NEWNS | CLONE_NEWPID) != 0) die(EXIT_SETUP, "unshare: %s", strerror(errno));
+  struct state st = {.root = o->root, .isolate = o->isolate};
+  if (unshare(o->isolate ? CLONE_NEWNS | CLONE_NEWPID : CLONE_NEWNS) != 0) die(EXIT_SETUP, "unshare: %s", strerror(errno));
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) die(EXIT_SETUP, "make / private: %s", strerror(errno));
   if (o->network_none) setup_network_none();
   char proc[PATH_MAX];
   join(proc, o->root, "proc");
-  int have_proc = ensure_mountpoint(&st, proc, 1);
-  int have_dev = setup_dev(&st);
-  setup_sys(&st);
-  setup_etc_file(&st, "resolv.conf", have_dev);
-  setup_etc_file(&st, "hosts", have_dev);
+  int have_proc = 0;
+  if (o->isolate) {
+    have_proc = ensure_mountpoint(&st, proc, 1);
+    int have_dev = setup_dev(&st);
+    setup_sys(&st);
+    setup_etc_file(&st, "resolv.conf", have_dev);
+    setup_etc_file(&st, "hosts", have_dev);
+  }
   for (int t = 0; t < o->ntmpfs; t++) setup_tmpfs(&st, o->tmpfs[t], o->tmpfs_size[t]);
 
   struct sigaction sa;
@@ -462,8 +471,7 @@ int main(int argc, char **argv) {
   static char root[PATH_MAX];
   if (realpath(o.root, root) == NULL) die(EXIT_SETUP, "root %s: %s", o.root, strerror(errno));
   o.root = root;
-  if (o.ntmpfs > 0 && !o.isolate) die(EXIT_SETUP, "--tmpfs needs --isolate");
-  if (o.isolate) return run_isolated(&o);
+  if (o.isolate || o.ntmpfs > 0) return run_isolated(&o);
   /* Container mode execs in place: the new network namespace ends with the command. */
   if (o.network_none) setup_network_none();
   enter_and_exec(&o);

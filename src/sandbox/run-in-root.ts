@@ -25,7 +25,7 @@ export interface RunInRootOptions {
   readonly helperPath: string;
   /** RUN --network=none: a fresh network namespace holding only loopback. */
   readonly networkNone?: boolean;
-  /** RUN --mount=type=tmpfs (isolate only): targets relative to the root, symlinks already resolved; size in bytes (0: default). */
+  /** RUN --mount=type=tmpfs (both modes; without isolate in a mount namespace of their own): targets relative to the root, symlinks already resolved; size in bytes (0: default). */
   readonly tmpfs?: readonly { readonly target: string; readonly size: number }[];
   /** When set, this script (a #! file's content) is executed instead of looking argv[0] up. */
   readonly script?: string;
@@ -65,7 +65,6 @@ function helperArgs(opts: RunInRootOptions): string[] {
   }
   if (opts.argv.length === 0) throw new BuildError('BUILD', 'RUN needs a command to run');
   const tmpfs = opts.tmpfs ?? [];
-  if (tmpfs.length > 0 && !opts.isolate) throw new BuildError('NOT_SUPPORTED', 'RUN --mount=type=tmpfs needs --root-dir (not supported in container mode yet)');
   return [
     '--root', opts.root, '--cwd', opts.cwd,
     '--uid', String(opts.uid), '--gid', String(opts.gid), '--groups', opts.groups.join(','),
