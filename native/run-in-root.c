@@ -124,6 +124,7 @@ struct created {
 struct state {
   const char *root;
   int isolate;
+  int private_each;
   struct created created[MAX_CREATED];
   int ncreated;
   char mounted[MAX_MOUNTED][PATH_MAX];
@@ -281,6 +282,20 @@ static void setup_tmpfs(struct state *st, const char *rel, unsigned long long si
     }
     if (path[i] == '\0') break;
   }
+  if (st->private_each) {
+    /* The mount holding the target: the nearest ancestor that is a mountpoint (MS_PRIVATE fails with EINVAL elsewhere). */
+    snprintf(part, sizeof part, "%s", path);
+    for (;;) {
+      char *slash = strrchr(part, '/');
+      if (slash == NULL) break;
+      if (slash == part) slash[1] = '\0'; else *slash = '\0';
+      if (mount(NULL, part, NULL, MS_PRIVATE, NULL) == 0) break;
+      if (errno != EINVAL) die(EXIT_SETUP, "make %s private: %s", part, strerror(errno));
+      /* None reachable (the container's root mount lies outside the chroot): a shared parent mount may show the
+       * tmpfs to the executor's namespace while the command runs; cleanup unmounts it there too. */
+      if (strcmp(part, "/") == 0) break;
+    }
+  }
   char opts[64] = "mode=1777";
   if (size > 0) snprintf(opts, sizeof opts, "mode=1777,size=%llu", size);
   if (mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0)
@@ -393,7 +408,11 @@ static void forward_kill(int sig) {
 static int run_isolated(struct options *o) {
   struct state st = {.root = o->root, .isolate = o->isolate};
   if (unshare(o->isolate ? CLONE_NEWNS | CLONE_NEWPID : CLONE_NEWNS) != 0) die(EXIT_SETUP, "unshare: %s", strerror(errno));
-  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) die(EXIT_SETUP, "make / private: %s", strerror(errno));
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+    /* Container mode under a plain chroot: '/' is no mountpoint; each tmpfs makes its own parent mount private. */
+    if (o->isolate || errno != EINVAL) die(EXIT_SETUP, "make / private: %s", strerror(errno));
+    st.private_each = 1;
+  }
   if (o->network_none) setup_network_none();
   char proc[PATH_MAX];
   join(proc, o->root, "proc");

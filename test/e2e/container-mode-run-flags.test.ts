@@ -1,0 +1,84 @@
+// RUN --network=none and --mount=type=tmpfs in container mode: the executor builds '/' of a fresh mount + pid
+// namespace (as in container-mode.test.ts) and the helper makes the network / mount namespaces itself.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmod, cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { assembleKanikoDir } from '../../scripts/assemble-kaniko-dir.ts';
+import { pushBusyboxBase } from '../support/busybox-base.ts';
+import { startRegistry, type TestRegistry } from '../support/registry-server.ts';
+import { skopeoConfig } from '../support/run-image.ts';
+
+const wrapper = `#!/bin/sh
+set -eu
+R="$1"; shift
+mount -t tmpfs -o mode=755,size=1m tmpfs "$R/dev"
+for n in null zero full random urandom tty; do
+  : > "$R/dev/$n"
+  mount --bind "/dev/$n" "$R/dev/$n"
+done
+ln -s /proc/self/fd "$R/dev/fd"
+unshare="$(command -v unshare)"
+exec env -i container=kaniko-test PATH=/kaniko "$unshare" --pid --fork --mount-proc --root="$R" /kaniko/executor "$@"
+`;
+
+function runContained(script: string, root: string, args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', script, root, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
+    child.on('error', (err) => { clearTimeout(timer); reject(err); });
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code: code ?? 128, stdout, stderr }); });
+  });
+}
+
+let registry: TestRegistry;
+let work: string;
+let root: string;
+before(async () => {
+  registry = await startRegistry({ auth: 'none' });
+  work = await mkdtemp(join(tmpdir(), 'container-flags-'));
+  root = join(work, 'R');
+  await Promise.all([pushBusyboxBase(`${registry.host}/busybox:latest`), assembleKanikoDir(root)]);
+});
+after(async () => {
+  await registry?.stop();
+  if (work !== undefined) await rm(work, { recursive: true, force: true });
+});
+
+test('container mode: RUN --network=none sees only lo; a tmpfs mount leaves nothing in the layer', { timeout: 600_000 }, async () => {
+  for (const d of ['workspace', 'proc', 'dev', 'tmp']) await mkdir(join(root, d), { recursive: true });
+  await chmod(join(root, 'tmp'), 0o1777);
+  const [host, port] = registry.host.split(':');
+  const get = `printf 'GET /v2/ HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${host} ${port} | head -1 | grep -q HTTP/`;
+  const context = join(work, 'context');
+  await mkdir(context);
+  await writeFile(join(context, 'Dockerfile'), [
+    `FROM ${registry.host}/busybox:latest`,
+    "RUN --network=none echo \"none: $(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ' ')\"",
+    `RUN --network=none if ${get}; then echo none-reached; else echo none-blocked; fi`,
+    `RUN ${get} && echo default-reached`,
+    'RUN --mount=type=tmpfs,target=/scratch/t stat -f -c "fs: %T" /scratch/t && echo data > /scratch/t/file',
+    'RUN test ! -e /scratch && echo clean > /clean',
+    '',
+  ].join('\n'));
+  await cp(context, join(root, 'workspace'), { recursive: true });
+  const script = join(work, 'enter-root.sh');
+  await writeFile(script, wrapper, { mode: 0o755 });
+  const destination = `${registry.host}/container-flags:latest`;
+  const run = await runContained(script, root, ['--context=dir:///workspace', `--destination=${destination}`, '--insecure', '--insecure-pull', '--log-format=text']);
+  assert.equal(run.code, 0, `${run.stderr}\n${run.stdout}`);
+  assert.match(run.stdout, /^none: lo $/m);
+  assert.match(run.stdout, /^none-blocked$/m);
+  assert.match(run.stdout, /^default-reached$/m);
+  assert.match(run.stdout, /^fs: tmpfs$/m);
+  const config = await skopeoConfig(`docker://${destination}`, ['--tls-verify=false']);
+  const ours = (config['history'] as { empty_layer?: boolean }[]).slice(-2);
+  assert.deepEqual(ours.map((h) => h.empty_layer === true), [true, false], 'the tmpfs RUN adds no layer');
+  assert.deepEqual(await readdir(join(root, 'dev')), []);
+});
