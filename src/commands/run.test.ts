@@ -14,7 +14,7 @@ import { buildRunHelper, createBusyboxRoot } from '../sandbox/busybox-fixture.ts
 import { runInRoot } from '../sandbox/run-in-root.ts';
 import type { StepContext } from './command.ts';
 import { commandFor } from './index.ts';
-import { buildRunEnv, checkRunFlags, runProcess } from './run.ts';
+import { buildRunEnv, checkRunFlags, runFlagInputs, runProcess } from './run.ts';
 
 const start: ConfigFile = { architecture: 'amd64', os: 'linux', config: { Env: ['PATH=/bin'] }, rootfs: { type: 'layers', diff_ids: [] } };
 
@@ -212,6 +212,14 @@ describe('RUN pieces', () => {
   it('checkRunFlags: security values', () => {
     checkRunFlags({ mounts: [], security: 'insecure' });
     assert.throws(() => checkRunFlags({ mounts: [], security: 'bogus' }), BuildError);
+  });
+
+  it('runFlagInputs: the cache key changes with each flag and mount; a plain RUN adds nothing', () => {
+    const key = (f: { mounts: string[]; network?: string; security?: string }): string[] => runFlagInputs(f, checkRunFlags(f));
+    assert.deepEqual(key({ mounts: [] }), []);
+    const keys = [key({ mounts: [], network: 'none' }), key({ mounts: [], network: 'host' }), key({ mounts: [], security: 'insecure' }),
+      key({ mounts: ['type=tmpfs,target=/t'] }), key({ mounts: ['type=tmpfs,target=/t,size=1m'] })].map((k) => JSON.stringify(k));
+    assert.equal(new Set(keys).size, keys.length);
   });
 
   it('checkRunFlags: network values, tmpfs mounts parsed, other mount types not supported yet', () => {
