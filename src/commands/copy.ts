@@ -4,13 +4,14 @@
 import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { createReadStream } from 'node:fs';
-import { lstat, readdir, readlink, stat } from 'node:fs/promises';
+import { chmod, lstat, mkdtemp, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path, { posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { cleanGoPath, createMatcher } from '../context/dockerignore.ts';
 import type { Matcher } from '../context/dockerignore.ts';
 import { compileGoGlob, GlobSyntaxError, hasGlobMeta } from '../context/glob.ts';
-import type { CopyInstruction } from '../dockerfile/instructions.ts';
+import type { CopyInstruction, Heredoc } from '../dockerfile/instructions.ts';
 import { expandWord } from '../dockerfile/expand.ts';
 import { BuildError, isBuildError } from '../errors.ts';
 import type { Ownership } from '../rootfs/copy.ts';
@@ -186,15 +187,53 @@ interface CopyPlan {
   readonly chown: string;
   readonly chmod: string;
   readonly excludes: readonly string[];
+  /** Removes the here-document files written for this plan. */
+  readonly cleanup: () => Promise<void>;
+}
+
+/** A source word that stands for a here-document (`<<EOF`, `<<-"EOF"`, `3<<EOF`). */
+export function isHeredocWord(word: string): boolean {
+  return /^\d*<<-?\S/u.test(word);
+}
+
+/** Pairs source words with the heredoc bodies they name, in order: undefined for a normal source. */
+export function heredocSources(sources: readonly string[], heredocs: readonly Heredoc[]): (Heredoc | undefined)[] {
+  let n = 0;
+  return sources.map((w) => (isHeredocWord(w) && n < heredocs.length ? heredocs[n++] : undefined));
+}
+
+/**
+ * A here-document's body as COPY/ADD writes it (BuildKit dockerfile2llb): variables expanded with quotes and
+ * escapes kept, unless the delimiter was quoted.
+ */
+export function heredocBody(doc: Heredoc, step: StepContext): string {
+  return doc.expand ? expandWord(doc.content, step.env, { escape: step.escape, raw: true }) : doc.content;
+}
+
+/** Writes the here-documents as 0644 files named by their word (BuildKit's llb.Mkfile) into a fresh temp dir. */
+async function heredocMatches(docs: readonly Heredoc[], step: StepContext): Promise<{ matches: SourceMatch[]; dir: string | undefined }> {
+  if (docs.length === 0) return { matches: [], dir: undefined };
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'kaniko-heredoc-'));
+  const matches: SourceMatch[] = [];
+  for (const [i, doc] of docs.entries()) {
+    const named = cleanGoPath(`/${doc.name}`);
+    const base = posix.basename(named);
+    if (base === '' || base === '/') throw new BuildError('BUILD', `COPY failed: invalid here-document name ${JSON.stringify(doc.name)}`);
+    await mkdtemp(path.join(dir, `${i}-`)).then(async (sub) => {
+      const host = path.join(sub, base);
+      await writeFile(host, heredocBody(doc, step));
+      await chmod(host, 0o644);
+      matches.push({ named, host, stat: await lstat(host) });
+    });
+  }
+  return { matches, dir };
 }
 
 async function planCopy(instr: CopyInstruction, opts: CopyOptions, step: StepContext): Promise<CopyPlan> {
-  if (instr.heredocs.length > 0 || instr.sources.some((s) => s.startsWith('<<'))) {
-    throw new BuildError('NOT_SUPPORTED', 'COPY from a here-document is not supported yet');
-  }
   if (instr.parents) throw new BuildError('NOT_SUPPORTED', 'COPY --parents is not supported yet');
   const expand = (w: string): string => expandWord(w, step.env, { escape: step.escape });
-  const sources = instr.sources.map(expand);
+  const docs = heredocSources(instr.sources, instr.heredocs);
+  const sources = instr.sources.map((w, i) => (docs[i] === undefined ? expand(w) : w));
   const destWord = expand(instr.dest);
   if (sources.length === 0) throw new BuildError('BUILD', 'COPY requires at least one source and a destination');
   let destIsDir = destWord === '' || destWord === '.' || destWord.endsWith('/');
@@ -213,15 +252,38 @@ async function planCopy(instr: CopyInstruction, opts: CopyOptions, step: StepCon
     : { root: path.resolve(await step.resolveFrom(from)), ignore: undefined, exclude: undefined, where: `stage or image ${JSON.stringify(from)}` };
   const scoped: SourceScope = excludes.length === 0 ? scope : { ...scope, exclude: createMatcher(excludes, 'COPY --exclude') };
 
-  const matches: SourceMatch[] = [];
-  for (const word of sources) matches.push(...(await resolveSource(scoped, word, step)));
-  // Several nodes (from globs) go INTO the destination, never one after another onto the same path.
-  if (matches.length > 1) destIsDir = true;
-  return { scope: scoped, matches, destRootPath, destIsDir, from, chown, chmod, excludes };
+  const written = await heredocMatches(docs.flatMap((d) => (d === undefined ? [] : [d])), step);
+  const cleanup = async (): Promise<void> => {
+    if (written.dir !== undefined) await rm(written.dir, { recursive: true, force: true });
+  };
+  try {
+    const matches: SourceMatch[] = [];
+    let n = 0;
+    for (const [i, word] of sources.entries()) {
+      if (docs[i] !== undefined) {
+        const m = written.matches[n++];
+        if (m !== undefined) matches.push(m);
+      } else matches.push(...(await resolveSource(scoped, word, step)));
+    }
+    // Several nodes (from globs) go INTO the destination, never one after another onto the same path.
+    if (matches.length > 1) destIsDir = true;
+    return { scope: scoped, matches, destRootPath, destIsDir, from, chown, chmod, excludes, cleanup };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
 }
 
 async function executeCopy(instr: CopyInstruction, opts: CopyOptions, step: StepContext): Promise<StepResult> {
   const plan = await planCopy(instr, opts, step);
+  try {
+    return await copyPlanned(plan, step);
+  } finally {
+    await plan.cleanup();
+  }
+}
+
+async function copyPlanned(plan: CopyPlan, step: StepContext): Promise<StepResult> {
   const { from, matches, destRootPath } = plan;
   const owner = plan.chown === '' ? undefined : await resolveOwnership(step.root, plan.chown);
   const t: TreeCopy = {
@@ -268,6 +330,14 @@ async function hashFiles(hosts: readonly string[], signal: AbortSignal): Promise
  */
 async function copyCacheInputs(instr: CopyInstruction, opts: CopyOptions, step: StepContext): Promise<string[]> {
   const plan = await planCopy(instr, opts, step);
+  try {
+    return await plannedCacheInputs(plan, step);
+  } finally {
+    await plan.cleanup();
+  }
+}
+
+async function plannedCacheInputs(plan: CopyPlan, step: StepContext): Promise<string[]> {
   const mode = plan.chmod === '' ? undefined : parseChmod(plan.chmod);
   const ownerOf = (st: Stats): string => (plan.chown !== '' ? 'chown' : plan.from === '' ? '0:0' : `${st.uid}:${st.gid}`);
   const modeOf = (st: Stats): string => {
