@@ -147,7 +147,7 @@ async function copyVia(plan: AddPlan, word: string, forceDir: boolean, heredoc?:
     dest: forceDir && !plan.destIsDir ? `${instr.dest}/` : instr.dest,
     ...(instr.chown === undefined ? {} : { chown: instr.chown }),
     ...(instr.chmod === undefined ? {} : { chmod: instr.chmod }),
-    link: instr.link, parents: false, exclude: instr.exclude, heredocs: heredoc === undefined ? [] : [heredoc],
+    link: instr.link, parents: heredoc === undefined && instr.parents, exclude: instr.exclude, heredocs: heredoc === undefined ? [] : [heredoc],
   };
   let result: StepResult;
   try {
@@ -276,7 +276,6 @@ async function addRemote(plan: AddPlan, url: string, checksum: Checksum | undefi
 }
 
 async function executeAdd(instr: AddInstruction, opts: AddOptions, step: StepContext): Promise<StepResult> {
-  if (instr.parents) throw new BuildError('NOT_SUPPORTED', 'ADD --parents is not supported yet');
   if (instr.keepGitDir) throw new BuildError('NOT_SUPPORTED', 'ADD --keep-git-dir (git sources) is not supported yet');
   const expand = (w: string): string => expandWord(w, step.env, { escape: step.escape });
   const docs = heredocSources(instr.sources, instr.heredocs);
@@ -312,7 +311,10 @@ async function executeAdd(instr: AddInstruction, opts: AddOptions, step: StepCon
   for (const { raw, word, doc } of sources) {
     step.signal.throwIfAborted();
     if (doc !== undefined) await copyVia(plan, raw, sources.length > 1, doc);
+    else if (isRemote(word) && instr.parents) throw new BuildError('BUILD', 'ADD --parents can only be used with local sources');
     else if (isRemote(word)) await addRemote(plan, word, checksum);
+    // --parents: copied as COPY --parents does (archives are copied as they are, not extracted).
+    else if (instr.parents) await copyVia(plan, raw, sources.length > 1);
     else await addLocal(plan, raw, word);
   }
   return { image: step.image, changed: [...plan.changed] };

@@ -328,8 +328,32 @@ describe('COPY', () => {
       /destination must be a directory/);
   });
 
-  it('--parents is reported as not supported yet', async () => {
-    await assert.rejects(run({ sources: ['a.txt'], dest: '/x/', parents: true }), (e: unknown) => e instanceof BuildError && e.code === 'NOT_SUPPORTED');
+  it('--parents keeps the relative path, or the part after a ./ pivot; ** globs; --exclude', async () => {
+    await run({ sources: ['dir/sub/g', 'a.txt'], dest: '/p1/', parents: true });
+    assert.equal(await read('p1/dir/sub/g'), 'G');
+    assert.equal(await read('p1/a.txt'), 'A');
+    assert.deepEqual((await readdir(at('p1/dir'))).sort(), ['sub']);
+    // The parent keeps the source directory's mode (0750 here), as fsutil copies it.
+    assert.equal((await stat(at('p1/dir/sub'))).mode & 0o7777, 0o750);
+    await run({ sources: ['./dir/./sub/g'], dest: '/p2/', parents: true });
+    assert.deepEqual(await readdir(at('p2')), ['sub']);
+    assert.equal(await read('p2/sub/g'), 'G');
+    await run({ sources: ['**/*.txt'], dest: '/p3/', parents: true, exclude: ['b.txt'] });
+    assert.equal(await read('p3/a.txt'), 'A');
+    assert.equal(await read('p3/dir/c.txt'), 'C');
+    assert.deepEqual((await readdir(at('p3'))).sort(), ['a.txt', 'dir']);
+    assert.deepEqual(await readdir(at('p3/dir')), ['c.txt']);
+    await run({ sources: ['dir/./sub'], dest: '/p4/', parents: true });
+    assert.equal(await read('p4/sub/g'), 'G');
+    await assert.rejects(run({ sources: ['dir/nope.txt'], dest: '/x/', parents: true }), /file not found.*dir\/nope\.txt/);
+  });
+
+  it('--parents cache inputs follow what is copied', async () => {
+    const inputs = (sources: string[]) => copyCommand(copyInstr({ sources, dest: '/d/', parents: true })).cacheInputs?.(step());
+    const a = await inputs(['dir/./sub/g']);
+    assert.ok(a?.some((r) => typeof r === 'string' && r.includes('"sub/g"')), JSON.stringify(a));
+    assert.ok(!(a ?? []).some((r) => typeof r === 'string' && r.includes('c.txt')));
+    assert.notDeepEqual(await inputs(['dir/./c.txt']), a);
   });
 });
 

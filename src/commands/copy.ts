@@ -38,6 +38,8 @@ interface SourceMatch {
   /** The node after following symlinks inside the source root. */
   readonly host: string;
   readonly stat: Stats;
+  /** COPY --parents: what of this directory is copied (a dockerignore-style matcher of what is left out). */
+  readonly leaveOut?: Matcher;
 }
 
 const rootOwner: Ownership = { uid: 0, gid: 0 };
@@ -139,16 +141,52 @@ async function resolveSource(scope: SourceScope, word: string, step: StepContext
   return [{ named: cleaned, host, stat: st }];
 }
 
-function makeFilter(scope: SourceScope, srcTop: string): EntryFilter {
+function makeFilter(scope: SourceScope, srcTop: string, leaveOut?: Matcher): EntryFilter {
   return {
     excluded(hostPath) {
-      return ignored(scope, hostPath) || scope.exclude?.matches(relFrom(srcTop, hostPath)) === true;
+      const rel = relFrom(srcTop, hostPath);
+      return ignored(scope, hostPath) || scope.exclude?.matches(rel) === true || leaveOut?.matches(rel) === true;
     },
     canSkipDir(hostPath) {
       if (ignoredTree(scope, hostPath)) return true;
-      return scope.exclude?.canSkipDir(relFrom(srcTop, hostPath)) === true;
+      const rel = relFrom(srcTop, hostPath);
+      return scope.exclude?.canSkipDir(rel) === true || leaveOut?.canSkipDir(rel) === true;
     },
   };
+}
+
+/**
+ * COPY --parents (BuildKit dockerfile2llb): the source is cut at its first `/./`; the part before it (the context
+ * root without one) is copied as a directory's contents, keeping only the paths the rest matches (with `**`), so
+ * the matched paths keep their parents below the pivot.
+ */
+async function resolveParents(scope: SourceScope, word: string, step: StepContext): Promise<SourceMatch[]> {
+  const cut = word.indexOf('/./');
+  const pivotWord = cut < 0 ? '/' : word.slice(0, cut) === '' ? '/' : word.slice(0, cut);
+  const pattern = cleanGoPath(`/${cut < 0 ? word : word.slice(cut + 3)}`).slice(1);
+  const pivots = await resolveSource(scope, pivotWord, step);
+  const out: SourceMatch[] = [];
+  for (const pivot of pivots) {
+    if (!pivot.stat.isDirectory()) throw new BuildError('BUILD', `COPY failed: --parents: ${pivotWord} is not a directory`);
+    if (pattern === '') {
+      out.push(pivot);
+      continue;
+    }
+    if (!hasGlobMeta(pattern)) {
+      const target = await resolveInRoot(scope.root, posix.join(pivot.named, pattern));
+      if ((await lstatOrUndefined(target)) === undefined || ignored(scope, target)) {
+        throw new BuildError('BUILD', `COPY failed: file not found in ${scope.where}: stat ${word}: file does not exist`);
+      }
+    }
+    let leaveOut: Matcher;
+    try {
+      leaveOut = createMatcher(['*', `!${pattern}`], `COPY --parents ${word}`);
+    } catch (err) {
+      throw new BuildError('BUILD', `COPY failed: source ${JSON.stringify(word)}: ${(err as Error).message}`, { cause: err });
+    }
+    out.push({ ...pivot, leaveOut });
+  }
+  return out;
 }
 
 /** Copies one found source to the destination (BuildKit's prepareTargetDir + copy). */
@@ -156,7 +194,7 @@ async function copyMatch(t: TreeCopy, scope: SourceScope, match: SourceMatch, de
   const destHost = await resolveInRoot(t.root, destRootPath);
   const destResolved = toRootPath(t.root, destHost);
   const destStat = await stat(destHost).catch(() => undefined);
-  const base = makeFilter(scope, match.host);
+  const base = makeFilter(scope, match.host, match.leaveOut);
   // The destination may lie inside the source (context inside the root, `COPY . /ctx/sub/`): never walk into it.
   const inDest = (hostPath: string): boolean => hostPath === destHost;
   const filter: EntryFilter = {
@@ -187,6 +225,7 @@ interface CopyPlan {
   readonly chown: string;
   readonly chmod: string;
   readonly excludes: readonly string[];
+  readonly parents: boolean;
   /** Removes the here-document files written for this plan. */
   readonly cleanup: () => Promise<void>;
 }
@@ -230,7 +269,6 @@ async function heredocMatches(docs: readonly Heredoc[], step: StepContext): Prom
 }
 
 async function planCopy(instr: CopyInstruction, opts: CopyOptions, step: StepContext): Promise<CopyPlan> {
-  if (instr.parents) throw new BuildError('NOT_SUPPORTED', 'COPY --parents is not supported yet');
   const expand = (w: string): string => expandWord(w, step.env, { escape: step.escape });
   const docs = heredocSources(instr.sources, instr.heredocs);
   const sources = instr.sources.map((w, i) => (docs[i] === undefined ? expand(w) : w));
@@ -263,11 +301,12 @@ async function planCopy(instr: CopyInstruction, opts: CopyOptions, step: StepCon
       if (docs[i] !== undefined) {
         const m = written.matches[n++];
         if (m !== undefined) matches.push(m);
-      } else matches.push(...(await resolveSource(scoped, word, step)));
+      } else if (instr.parents) matches.push(...(await resolveParents(scoped, word, step)));
+      else matches.push(...(await resolveSource(scoped, word, step)));
     }
     // Several nodes (from globs) go INTO the destination, never one after another onto the same path.
-    if (matches.length > 1) destIsDir = true;
-    return { scope: scoped, matches, destRootPath, destIsDir, from, chown, chmod, excludes, cleanup };
+    if (matches.length > 1 || instr.parents) destIsDir = true;
+    return { scope: scoped, matches, destRootPath, destIsDir, from, chown, chmod, excludes, parents: instr.parents, cleanup };
   } catch (err) {
     await cleanup();
     throw err;
@@ -347,6 +386,7 @@ async function plannedCacheInputs(plan: CopyPlan, step: StepContext): Promise<st
   const destHost = await resolveInRoot(step.root, plan.destRootPath);
   const records: (string | { readonly host: string; readonly fields: readonly string[] })[] = [
     JSON.stringify(['copy', plan.destRootPath, plan.destIsDir, plan.from, plan.chown, plan.chmod, ...plan.excludes]),
+    ...(plan.parents ? [JSON.stringify(['parents'])] : []),
   ];
   const describe = async (rel: string, host: string, st: Stats): Promise<void> => {
     if (st.isFile()) records.push({ host, fields: ['file', rel, modeOf(st), ownerOf(st)] });
@@ -358,7 +398,7 @@ async function plannedCacheInputs(plan: CopyPlan, step: StepContext): Promise<st
   for (const match of plan.matches) {
     records.push(JSON.stringify(['source', match.named, match.stat.isDirectory() ? 'dir' : match.stat.isFile() ? 'file' : 'other']));
     if (match.stat.isDirectory()) {
-      const base = makeFilter(plan.scope, match.host);
+      const base = makeFilter(plan.scope, match.host, match.leaveOut);
       const filter: EntryFilter = {
         excluded: (hostPath, isDir) => hostPath === destHost || base.excluded(hostPath, isDir),
         canSkipDir: (hostPath) => hostPath === destHost || base.canSkipDir(hostPath),
