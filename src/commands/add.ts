@@ -311,9 +311,9 @@ async function executeAdd(instr: AddInstruction, opts: AddOptions, step: StepCon
   for (const { raw, word, doc } of sources) {
     step.signal.throwIfAborted();
     if (doc !== undefined) await copyVia(plan, raw, sources.length > 1, doc);
-    else if (isRemote(word) && instr.parents) throw new BuildError('BUILD', 'ADD --parents can only be used with local sources');
     else if (isRemote(word)) await addRemote(plan, word, checksum);
-    // --parents: copied as COPY --parents does (archives are copied as they are, not extracted).
+    // --parents (ignored for URLs, as BuildKit does): copied as COPY --parents does. BuildKit's source is then the
+    // pivot directory, and its AttemptUnpack only unpacks a source that is itself an archive: nothing is extracted.
     else if (instr.parents) await copyVia(plan, raw, sources.length > 1);
     else await addLocal(plan, raw, word);
   }
