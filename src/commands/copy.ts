@@ -246,7 +246,15 @@ export function heredocSources(sources: readonly string[], heredocs: readonly He
  * escapes kept, unless the delimiter was quoted.
  */
 export function heredocBody(doc: Heredoc, step: StepContext): string {
-  return doc.expand ? expandWord(doc.content, step.env, { escape: step.escape, raw: true }) : doc.content;
+  if (!doc.expand) return doc.content;
+  try {
+    return expandWord(doc.content, step.env, { escape: step.escape, raw: true });
+  } catch (err) {
+    // The lexer quotes the word it failed on; a body spans lines, the error must not.
+    if (!isBuildError(err)) throw err;
+    const why = err.message.replace(/^failed to process "[\s\S]*": /u, '');
+    throw new BuildError(err.code, `failed to expand here-document ${doc.name}: ${why}`, { cause: err });
+  }
 }
 
 /** Writes the here-documents as 0644 files named by their word (BuildKit's llb.Mkfile) into a fresh temp dir. */

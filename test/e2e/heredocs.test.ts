@@ -130,4 +130,14 @@ describe('COPY/ADD here-documents', () => {
     assert.match(errors[0] ?? '', /Dockerfile:3: .*unterminated heredoc EOF/);
     assert.doesNotMatch(run.stderr, /^\s+at .+:\d+:\d+\)?$/m, 'no stack trace');
   });
+
+  test('an unmatched quote in an expanded body fails as in BuildKit (quotes are lexed), naming Dockerfile:line; <<\'EOF\' builds', async () => {
+    const run = await executor('quote', "FROM scratch\nCOPY <<EOF /x\ndon't\nEOF\n", ['--no-push']);
+    assert.equal(run.code, 1, run.stderr);
+    const errors = run.stderr.split('\n').filter((l) => l.startsWith('error: '));
+    assert.equal(errors.length, 1, run.stderr);
+    assert.match(errors[0] ?? '', /Dockerfile:2: .*matching single-quote/);
+    const ok = await executor('quote-ok', "FROM scratch\nCOPY <<'EOF' /x\ndon't\nEOF\n", ['--no-push']);
+    assert.equal(ok.code, 0, ok.stderr);
+  });
 });
