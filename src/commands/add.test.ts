@@ -326,6 +326,19 @@ describe('ADD', () => {
     assert.equal(st.mode & 0o7777, 0o644);
   });
 
+  it('a here-document is written like COPY does (0644, never extracted); its body is a cache input', async () => {
+    const doc = { name: 'x.tar', content: 'v=$V\n', expand: true };
+    await run({ sources: ['<<x.tar', 'plain.txt'], dest: '/h/', chown: '5:6', heredocs: [doc] }, {}, { env: new Map([['V', '1']]) });
+    assert.equal(await read('h/x.tar'), 'v=1\n');
+    const st = await stat(at('h/x.tar'));
+    assert.equal(st.mode & 0o7777, 0o644);
+    assert.deepEqual([st.uid, st.gid], [5, 6]);
+    const key = (v: string) => addCommand(instr({ sources: ['<<x.tar'], dest: '/h/', heredocs: [doc] })).cacheInputs?.(step({ env: new Map([['V', v]]) }));
+    assert.deepEqual(await key('1'), await key('1'));
+    assert.notDeepEqual(await key('1'), await key('2'));
+    assert.deepEqual(await addCommand(instr({ sources: ['plain.txt'], dest: '/h/' })).cacheInputs?.(step()), []);
+  });
+
   it('git sources and --keep-git-dir are NOT_SUPPORTED', async () => {
     for (const fields of [{ sources: ['https://github.com/moby/buildkit.git#v0.10.1'] }, { sources: ['git@github.com:a/b.git'] }, { sources: ['x'], keepGitDir: true }]) {
       await assert.rejects(run({ dest: '/g/', ...fields }), (err: BuildError) => err.code === 'NOT_SUPPORTED');

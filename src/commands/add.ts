@@ -10,7 +10,7 @@ import path, { posix } from 'node:path';
 import { Agent, interceptors, request } from 'undici';
 import { cleanGoPath, createMatcher } from '../context/dockerignore.ts';
 import { compileGoGlob, hasGlobMeta } from '../context/glob.ts';
-import type { AddInstruction, CopyInstruction } from '../dockerfile/instructions.ts';
+import type { AddInstruction, CopyInstruction, Heredoc } from '../dockerfile/instructions.ts';
 import { expandWord } from '../dockerfile/expand.ts';
 import { BuildError, isBuildError } from '../errors.ts';
 import { redactUrl } from '../redact.ts';
@@ -21,7 +21,7 @@ import { resolveOwnership } from '../rootfs/users.ts';
 import { defaultDecompressors, extractArchive, isTarArchive } from './add-archive.ts';
 import type { Decompressors } from './add-archive.ts';
 import type { Command, StepContext, StepResult } from './command.ts';
-import { copyCommand, copyFailure } from './copy.ts';
+import { copyCommand, copyFailure, heredocBody, heredocSources } from './copy.ts';
 import type { CopyOptions } from './copy.ts';
 import { parseChmod } from './copy-tree.ts';
 
@@ -140,14 +140,14 @@ interface AddPlan {
 }
 
 /** Runs COPY for one source word; its messages are reworded for ADD. */
-async function copyVia(plan: AddPlan, word: string, forceDir: boolean): Promise<void> {
+async function copyVia(plan: AddPlan, word: string, forceDir: boolean, heredoc?: Heredoc): Promise<void> {
   const { instr } = plan;
   const copy: CopyInstruction = {
     kind: 'COPY', line: instr.line, text: instr.text, sources: [word],
     dest: forceDir && !plan.destIsDir ? `${instr.dest}/` : instr.dest,
     ...(instr.chown === undefined ? {} : { chown: instr.chown }),
     ...(instr.chmod === undefined ? {} : { chmod: instr.chmod }),
-    link: instr.link, parents: false, exclude: instr.exclude, heredocs: [],
+    link: instr.link, parents: heredoc === undefined && instr.parents, exclude: instr.exclude, heredocs: heredoc === undefined ? [] : [heredoc],
   };
   let result: StepResult;
   try {
@@ -276,25 +276,23 @@ async function addRemote(plan: AddPlan, url: string, checksum: Checksum | undefi
 }
 
 async function executeAdd(instr: AddInstruction, opts: AddOptions, step: StepContext): Promise<StepResult> {
-  if (instr.heredocs.length > 0 || instr.sources.some((s) => s.startsWith('<<'))) {
-    throw new BuildError('NOT_SUPPORTED', 'ADD from a here-document is not supported yet');
-  }
-  if (instr.parents) throw new BuildError('NOT_SUPPORTED', 'ADD --parents is not supported yet');
   if (instr.keepGitDir) throw new BuildError('NOT_SUPPORTED', 'ADD --keep-git-dir (git sources) is not supported yet');
   const expand = (w: string): string => expandWord(w, step.env, { escape: step.escape });
-  const sources = instr.sources.map((raw) => ({ raw, word: expand(raw) }));
+  const docs = heredocSources(instr.sources, instr.heredocs);
+  // A here-document is written as a file, as COPY does: never downloaded or extracted (BuildKit).
+  const sources = instr.sources.map((raw, i) => ({ raw, word: docs[i] === undefined ? expand(raw) : '', doc: docs[i] }));
   const destWord = expand(instr.dest);
   if (sources.length === 0) throw new BuildError('BUILD', 'ADD requires at least one source and a destination');
   const destIsDir = destWord === '' || destWord === '.' || destWord.endsWith('/') || sources.length > 1;
   if (sources.length > 1 && !(destWord.endsWith('/') || destWord === '.' || destWord === '')) {
     throw new BuildError('BUILD', 'When using ADD with more than one source file, the destination must be a directory and end with a /');
   }
-  for (const { word } of sources) {
-    if (isGitSource(word)) throw new BuildError('NOT_SUPPORTED', `ADD of a git repository (${redactUrl(word)}) is not supported yet`);
+  for (const { word, doc } of sources) {
+    if (doc === undefined && isGitSource(word)) throw new BuildError('NOT_SUPPORTED', `ADD of a git repository (${redactUrl(word)}) is not supported yet`);
   }
   const checksumText = instr.checksum === undefined ? '' : expand(instr.checksum);
   const checksum = checksumText === '' ? undefined : parseChecksum(checksumText);
-  if (checksum !== undefined && sources.some((s) => !isRemote(s.word))) {
+  if (checksum !== undefined && sources.some((s) => s.doc !== undefined || !isRemote(s.word))) {
     throw new BuildError('BUILD', 'ADD --checksum can only be used with http(s) sources');
   }
   const chown = instr.chown === undefined ? '' : expand(instr.chown);
@@ -310,9 +308,13 @@ async function executeAdd(instr: AddInstruction, opts: AddOptions, step: StepCon
     chmod,
     changed: new Set<string>(),
   };
-  for (const { raw, word } of sources) {
+  for (const { raw, word, doc } of sources) {
     step.signal.throwIfAborted();
-    if (isRemote(word)) await addRemote(plan, word, checksum);
+    if (doc !== undefined) await copyVia(plan, raw, sources.length > 1, doc);
+    else if (isRemote(word)) await addRemote(plan, word, checksum);
+    // --parents (ignored for URLs, as BuildKit does): copied as COPY --parents does. BuildKit's source is then the
+    // pivot directory, and its AttemptUnpack only unpacks a source that is itself an archive: nothing is extracted.
+    else if (instr.parents) await copyVia(plan, raw, sources.length > 1);
     else await addLocal(plan, raw, word);
   }
   return { image: step.image, changed: [...plan.changed] };
@@ -329,6 +331,12 @@ export function addCommand(instr: AddInstruction, opts: AddOptions = {}): Comman
       } catch (err) {
         throw copyFailure(err, 'ADD');
       }
+    },
+    // Local and remote sources are keyed by the instruction text alone (see src/cache/README.md); a here-document's
+    // body is not in that text, so its expanded content is.
+    async cacheInputs(step) {
+      const docs = heredocSources(instr.sources, instr.heredocs).flatMap((d) => (d === undefined ? [] : [d]));
+      return docs.map((d) => JSON.stringify(['heredoc', d.name, `sha256:${createHash('sha256').update(heredocBody(d, step)).digest('hex')}`]));
     },
   };
 }

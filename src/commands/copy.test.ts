@@ -284,10 +284,76 @@ describe('COPY', () => {
     assert.deepEqual((await readdir(at('ex'))).sort(), ['f', 'link']);
   });
 
-  it('here-documents and --parents are reported as not supported yet', async () => {
-    await assert.rejects(run({ sources: ['<<EOF'], dest: '/x', heredocs: [{ name: 'EOF', content: 'x\n', expand: true }] }),
-      (e: unknown) => e instanceof BuildError && e.code === 'NOT_SUPPORTED');
-    await assert.rejects(run({ sources: ['a.txt'], dest: '/x/', parents: true }), (e: unknown) => e instanceof BuildError && e.code === 'NOT_SUPPORTED');
+  it('here-documents: 0644 files named by the word, expanded unless quoted, with --chmod/--chown', async () => {
+    const env = new Map([['X', 'ex'], ['Q', 'q']]);
+    await run({
+      sources: ['<<a.txt', "<<'b.txt'", '<<"c.txt"', 'b.txt'], dest: '/h/',
+      heredocs: [
+        { name: 'a.txt', content: 'x=$X "${Q}" \\$X \'$X\'\n', expand: true },
+        { name: 'b.txt', content: 'raw $X\n', expand: false },
+        { name: 'c.txt', content: 'raw ${X}\n', expand: false },
+      ],
+    }, {}, { env });
+    // Quotes and escapes are kept as written (BuildKit's RawQuotes/RawEscapes); variables are substituted.
+    assert.equal(await read('h/a.txt'), 'x=ex "q" \\$X \'$X\'\n');
+    assert.equal(await read('h/c.txt'), 'raw ${X}\n');
+    // A context file of the same name, later in the list, wins (copy order).
+    assert.equal(await read('h/b.txt'), 'B');
+    const st = await stat(at('h/a.txt'));
+    assert.equal(st.mode & 0o7777, 0o644);
+    assert.deepEqual([st.uid, st.gid], [0, 0]);
+    await run({ sources: ['<<EOF'], dest: '/single', chmod: '0755', chown: '12:34', heredocs: [{ name: 'EOF', content: 'one\n', expand: true }] });
+    const one = await stat(at('single'));
+    assert.ok(one.isFile());
+    assert.equal(one.mode & 0o7777, 0o755);
+    assert.deepEqual([one.uid, one.gid], [12, 34]);
+    await run({ sources: ['<<EOF'], dest: '/d/', heredocs: [{ name: 'EOF', content: 'two\n', expand: true }] });
+    assert.equal(await read('d/EOF'), 'two\n');
+    // No temp files are left behind in the context or the root.
+    assert.deepEqual((await readdir(ctx)).sort(), ['a.txt', 'alink', 'b.txt', 'dir']);
+  });
+
+  it('here-documents: the cache inputs hold the expanded content', async () => {
+    const inputs = async (content: string, env: Map<string, string>) => copyCommand(copyInstr({
+      sources: ['<<EOF'], dest: '/d/', heredocs: [{ name: 'EOF', content, expand: true }],
+    })).cacheInputs?.(step({ env }));
+    const a = await inputs('v=$V\n', new Map([['V', '1']]));
+    assert.deepEqual(await inputs('v=$V\n', new Map([['V', '1']])), a);
+    assert.notDeepEqual(await inputs('v=$V\n', new Map([['V', '2']])), a);
+    assert.notDeepEqual(await inputs('other\n', new Map([['V', '1']])), a);
+  });
+
+  it('several here-documents need a directory destination', async () => {
+    await assert.rejects(run({ sources: ['<<a', '<<b'], dest: '/x', heredocs: [{ name: 'a', content: '', expand: true }, { name: 'b', content: '', expand: true }] }),
+      /destination must be a directory/);
+  });
+
+  it('--parents keeps the relative path, or the part after a ./ pivot; ** globs; --exclude', async () => {
+    await run({ sources: ['dir/sub/g', 'a.txt'], dest: '/p1/', parents: true });
+    assert.equal(await read('p1/dir/sub/g'), 'G');
+    assert.equal(await read('p1/a.txt'), 'A');
+    assert.deepEqual((await readdir(at('p1/dir'))).sort(), ['sub']);
+    // The parent keeps the source directory's mode (0750 here), as fsutil copies it.
+    assert.equal((await stat(at('p1/dir/sub'))).mode & 0o7777, 0o750);
+    await run({ sources: ['./dir/./sub/g'], dest: '/p2/', parents: true });
+    assert.deepEqual(await readdir(at('p2')), ['sub']);
+    assert.equal(await read('p2/sub/g'), 'G');
+    await run({ sources: ['**/*.txt'], dest: '/p3/', parents: true, exclude: ['b.txt'] });
+    assert.equal(await read('p3/a.txt'), 'A');
+    assert.equal(await read('p3/dir/c.txt'), 'C');
+    assert.deepEqual((await readdir(at('p3'))).sort(), ['a.txt', 'dir']);
+    assert.deepEqual(await readdir(at('p3/dir')), ['c.txt']);
+    await run({ sources: ['dir/./sub'], dest: '/p4/', parents: true });
+    assert.equal(await read('p4/sub/g'), 'G');
+    await assert.rejects(run({ sources: ['dir/nope.txt'], dest: '/x/', parents: true }), /file not found.*dir\/nope\.txt/);
+  });
+
+  it('--parents cache inputs follow what is copied', async () => {
+    const inputs = (sources: string[]) => copyCommand(copyInstr({ sources, dest: '/d/', parents: true })).cacheInputs?.(step());
+    const a = await inputs(['dir/./sub/g']);
+    assert.ok(a?.some((r) => typeof r === 'string' && r.includes('"sub/g"')), JSON.stringify(a));
+    assert.ok(!(a ?? []).some((r) => typeof r === 'string' && r.includes('c.txt')));
+    assert.notDeepEqual(await inputs(['dir/./c.txt']), a);
   });
 });
 

@@ -4,13 +4,14 @@
 import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { createReadStream } from 'node:fs';
-import { lstat, readdir, readlink, stat } from 'node:fs/promises';
+import { chmod, lstat, mkdtemp, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path, { posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { cleanGoPath, createMatcher } from '../context/dockerignore.ts';
 import type { Matcher } from '../context/dockerignore.ts';
 import { compileGoGlob, GlobSyntaxError, hasGlobMeta } from '../context/glob.ts';
-import type { CopyInstruction } from '../dockerfile/instructions.ts';
+import type { CopyInstruction, Heredoc } from '../dockerfile/instructions.ts';
 import { expandWord } from '../dockerfile/expand.ts';
 import { BuildError, isBuildError } from '../errors.ts';
 import type { Ownership } from '../rootfs/copy.ts';
@@ -37,6 +38,8 @@ interface SourceMatch {
   /** The node after following symlinks inside the source root. */
   readonly host: string;
   readonly stat: Stats;
+  /** COPY --parents: what of this directory is copied (a dockerignore-style matcher of what is left out). */
+  readonly leaveOut?: Matcher;
 }
 
 const rootOwner: Ownership = { uid: 0, gid: 0 };
@@ -138,16 +141,52 @@ async function resolveSource(scope: SourceScope, word: string, step: StepContext
   return [{ named: cleaned, host, stat: st }];
 }
 
-function makeFilter(scope: SourceScope, srcTop: string): EntryFilter {
+function makeFilter(scope: SourceScope, srcTop: string, leaveOut?: Matcher): EntryFilter {
   return {
     excluded(hostPath) {
-      return ignored(scope, hostPath) || scope.exclude?.matches(relFrom(srcTop, hostPath)) === true;
+      const rel = relFrom(srcTop, hostPath);
+      return ignored(scope, hostPath) || scope.exclude?.matches(rel) === true || leaveOut?.matches(rel) === true;
     },
     canSkipDir(hostPath) {
       if (ignoredTree(scope, hostPath)) return true;
-      return scope.exclude?.canSkipDir(relFrom(srcTop, hostPath)) === true;
+      const rel = relFrom(srcTop, hostPath);
+      return scope.exclude?.canSkipDir(rel) === true || leaveOut?.canSkipDir(rel) === true;
     },
   };
+}
+
+/**
+ * COPY --parents (BuildKit dockerfile2llb): the source is cut at its first `/./`; the part before it (the context
+ * root without one) is copied as a directory's contents, keeping only the paths the rest matches (with `**`), so
+ * the matched paths keep their parents below the pivot.
+ */
+async function resolveParents(scope: SourceScope, word: string, step: StepContext): Promise<SourceMatch[]> {
+  const cut = word.indexOf('/./');
+  const pivotWord = cut < 0 ? '/' : word.slice(0, cut) === '' ? '/' : word.slice(0, cut);
+  const pattern = cleanGoPath(`/${cut < 0 ? word : word.slice(cut + 3)}`).slice(1);
+  const pivots = await resolveSource(scope, pivotWord, step);
+  const out: SourceMatch[] = [];
+  for (const pivot of pivots) {
+    if (!pivot.stat.isDirectory()) throw new BuildError('BUILD', `COPY failed: --parents: ${pivotWord} is not a directory`);
+    if (pattern === '') {
+      out.push(pivot);
+      continue;
+    }
+    if (!hasGlobMeta(pattern)) {
+      const target = await resolveInRoot(scope.root, posix.join(pivot.named, pattern));
+      if ((await lstatOrUndefined(target)) === undefined || ignored(scope, target)) {
+        throw new BuildError('BUILD', `COPY failed: file not found in ${scope.where}: stat ${word}: file does not exist`);
+      }
+    }
+    let leaveOut: Matcher;
+    try {
+      leaveOut = createMatcher(['*', `!${pattern}`], `COPY --parents ${word}`);
+    } catch (err) {
+      throw new BuildError('BUILD', `COPY failed: source ${JSON.stringify(word)}: ${(err as Error).message}`, { cause: err });
+    }
+    out.push({ ...pivot, leaveOut });
+  }
+  return out;
 }
 
 /** Copies one found source to the destination (BuildKit's prepareTargetDir + copy). */
@@ -155,7 +194,7 @@ async function copyMatch(t: TreeCopy, scope: SourceScope, match: SourceMatch, de
   const destHost = await resolveInRoot(t.root, destRootPath);
   const destResolved = toRootPath(t.root, destHost);
   const destStat = await stat(destHost).catch(() => undefined);
-  const base = makeFilter(scope, match.host);
+  const base = makeFilter(scope, match.host, match.leaveOut);
   // The destination may lie inside the source (context inside the root, `COPY . /ctx/sub/`): never walk into it.
   const inDest = (hostPath: string): boolean => hostPath === destHost;
   const filter: EntryFilter = {
@@ -186,15 +225,61 @@ interface CopyPlan {
   readonly chown: string;
   readonly chmod: string;
   readonly excludes: readonly string[];
+  readonly parents: boolean;
+  /** Removes the here-document files written for this plan. */
+  readonly cleanup: () => Promise<void>;
+}
+
+/** A source word that stands for a here-document (`<<EOF`, `<<-"EOF"`, `3<<EOF`). */
+export function isHeredocWord(word: string): boolean {
+  return /^\d*<<-?\S/u.test(word);
+}
+
+/** Pairs source words with the heredoc bodies they name, in order: undefined for a normal source. */
+export function heredocSources(sources: readonly string[], heredocs: readonly Heredoc[]): (Heredoc | undefined)[] {
+  let n = 0;
+  return sources.map((w) => (isHeredocWord(w) && n < heredocs.length ? heredocs[n++] : undefined));
+}
+
+/**
+ * A here-document's body as COPY/ADD writes it (BuildKit dockerfile2llb): variables expanded with quotes and
+ * escapes kept, unless the delimiter was quoted.
+ */
+export function heredocBody(doc: Heredoc, step: StepContext): string {
+  if (!doc.expand) return doc.content;
+  try {
+    return expandWord(doc.content, step.env, { escape: step.escape, raw: true });
+  } catch (err) {
+    // The lexer quotes the word it failed on; a body spans lines, the error must not.
+    if (!isBuildError(err)) throw err;
+    const why = err.message.replace(/^failed to process "[\s\S]*": /u, '');
+    throw new BuildError(err.code, `failed to expand here-document ${doc.name}: ${why}`, { cause: err });
+  }
+}
+
+/** Writes the here-documents as 0644 files named by their word (BuildKit's llb.Mkfile) into a fresh temp dir. */
+async function heredocMatches(docs: readonly Heredoc[], step: StepContext): Promise<{ matches: SourceMatch[]; dir: string | undefined }> {
+  if (docs.length === 0) return { matches: [], dir: undefined };
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'kaniko-heredoc-'));
+  const matches: SourceMatch[] = [];
+  for (const [i, doc] of docs.entries()) {
+    const named = cleanGoPath(`/${doc.name}`);
+    const base = posix.basename(named);
+    if (base === '' || base === '/') throw new BuildError('BUILD', `COPY failed: invalid here-document name ${JSON.stringify(doc.name)}`);
+    await mkdtemp(path.join(dir, `${i}-`)).then(async (sub) => {
+      const host = path.join(sub, base);
+      await writeFile(host, heredocBody(doc, step));
+      await chmod(host, 0o644);
+      matches.push({ named, host, stat: await lstat(host) });
+    });
+  }
+  return { matches, dir };
 }
 
 async function planCopy(instr: CopyInstruction, opts: CopyOptions, step: StepContext): Promise<CopyPlan> {
-  if (instr.heredocs.length > 0 || instr.sources.some((s) => s.startsWith('<<'))) {
-    throw new BuildError('NOT_SUPPORTED', 'COPY from a here-document is not supported yet');
-  }
-  if (instr.parents) throw new BuildError('NOT_SUPPORTED', 'COPY --parents is not supported yet');
   const expand = (w: string): string => expandWord(w, step.env, { escape: step.escape });
-  const sources = instr.sources.map(expand);
+  const docs = heredocSources(instr.sources, instr.heredocs);
+  const sources = instr.sources.map((w, i) => (docs[i] === undefined ? expand(w) : w));
   const destWord = expand(instr.dest);
   if (sources.length === 0) throw new BuildError('BUILD', 'COPY requires at least one source and a destination');
   let destIsDir = destWord === '' || destWord === '.' || destWord.endsWith('/');
@@ -213,15 +298,39 @@ async function planCopy(instr: CopyInstruction, opts: CopyOptions, step: StepCon
     : { root: path.resolve(await step.resolveFrom(from)), ignore: undefined, exclude: undefined, where: `stage or image ${JSON.stringify(from)}` };
   const scoped: SourceScope = excludes.length === 0 ? scope : { ...scope, exclude: createMatcher(excludes, 'COPY --exclude') };
 
-  const matches: SourceMatch[] = [];
-  for (const word of sources) matches.push(...(await resolveSource(scoped, word, step)));
-  // Several nodes (from globs) go INTO the destination, never one after another onto the same path.
-  if (matches.length > 1) destIsDir = true;
-  return { scope: scoped, matches, destRootPath, destIsDir, from, chown, chmod, excludes };
+  const written = await heredocMatches(docs.flatMap((d) => (d === undefined ? [] : [d])), step);
+  const cleanup = async (): Promise<void> => {
+    if (written.dir !== undefined) await rm(written.dir, { recursive: true, force: true });
+  };
+  try {
+    const matches: SourceMatch[] = [];
+    let n = 0;
+    for (const [i, word] of sources.entries()) {
+      if (docs[i] !== undefined) {
+        const m = written.matches[n++];
+        if (m !== undefined) matches.push(m);
+      } else if (instr.parents) matches.push(...(await resolveParents(scoped, word, step)));
+      else matches.push(...(await resolveSource(scoped, word, step)));
+    }
+    // Several nodes (from globs) go INTO the destination, never one after another onto the same path.
+    if (matches.length > 1 || instr.parents) destIsDir = true;
+    return { scope: scoped, matches, destRootPath, destIsDir, from, chown, chmod, excludes, parents: instr.parents, cleanup };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
 }
 
 async function executeCopy(instr: CopyInstruction, opts: CopyOptions, step: StepContext): Promise<StepResult> {
   const plan = await planCopy(instr, opts, step);
+  try {
+    return await copyPlanned(plan, step);
+  } finally {
+    await plan.cleanup();
+  }
+}
+
+async function copyPlanned(plan: CopyPlan, step: StepContext): Promise<StepResult> {
   const { from, matches, destRootPath } = plan;
   const owner = plan.chown === '' ? undefined : await resolveOwnership(step.root, plan.chown);
   const t: TreeCopy = {
@@ -268,6 +377,14 @@ async function hashFiles(hosts: readonly string[], signal: AbortSignal): Promise
  */
 async function copyCacheInputs(instr: CopyInstruction, opts: CopyOptions, step: StepContext): Promise<string[]> {
   const plan = await planCopy(instr, opts, step);
+  try {
+    return await plannedCacheInputs(plan, step);
+  } finally {
+    await plan.cleanup();
+  }
+}
+
+async function plannedCacheInputs(plan: CopyPlan, step: StepContext): Promise<string[]> {
   const mode = plan.chmod === '' ? undefined : parseChmod(plan.chmod);
   const ownerOf = (st: Stats): string => (plan.chown !== '' ? 'chown' : plan.from === '' ? '0:0' : `${st.uid}:${st.gid}`);
   const modeOf = (st: Stats): string => {
@@ -277,6 +394,7 @@ async function copyCacheInputs(instr: CopyInstruction, opts: CopyOptions, step: 
   const destHost = await resolveInRoot(step.root, plan.destRootPath);
   const records: (string | { readonly host: string; readonly fields: readonly string[] })[] = [
     JSON.stringify(['copy', plan.destRootPath, plan.destIsDir, plan.from, plan.chown, plan.chmod, ...plan.excludes]),
+    ...(plan.parents ? [JSON.stringify(['parents'])] : []),
   ];
   const describe = async (rel: string, host: string, st: Stats): Promise<void> => {
     if (st.isFile()) records.push({ host, fields: ['file', rel, modeOf(st), ownerOf(st)] });
@@ -288,7 +406,7 @@ async function copyCacheInputs(instr: CopyInstruction, opts: CopyOptions, step: 
   for (const match of plan.matches) {
     records.push(JSON.stringify(['source', match.named, match.stat.isDirectory() ? 'dir' : match.stat.isFile() ? 'file' : 'other']));
     if (match.stat.isDirectory()) {
-      const base = makeFilter(plan.scope, match.host);
+      const base = makeFilter(plan.scope, match.host, match.leaveOut);
       const filter: EntryFilter = {
         excluded: (hostPath, isDir) => hostPath === destHost || base.excluded(hostPath, isDir),
         canSkipDir: (hostPath) => hostPath === destHost || base.canSkipDir(hostPath),

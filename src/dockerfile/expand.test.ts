@@ -229,3 +229,10 @@ test('expandsVariables', () => {
     assert.equal(expandsVariables(k), false, k);
   }
 });
+
+test('raw: quotes and escapes kept, variables substituted (BuildKit RawQuotes/RawEscapes, for COPY/ADD heredocs)', () => {
+  const env = new Map([['A', 'x y'], ['B', '1']]);
+  const raw = (w: string) => expandWord(w, env, { escape: '\\', raw: true });
+  assert.equal(raw('$A "$B" \'$B\' \\$B\nnext ${B}\n'), 'x y "1" \'$B\' \\$B\nnext 1\n');
+  assert.equal(raw('a\\\\b "c\\"d"'), 'a\\\\b "c\\"d"');
+});

@@ -7,6 +7,8 @@ import type { InstructionKind } from './instructions.ts';
 export interface ExpandOptions {
   /** The Dockerfile's escape character: '\\' or '`'. */
   readonly escape: string;
+  /** Keep quotes and escapes as written, substituting only variables (BuildKit's RawQuotes+RawEscapes, for heredocs). */
+  readonly raw?: boolean;
 }
 
 /** Instructions whose words are expanded against ARG/ENV at build time (BuildKit's Expand methods). */
@@ -87,6 +89,7 @@ interface Lexer {
   pos: number;
   readonly env: ReadonlyMap<string, string>;
   readonly escape: string;
+  readonly rawQuotes: boolean;
 }
 
 function peek(lx: Lexer): string | typeof EOF {
@@ -101,9 +104,9 @@ function next(lx: Lexer): string | typeof EOF {
 }
 
 function processWord(word: string, env: ReadonlyMap<string, string>, opts: ExpandOptions): { result: string; words: string[] } {
-  const lx: Lexer = { chars: Array.from(word), pos: 0, env, escape: opts.escape };
+  const lx: Lexer = { chars: Array.from(word), pos: 0, env, escape: opts.escape, rawQuotes: opts.raw === true };
   try {
-    const out = processStopOn(lx, EOF, false);
+    const out = processStopOn(lx, EOF, opts.raw === true);
     checkSize(out.result.length);
     return out;
   } catch (err) {
@@ -140,7 +143,8 @@ function processStopOn(lx: Lexer, stop: string | typeof EOF, rawEscapes: boolean
       checkSize(result.length);
       addString(words, value);
     } else if (ch === "'" || ch === '"') {
-      const value = ch === "'" ? processSingleQuote(lx) : processDoubleQuote(lx, rawEscapes);
+      const inner = ch === "'" ? processSingleQuote(lx) : processDoubleQuote(lx, rawEscapes);
+      const value = lx.rawQuotes ? `${ch}${inner}${ch}` : inner;
       result += value;
       addRaw(words, value);
     } else {
