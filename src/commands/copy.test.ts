@@ -150,6 +150,27 @@ describe('COPY', () => {
     await assert.rejects(run({ sources: ['tools/'], dest: '/u/' }, { ignore: all }), /excluded by .dockerignore: stat tools\//);
   });
 
+  it('an exception naming nothing that exists does not bring its excluded parent back (fsutil walk)', async () => {
+    await mkdir(path.join(ctx, 'folder1', 'empty'), { recursive: true });
+    await writeFile(path.join(ctx, 'folder1', 'x'), 'X');
+    const ignore = createMatcher(['folder1', '!folder1/nosuch', '!folder1/empty/nosuch']);
+    await assert.rejects(run({ sources: ['folder1'], dest: '/f1' }, { ignore }), /excluded by .dockerignore: stat folder1: file does not exist/);
+    // `COPY . /x`: folder1 (and folder1/empty) exist only for excluded content, so are not created.
+    await run({ sources: ['.'], dest: '/x/' }, { ignore });
+    assert.deepEqual((await readdir(at('x'))).includes('folder1'), false);
+    const r = await run({ sources: ['folder*'], dest: '/g/' }, { ignore });
+    assert.deepEqual(r.changed, []);
+  });
+
+  it('a glob whose literal directory is missing or ignored fails; one matching nothing in it copies nothing (BuildKit)', async () => {
+    await assert.rejects(run({ sources: ['nodir/*'], dest: '/n/' }), /file not found in build context: stat nodir: file does not exist/);
+    await assert.rejects(run({ sources: ['dir/*.txt', 'nodir/*'], dest: '/n/' }), /stat nodir/);
+    const ignore = createMatcher(['dir']);
+    await assert.rejects(run({ sources: ['dir/*'], dest: '/n/' }, { ignore }), /excluded by .dockerignore: stat dir: file does not exist/);
+    const r = await run({ sources: ['dir/*.none', 'missing*'], dest: '/e/' });
+    assert.deepEqual(r.changed, []);
+  });
+
   it('an ignored or missing literal source fails naming it', async () => {
     const ignore = createMatcher(['b.txt']);
     const notFound = (name: string) => (e: unknown) =>

@@ -73,9 +73,35 @@ function ignored(scope: SourceScope, hostPath: string): boolean {
   return rel !== '' && scope.ignore.matches(rel);
 }
 
+function notFoundWhat(scope: SourceScope): string {
+  return scope.ignore === undefined ? `file not found in ${scope.where}` : 'file not found in build context or excluded by .dockerignore';
+}
+
 function ignoredTree(scope: SourceScope, hostPath: string): boolean {
   const rel = relFrom(scope.root, hostPath);
   return ignored(scope, hostPath) && scope.ignore?.canSkipDir?.(rel) === true;
+}
+
+/**
+ * True when something below the excluded directory hostDir survives .dockerignore (fsutil's walk sends
+ * an excluded directory only for the re-included paths that exist under it).
+ */
+async function holdsIncluded(scope: SourceScope, hostDir: string): Promise<boolean> {
+  for (const name of await readdir(hostDir)) {
+    const host = path.join(hostDir, name);
+    if (!ignored(scope, host)) return true;
+    const st = await lstat(host);
+    if (st.isDirectory() && !ignoredTree(scope, host) && (await holdsIncluded(scope, host))) return true;
+  }
+  return false;
+}
+
+/** Excluded by .dockerignore, unless a directory that still holds re-included paths. */
+async function hiddenByIgnore(scope: SourceScope, host: string, rel: string, st: Stats | undefined): Promise<boolean> {
+  const excluded = ignored(scope, host) || (rel !== '' && scope.ignore?.matches(rel) === true);
+  if (!excluded) return false;
+  if (st?.isDirectory() !== true || scope.ignore?.canSkipDir === undefined || scope.ignore.canSkipDir(rel)) return true;
+  return !(await holdsIncluded(scope, host));
 }
 
 /** Glob walk as fsutil's resolveWildcards: the literal prefix is resolved, the rest matched per segment. */
@@ -93,7 +119,11 @@ async function resolveGlob(scope: SourceScope, cleaned: string, word: string): P
   const base = await resolveInRoot(scope.root, prefix);
   const baseStat = await lstatOrUndefined(base);
   const out: SourceMatch[] = [];
-  if (baseStat?.isDirectory() !== true) return out;
+  // BuildKit: the literal directory before the first wildcard must exist (lstat …: no such file or directory).
+  if (baseStat === undefined || (prefix !== '/' && (await hiddenByIgnore(scope, base, prefix.slice(1), baseStat)))) {
+    throw new BuildError('BUILD', `COPY failed: ${notFoundWhat(scope)}: stat ${prefix.slice(1)}: file does not exist`);
+  }
+  if (!baseStat.isDirectory()) return out;
   const walk = async (dir: string, rel: string, depth: number): Promise<void> => {
     const rx = segments[depth];
     if (rx === undefined) return;
@@ -107,7 +137,7 @@ async function resolveGlob(scope: SourceScope, cleaned: string, word: string): P
         if (st.isDirectory() && !ignoredTree(scope, host)) await walk(host, relName, depth + 1);
         continue;
       }
-      if (ignored(scope, host)) continue;
+      if (await hiddenByIgnore(scope, host, relFrom(scope.root, host), st)) continue;
       if (scope.exclude?.matches(relName) === true) continue;
       const named = posix.join(prefix, relName);
       const resolved = await resolveInRoot(scope.root, named);
@@ -131,12 +161,10 @@ async function resolveSource(scope: SourceScope, word: string, step: StepContext
   }
   const host = await resolveInRoot(scope.root, cleaned);
   const st = await lstatOrUndefined(host);
-  // An excluded directory that a `!` exception re-includes paths under is still there, holding just those (Docker).
-  const reincluded = st?.isDirectory() === true && scope.ignore?.canSkipDir !== undefined && !scope.ignore.canSkipDir(cleaned.slice(1));
-  const hidden = !reincluded && (ignored(scope, host) || (cleaned !== '/' && scope.ignore?.matches(cleaned.slice(1)) === true));
-  if (st === undefined || hidden) {
-    const what = scope.ignore === undefined ? `file not found in ${scope.where}` : 'file not found in build context or excluded by .dockerignore';
-    throw new BuildError('BUILD', `COPY failed: ${what}: stat ${word}: file does not exist`);
+  // An excluded directory that a `!` exception re-includes existing paths under is still there, holding just
+  // those (Docker); an exception naming nothing that exists does not bring its excluded parent back.
+  if (st === undefined || (cleaned !== '/' && (await hiddenByIgnore(scope, host, cleaned.slice(1), st)))) {
+    throw new BuildError('BUILD', `COPY failed: ${notFoundWhat(scope)}: stat ${word}: file does not exist`);
   }
   return [{ named: cleaned, host, stat: st }];
 }

@@ -1,4 +1,4 @@
-// Docker (BuildKit) semantics the conformance suite found us departing from (issue 14, items 4-7): ADD of local
+// Docker (BuildKit) semantics the conformance suite found us departing from (issue 14, items 2-7): .dockerignore walking and COPY sources matching nothing, ADD of local
 // archives (the './' root entry, symlinks leaving the destination, entries climbing out), USER without a passwd
 // entry, SHELL in the image config, symlink <-> directory replacement across layers and within a COPY, and WORKDIR
 // under a symlinked parent. Each case is built by bin/executor, pushed, flattened with umoci (independent of our
@@ -263,5 +263,26 @@ describe('Docker semantics: ADD archives, USER, SHELL, symlink/directory replace
     assert.equal(entry(img, '/rel')?.linkTarget, 'real');
     const child = await build('workdir-link-child', 'FROM IMG:workdir-link\nWORKDIR /link/a/e\nRUN pwd > /real/pwd2\n');
     assert.deepEqual(under(child, '/real/a'), ['/real/a/e dir']);
+  });
+  test('.dockerignore walk as fsutil: excluded dirs come back only for re-included paths that exist; ADD of one that does not fails', async () => {
+    const files = {
+      '.dockerignore': 'folder1\n!folder1/nosuch\nkeep\n!keep/yes\n!keep/sub/nosuch\n',
+      'folder1/x': 'X', 'keep/no': 'N', 'keep/yes': 'Y', 'keep/sub/no': 'N', top: 'T',
+    };
+    const img = await build('ignore-walk', 'FROM BASE\nCOPY . /x/\n', files);
+    assert.deepEqual(under(img, '/x').sort(), ['/x/.dockerignore file', '/x/Dockerfile file', '/x/keep dir', '/x/keep/yes file', '/x/top file']);
+    const err = await buildFails('ignore-add', 'FROM BASE\nADD folder1 /f1\n', files);
+    assert.match(err, /Dockerfile:2.*file not found in build context or excluded by \.dockerignore: stat folder1: file does not exist/);
+  });
+
+  test('COPY sources that match nothing: an ignored path or a glob in a missing directory fails naming the line; an empty glob copies nothing (BuildKit)', async () => {
+    const files = { '.dockerignore': 'subdir\n', 'subdir/a': 'A', 'dir/b': 'B' };
+    const ignoredErr = await buildFails('copy-ignored', 'FROM BASE\nWORKDIR /w\nCOPY subdir ./\n', files);
+    assert.match(ignoredErr, /Dockerfile:3.*file not found in build context or excluded by \.dockerignore: stat subdir: file does not exist/);
+    const globErr = await buildFails('copy-glob-nodir', 'FROM BASE\nCOPY nodir/* /d/\n', files);
+    assert.match(globErr, /Dockerfile:2.*file not found in build context or excluded by \.dockerignore: stat nodir: file does not exist/);
+    const img = await build('copy-empty-glob', 'FROM BASE\nCOPY missing* dir/*.none /e/\nCOPY dir/* /d/\n', files);
+    assert.equal(entry(img, '/e'), undefined);
+    assert.deepEqual(under(img, '/d'), ['/d/b file']);
   });
 });
