@@ -229,3 +229,11 @@ test('expandsVariables', () => {
     assert.equal(expandsVariables(k), false, k);
   }
 });
+
+test('nesting of ${…} is bounded: 500 levels expand, deeper is an error, not a stack overflow', () => {
+  const nested = (depth: number): string => '${A:-'.repeat(depth) + 'x' + '}'.repeat(depth);
+  assert.equal(expandWord(nested(500), new Map(), bs), 'x');
+  for (const depth of [501, 100_000]) {
+    assert.throws(() => expandWord(nested(depth), new Map(), bs), (err: unknown) => err instanceof BuildError && /nested deeper than 500 levels/.test(err.message));
+  }
+});
