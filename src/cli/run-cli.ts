@@ -1,7 +1,7 @@
 // The one place that turns an error into output and an exit code. One line, no stack trace (the stack only
 // at --verbosity=debug or trace); a failed RUN's exit status is passed through, as kaniko does.
 import { CommanderError } from 'commander';
-import { isBuildError } from '../errors.ts';
+import { isBuildError, isDiskFull } from '../errors.ts';
 
 export interface CliIo {
   readonly argv: readonly string[];
@@ -36,6 +36,12 @@ export async function runCli(main: (io: CliIo) => Promise<void>, io: CliIo): Pro
       return err.exitCode;
     }
     const message = err instanceof Error ? err.message : String(err);
+    if (isDiskFull(err)) {
+      // Outside any step (fetching the context, writing an output): still a plain fault of the machine, not a bug.
+      io.stderr(`error: no space left on device: ${printable(message)}\n`);
+      if (debug && err instanceof Error && err.stack !== undefined) io.stderr(err.stack + '\n');
+      return 1;
+    }
     io.stderr(`error: internal error: ${printable(message)}\n`);
     if (debug && err instanceof Error && err.stack !== undefined) io.stderr(err.stack + '\n');
     return 1;

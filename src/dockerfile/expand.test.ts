@@ -236,3 +236,11 @@ test('raw: quotes and escapes kept, variables substituted (BuildKit RawQuotes/Ra
   assert.equal(raw('$A "$B" \'$B\' \\$B\nnext ${B}\n'), 'x y "1" \'$B\' \\$B\nnext 1\n');
   assert.equal(raw('a\\\\b "c\\"d"'), 'a\\\\b "c\\"d"');
 });
+
+test('nesting of ${…} is bounded: 500 levels expand, deeper is an error, not a stack overflow', () => {
+  const nested = (depth: number): string => '${A:-'.repeat(depth) + 'x' + '}'.repeat(depth);
+  assert.equal(expandWord(nested(500), new Map(), bs), 'x');
+  for (const depth of [501, 100_000]) {
+    assert.throws(() => expandWord(nested(depth), new Map(), bs), (err: unknown) => err instanceof BuildError && /nested deeper than 500 levels/.test(err.message));
+  }
+});

@@ -90,7 +90,15 @@ interface Lexer {
   readonly env: ReadonlyMap<string, string>;
   readonly escape: string;
   readonly rawQuotes: boolean;
+  /** How many `${…}` enclose the current position (bounded: see MAX_NESTING). */
+  depth: number;
 }
+
+/**
+ * `${A:-${B:-…}}` nests at most this deep. The lexer recurses per level (as BuildKit's does); bounding the depth turns
+ * a hostile word into an error naming its line instead of a stack overflow. Real Dockerfiles nest two or three levels.
+ */
+export const MAX_NESTING = 500;
 
 function peek(lx: Lexer): string | typeof EOF {
   return lx.chars[lx.pos] ?? EOF;
@@ -104,7 +112,7 @@ function next(lx: Lexer): string | typeof EOF {
 }
 
 function processWord(word: string, env: ReadonlyMap<string, string>, opts: ExpandOptions): { result: string; words: string[] } {
-  const lx: Lexer = { chars: Array.from(word), pos: 0, env, escape: opts.escape, rawQuotes: opts.raw === true };
+  const lx: Lexer = { chars: Array.from(word), pos: 0, env, escape: opts.escape, rawQuotes: opts.raw === true, depth: 0 };
   try {
     const out = processStopOn(lx, EOF, opts.raw === true);
     checkSize(out.result.length);
@@ -239,6 +247,16 @@ function processDollar(lx: Lexer): string {
     return lx.env.get(name) ?? '';
   }
   next(lx);
+  if (lx.depth >= MAX_NESTING) throw new SyntaxProblem(`variable substitutions are nested deeper than ${MAX_NESTING} levels`);
+  lx.depth++;
+  try {
+    return processBraced(lx);
+  } finally {
+    lx.depth--;
+  }
+}
+
+function processBraced(lx: Lexer): string {
   const first = peek(lx);
   if (first === EOF) throw new SyntaxProblem("syntax error: missing '}'");
   if (first === '{' || first === '}' || first === ':') throw new SyntaxProblem('syntax error: bad substitution');

@@ -246,3 +246,10 @@ test('parseInstructionText for ONBUILD triggers', () => {
   const r = parseInstructionText('RUN a \\\n b', 'f', 1, '\\');
   assert.equal(r.text, 'RUN a  b');
 });
+
+test('a lone CR is part of its line, as in BuildKit (line numbers stay those of \\n)', () => {
+  const df = parseDockerfile('FROM scratch\nLABEL a="1\rb"\nENV X=1\r\nENV Y=2\n', 'Dockerfile');
+  const instrs = df.stages[0]!.instructions;
+  assert.deepEqual(instrs.map((i) => [i.kind, i.line]), [['LABEL', 2], ['ENV', 3], ['ENV', 4]]);
+  assert.throws(() => parseDockerfile('FROM scratch\r\r\r' + 'w'.repeat(70_000) + '\rCOPY a b\r', 'Dockerfile'), DockerfileError);
+});

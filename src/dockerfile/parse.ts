@@ -81,7 +81,8 @@ function readHeredocs(lines: readonly string[], after: number, markers: readonly
     let content = '';
     let terminated = false;
     for (i++; i < lines.length; i++) {
-      const raw = lines[i] as string;
+      const raw = lines[i];
+      if (raw === undefined) break;
       const candidate = marker.chomp ? raw.replace(/^\t+/u, '') : raw;
       if (candidate === marker.name) {
         terminated = true;
@@ -114,7 +115,9 @@ function readDirectives(ast: ReturnType<typeof DockerfileParser.parse>, file: st
 /** Parses a whole Dockerfile. Errors are DockerfileError(file, line, message). */
 export function parseDockerfile(text: string, file: string): Dockerfile {
   const source = text.startsWith('\uFEFF') ? text.slice(1) : text;
-  const ast = DockerfileParser.parse(source);
+  // BuildKit splits lines at \n only (a lone \r is a character of the line); dockerfile-ast also breaks at a lone \r,
+  // which would shift its line numbers from ours. It sees a space there instead, so both count the same lines.
+  const ast = DockerfileParser.parse(source.replace(/\r(?!\n)/gu, ' '));
   const { escape, syntax } = readDirectives(ast, file);
   const lines = source.split(/\r?\n/u);
   const instructions: Instruction[] = [];

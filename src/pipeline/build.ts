@@ -10,7 +10,7 @@ import { readDockerfileText } from '../context/context-file.ts';
 import { loadDockerignore } from '../context/dockerignore.ts';
 import { parseDockerfile } from '../dockerfile/parse.ts';
 import { resolveStages, type ResolvedStage } from '../dockerfile/stages.ts';
-import { BuildError, UsageError } from '../errors.ts';
+import { BuildError, isBuildError, UsageError } from '../errors.ts';
 import { emptyImage } from '../oci/empty.ts';
 import { formatPlatform, parsePlatformSpec } from '../oci/platform.ts';
 import type { Platform } from '../oci/types.ts';
@@ -119,7 +119,15 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
         baseKey = from.cacheKey;
         break;
       }
-      case 'image': base = await pull(stage.base.ref, platform); break;
+      case 'image': {
+        // A bad or unreachable base names its FROM line, as every other step's failure does.
+        const { ref, line } = { ref: stage.base.ref, line: stage.line };
+        base = await pull(ref, platform).catch((err: unknown) => {
+          if (!isBuildError(err)) throw err;
+          throw new BuildError(err.code, `${opts.dockerfilePath}:${line}: FROM ${ref}: ${err.message}`, { cause: err, exitCode: err.exitCode, ...(err.hint !== undefined ? { hint: err.hint } : {}) });
+        });
+        break;
+      }
     }
     const resolveFrom = async (from: string): Promise<string> => {
       const index = stageByName.get(from.toLowerCase());

@@ -1,12 +1,12 @@
 // Builds one stage: base image → unpack into the stage's root (when a step needs files) → run each
 // instruction → a layer for every step that changed files → history → the stage's image.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { commandFor } from '../commands/index.ts';
 import type { Command, StepContext } from '../commands/command.ts';
 import { parseInstructionText } from '../dockerfile/parse.ts';
 import type { Instruction } from '../dockerfile/instructions.ts';
-import { BuildError, DockerfileError, isBuildError } from '../errors.ts';
+import { BuildError, DockerfileError, isBuildError, isDiskFull } from '../errors.ts';
 import type { Image } from '../oci/image.ts';
 import { layerFromTarWriter } from '../oci/layer.ts';
 import { appendLayers, withConfigFile, withHistory } from '../oci/mutate.ts';
@@ -222,71 +222,77 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
   };
   const isEmpty = (c: LayerChanges): boolean => c.added.length === 0 && c.deleted.length === 0 && (c.opaque ?? []).length === 0;
 
-  for (const [n, command] of commands.entries()) {
-    log.info(`${command.text}`);
-    const step: StepContext = {
-      root: deps.root, contextDir: opts.contextDir, image: config, args, buildArgs: opts.buildArgs,
-      metaArgs: deps.metaArgs, env: replacementEnv(args, config), cmdSet, escape: plan.escape, log,
-      signal: opts.signal, resolveFrom: (from) => deps.resolveFrom(from), runtime,
-    };
-    const history: History = { created, created_by: command.text };
-    const cached = cache !== undefined && command.effects.cacheable && !opts.singleSnapshot
-      && (command.effects.snapshot === 'tree' ? cache.runLayers : cache.copyLayers);
-    if (cache !== undefined) {
-      const inputs = command.cacheInputs !== undefined ? await command.cacheInputs(step).catch((err: unknown) => { throw locate(err, plan.file, command.line); }) : [];
-      key = cacheKey(key, [command.text, ...inputs]);
-    }
-    if (cached && cache !== undefined) {
-      const hit = await cache.store.get(key);
-      if (hit !== undefined) {
-        // RUN/COPY/ADD leave the config alone, so a hit needs no execution: the layer joins the image as it is
-        // (pushed later by cross-repo mount), and its files reach the root only if a later step needs them.
-        log.info({ key }, 'Using caching version of cmd');
-        image = appendLayers(withEmptySteps(image), { layer: hit.layer, history });
-        deps.onLayer?.(hit.layer);
-        layers++;
-        if (materialized) { await applyLayer(hit.layer); baselineStale = snapshotter !== undefined; } else pending.push(hit.layer);
+  let stepCommand: Command | undefined;
+  try {
+    for (const [n, command] of commands.entries()) {
+      stepCommand = command;
+      log.info(`${command.text}`);
+      const step: StepContext = {
+        root: deps.root, contextDir: opts.contextDir, image: config, args, buildArgs: opts.buildArgs,
+        metaArgs: deps.metaArgs, env: replacementEnv(args, config), cmdSet, escape: plan.escape, log,
+        signal: opts.signal, resolveFrom: (from) => deps.resolveFrom(from), runtime,
+      };
+      const history: History = { created, created_by: command.text };
+      const cached = cache !== undefined && command.effects.cacheable && !opts.singleSnapshot
+        && (command.effects.snapshot === 'tree' ? cache.runLayers : cache.copyLayers);
+      if (cache !== undefined) {
+        const inputs = command.cacheInputs !== undefined ? await command.cacheInputs(step).catch((err: unknown) => { throw locate(err, plan.file, command.line); }) : [];
+        key = cacheKey(key, [command.text, ...inputs]);
+      }
+      if (cached && cache !== undefined) {
+        const hit = await cache.store.get(key);
+        if (hit !== undefined) {
+          // RUN/COPY/ADD leave the config alone, so a hit needs no execution: the layer joins the image as it is
+          // (pushed later by cross-repo mount), and its files reach the root only if a later step needs them.
+          log.info({ key }, 'Using caching version of cmd');
+          image = appendLayers(withEmptySteps(image), { layer: hit.layer, history });
+          deps.onLayer?.(hit.layer);
+          layers++;
+          if (materialized) { await applyLayer(hit.layer); baselineStale = snapshotter !== undefined; } else pending.push(hit.layer);
+          continue;
+        }
+        log.info({ key }, 'No cached layer found for cmd');
+      }
+      if (command.effects.needsRootfs) await materialize();
+      if (command.effects.snapshot === 'tree' && !opts.singleSnapshot) await ensureBaseline();
+      let result;
+      try {
+        result = await command.execute(step);
+      } catch (err) {
+        throw locate(err, plan.file, command.line);
+      }
+      config = result.image;
+      if (result.args !== undefined) args = new Map(result.args);
+      if (result.cmdSet === true) cmdSet = true;
+      const changed = result.changed ?? [];
+      const last = n === commands.length - 1;
+      if (opts.singleSnapshot) {
+        // One layer for the whole stage, taken after the last instruction (kaniko's --single-snapshot).
+        if (last && snapshotter !== undefined) {
+          const changes = await snapshotter.snapshotTree();
+          if (!isEmpty(changes)) { await addLayer(changes, history); continue; }
+        }
+        emptySteps.push({ ...history, empty_layer: true });
         continue;
       }
-      log.info({ key }, 'No cached layer found for cmd');
-    }
-    if (command.effects.needsRootfs) await materialize();
-    if (command.effects.snapshot === 'tree' && !opts.singleSnapshot) await ensureBaseline();
-    let result;
-    try {
-      result = await command.execute(step);
-    } catch (err) {
-      throw locate(err, plan.file, command.line);
-    }
-    config = result.image;
-    if (result.args !== undefined) args = new Map(result.args);
-    if (result.cmdSet === true) cmdSet = true;
-    const changed = result.changed ?? [];
-    const last = n === commands.length - 1;
-    if (opts.singleSnapshot) {
-      // One layer for the whole stage, taken after the last instruction (kaniko's --single-snapshot).
-      if (last && snapshotter !== undefined) {
+      let produced: Layer | undefined;
+      if (command.effects.snapshot === 'files' && changed.length > 0) {
+        if (snapshotter !== undefined && !baselineStale) await snapshotter.recordPaths(changed);
+        produced = await addLayer({ added: changed, deleted: [] }, history);
+      } else if (command.effects.snapshot === 'tree' && snapshotter !== undefined) {
+        const started = Date.now();
         const changes = await snapshotter.snapshotTree();
-        if (!isEmpty(changes)) { await addLayer(changes, history); continue; }
+        log.debug({ added: changes.added.length, deleted: changes.deleted.length, durationMs: Date.now() - started, rssMiB: rssMiB() }, 'Filesystem walked');
+        if (isEmpty(changes)) await noLayer(history);
+        else produced = await addLayer(changes, history);
+      } else {
+        await noLayer(history);
       }
-      emptySteps.push({ ...history, empty_layer: true });
-      continue;
+      // Pushed to the cache while the build goes on; awaited before the stage ends (its tar files live in workDir).
+      if (cached && cache !== undefined && produced !== undefined) puts.push(cache.store.put(key, produced, history));
     }
-    let produced: Layer | undefined;
-    if (command.effects.snapshot === 'files' && changed.length > 0) {
-      if (snapshotter !== undefined && !baselineStale) await snapshotter.recordPaths(changed);
-      produced = await addLayer({ added: changed, deleted: [] }, history);
-    } else if (command.effects.snapshot === 'tree' && snapshotter !== undefined) {
-      const started = Date.now();
-      const changes = await snapshotter.snapshotTree();
-      log.debug({ added: changes.added.length, deleted: changes.deleted.length, durationMs: Date.now() - started, rssMiB: rssMiB() }, 'Filesystem walked');
-      if (isEmpty(changes)) await noLayer(history);
-      else produced = await addLayer(changes, history);
-    } else {
-      await noLayer(history);
-    }
-    // Pushed to the cache while the build goes on; awaited before the stage ends (its tar files live in workDir).
-    if (cached && cache !== undefined && produced !== undefined) puts.push(cache.store.put(key, produced, history));
+  } catch (err) {
+    throw stepCommand === undefined ? err : await diskFullAt(err, stepCommand, plan.file, { root: deps.root, workDir: layerDir });
   }
   // Later stages read this stage's files (COPY --from): they must be in its root even if every step was a hit.
   if (deps.filesNeeded) await materialize();
@@ -296,6 +302,29 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
   const current = await image.configFile();
   const final: ConfigFile = { ...config, rootfs: current.rootfs, ...(current.history !== undefined ? { history: current.history } : {}), created };
   return { image: withConfigFile(image, final), root: deps.root, unpacked: materialized, cacheKey: key };
+}
+
+/**
+ * A full disk during a step (its command, the unpacking before it, its snapshot or layer write) as one line naming
+ * the step and the disk: `Dockerfile:N: RUN …: no space left on device (…)`. A RUN that failed while the build root's
+ * disk is full is taken as that too: the command's own message ("No space left on device") went to its output only.
+ */
+async function diskFullAt(err: unknown, command: Command, file: string, dirs: { root: string; workDir: string }): Promise<unknown> {
+  const runFailed = isBuildError(err) && err.code === 'RUN_FAILED';
+  if (!isDiskFull(err) && !runFailed) return err;
+  const full = async (dir: string): Promise<boolean> => {
+    try {
+      const s = await statfs(dir);
+      return s.bavail * s.bsize < 64 * 1024 || (s.files > 0 && s.ffree === 0);
+    } catch { return false; }
+  };
+  const rootFull = await full(dirs.root);
+  const workFull = !rootFull && await full(dirs.workDir);
+  if (runFailed && !rootFull) return err;
+  const where = rootFull ? `the disk of --root-dir ${dirs.root} is full`
+    : workFull ? `the disk of the work directory ${dirs.workDir} (TMPDIR) is full` : 'writing the build root or a layer';
+  const exitCode = isBuildError(err) ? err.exitCode : 1;
+  return new BuildError('BUILD', `${file}:${command.line}: ${command.text}: no space left on device (${where})`, { cause: err, exitCode });
 }
 
 function locate(err: unknown, file: string, line: number): unknown {
