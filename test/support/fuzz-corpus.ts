@@ -1,17 +1,7 @@
 // A bounded, seeded corpus of broken Dockerfiles: valid ones mutated in the ways hostile or careless input breaks
 // them. The same seed gives the same cases, byte for byte, so a failing case can be rerun alone.
 
-/** mulberry32: a small, fast 32-bit PRNG; `next()` is uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from './fault-proxy.ts';
 
 export interface FuzzCase {
   readonly index: number;
