@@ -4,32 +4,18 @@
 // a reset '/', the runtime directory survived, and the HOST's /, /etc, /bin, /usr/bin and /tmp are untouched.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { chmod, cp, lstat, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { assembleKanikoDir } from '../../scripts/assemble-kaniko-dir.ts';
 import { pushBusyboxBase } from '../support/busybox-base.ts';
+import { runContained, writeContainerWrapper } from '../support/container-mode.ts';
 import { startRegistry, type TestRegistry } from '../support/registry-server.ts';
 import { runImage } from '../support/run-image.ts';
 
 const exec = promisify(execFile);
-
-// Runs on the host, inside `unshare --mount --propagation private` (so nothing it mounts outlives the test):
-// a minimal /dev for the new root, then the executor as pid 1 of a new pid namespace chrooted into R.
-const wrapper = `#!/bin/sh
-set -eu
-R="$1"; shift
-mount -t tmpfs -o mode=755,size=1m tmpfs "$R/dev"
-for n in null zero full random urandom tty; do
-  : > "$R/dev/$n"
-  mount --bind "/dev/$n" "$R/dev/$n"
-done
-ln -s /proc/self/fd "$R/dev/fd"
-unshare="$(command -v unshare)"
-exec env -i container=kaniko-test PATH=/kaniko "$unshare" --pid --fork --mount-proc --root="$R" /kaniko/executor "$@"
-`;
 
 type Listing = Map<string, string>;
 
@@ -46,30 +32,6 @@ async function listing(dir: string, recursive = false): Promise<Listing> {
   };
   await walk(dir, '');
   return out;
-}
-
-interface Run { code: number; stdout: string; stderr: string; firstLogMs: number | undefined; totalMs: number }
-
-function runContained(script: string, root: string, args: readonly string[], timeoutMs: number): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', script, root, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let firstLogMs: number | undefined;
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => {
-      if (firstLogMs === undefined && /INFO/.test(d.toString())) firstLogMs = Date.now() - started;
-      stderr += d.toString();
-    });
-    // Killing unshare's child (pid 1 of the namespace) takes every process of the build with it.
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (err) => { clearTimeout(timer); reject(err); });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? (signal !== null ? 128 : 1), stdout, stderr, firstLogMs, totalMs: Date.now() - started });
-    });
-  });
 }
 
 let registry: TestRegistry;
@@ -111,7 +73,7 @@ test('container mode: a multi-stage build into / of a fresh namespace, pushed; t
   // The context is copied, not mounted: '/workspace' must survive the resets because it is the context.
   await cp(context, join(root, 'workspace'), { recursive: true });
   const script = join(work, 'enter-root.sh');
-  await writeFile(script, wrapper, { mode: 0o755 });
+  await writeContainerWrapper(script);
 
   const hostDirs = ['/etc', '/bin', '/usr/bin'];
   const hostBefore = await Promise.all(hostDirs.map((d) => listing(d)));
