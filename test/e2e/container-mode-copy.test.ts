@@ -1,0 +1,98 @@
+// COPY/ADD here-documents and COPY --parents in container mode: the executor builds '/' of a fresh mount + pid
+// namespace (as in container-mode-run-flags.test.ts); heredocs.test.ts and copy-parents.test.ts cover --root-dir.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmod, cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { assembleKanikoDir } from '../../scripts/assemble-kaniko-dir.ts';
+import { flattenImage, type FlatImage } from '../conformance/harness.ts';
+import { pushBusyboxBase } from '../support/busybox-base.ts';
+import { startRegistry, type TestRegistry } from '../support/registry-server.ts';
+
+const wrapper = `#!/bin/sh
+set -eu
+R="$1"; shift
+mount -t tmpfs -o mode=755,size=1m tmpfs "$R/dev"
+for n in null zero full random urandom tty; do
+  : > "$R/dev/$n"
+  mount --bind "/dev/$n" "$R/dev/$n"
+done
+ln -s /proc/self/fd "$R/dev/fd"
+unshare="$(command -v unshare)"
+exec env -i container=kaniko-test PATH=/kaniko "$unshare" --pid --fork --mount-proc --root="$R" /kaniko/executor "$@"
+`;
+
+function runContained(script: string, root: string, args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', script, root, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
+    child.on('error', (err) => { clearTimeout(timer); reject(err); });
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code: code ?? 128, stdout, stderr }); });
+  });
+}
+
+function entry(img: FlatImage, path: string, expected: string): string {
+  const e = img.entries.find((x) => x.path === path);
+  assert.ok(e !== undefined, `${path} missing`);
+  assert.equal(e.sha256, createHash('sha256').update(expected).digest('hex'), `${path} content, expected ${JSON.stringify(expected)}`);
+  return `${e.type} ${e.mode}`;
+}
+
+let registry: TestRegistry;
+let work: string;
+let root: string;
+before(async () => {
+  registry = await startRegistry({ auth: 'none' });
+  work = await mkdtemp(join(tmpdir(), 'container-copy-'));
+  root = join(work, 'R');
+  await Promise.all([pushBusyboxBase(`${registry.host}/busybox:latest`), assembleKanikoDir(root)]);
+});
+after(async () => {
+  await registry?.stop();
+  if (work !== undefined) await rm(work, { recursive: true, force: true });
+});
+
+test('container mode: COPY here-documents (expanded, quoted with --chmod) and COPY --parents', { timeout: 600_000 }, async () => {
+  for (const d of ['workspace', 'proc', 'dev', 'tmp']) await mkdir(join(root, d), { recursive: true });
+  await chmod(join(root, 'tmp'), 0o1777);
+  const context = join(work, 'context');
+  await mkdir(join(context, 'x', 'y'), { recursive: true });
+  await writeFile(join(context, 'x', 'y', 'z.txt'), 'zed\n');
+  await writeFile(join(context, 'Dockerfile'), [
+    `FROM ${registry.host}/busybox:latest`,
+    'ARG NAME=world',
+    'COPY <<EOF /a.txt',
+    'hello ${NAME}',
+    'EOF',
+    "COPY --chmod=0755 <<'EOF' /b.sh",
+    '#!/bin/sh',
+    'echo "b says $1"',
+    'EOF',
+    'COPY --parents ./x/./y/z.txt /dst/',
+    'RUN /b.sh ran && cat /a.txt /dst/y/z.txt && test ! -e /dst/x && echo no-x',
+    '',
+  ].join('\n'));
+  await cp(context, join(root, 'workspace'), { recursive: true });
+  const script = join(work, 'enter-root.sh');
+  await writeFile(script, wrapper, { mode: 0o755 });
+  const destination = `${registry.host}/container-copy:latest`;
+  const run = await runContained(script, root, ['--context=dir:///workspace', `--destination=${destination}`, '--insecure', '--insecure-pull',
+    '--log-format=text', '--build-arg=NAME=container']);
+  assert.equal(run.code, 0, `${run.stderr}\n${run.stdout}`);
+  assert.match(run.stdout, /^b says ran$/m);
+  assert.match(run.stdout, /^hello container$/m);
+  assert.match(run.stdout, /^zed$/m);
+  assert.match(run.stdout, /^no-x$/m);
+  const img = await flattenImage(destination, join(work, 'flat'));
+  assert.equal(entry(img, '/a.txt', 'hello container\n'), 'file 0644');
+  assert.equal(entry(img, '/b.sh', '#!/bin/sh\necho "b says $1"\n'), 'file 0755');
+  assert.equal(entry(img, '/dst/y/z.txt', 'zed\n'), 'file 0644');
+  assert.ok(!img.entries.some((e) => e.path.startsWith('/dst/x')), 'COPY --parents keeps only what follows ./');
+});
