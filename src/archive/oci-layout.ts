@@ -56,6 +56,8 @@ async function writeBlob(dir: string, digest: Digest, size: number, open: () => 
 export interface WriteOciLayoutOptions {
   /** Recorded as the org.opencontainers.image.ref.name annotation in index.json. */
   readonly refName?: string;
+  /** More annotations of the entry in index.json (buildx's index-descriptor: annotations). */
+  readonly annotations?: Readonly<Record<string, string>>;
 }
 
 /** Writes an image's layer, config and manifest blobs into the layout's blobs/ (no index.json). */
@@ -103,7 +105,8 @@ export async function writeOciLayoutIndex(dir: string, idx: ImageIndex, opts: Wr
   const raw = await idx.rawManifest();
   const digest = await idx.digest();
   await writeBlob(dir, digest, raw.byteLength, async () => raw);
-  await writeLayoutIndex(dir, { mediaType: MediaTypes.ociIndex, size: raw.byteLength, digest }, opts.refName);
+  const annotations = opts.annotations !== undefined && Object.keys(opts.annotations).length > 0 ? { annotations: { ...opts.annotations } } : {};
+  await writeLayoutIndex(dir, { mediaType: MediaTypes.ociIndex, size: raw.byteLength, digest, ...annotations }, opts.refName);
   return digest;
 }
 

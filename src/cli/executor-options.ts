@@ -146,7 +146,8 @@ export function outputOptions(flags: FlagReader): OutputOptions {
       throw new UsageError(`--${name} needs at least one --destination`);
     }
   }
-  const optional = (name: string, key: keyof OutputOptions): Partial<Record<keyof OutputOptions, string>> => {
+  type PathKey = 'tarPath' | 'ociLayoutPath' | 'digestFile' | 'imageNameWithDigestFile' | 'imageNameTagWithDigestFile' | 'metadataFile';
+  const optional = (name: string, key: PathKey): Partial<Record<PathKey, string>> => {
     const v = flags.string(name);
     return v === undefined ? {} : { [key]: resolve(v) };
   };

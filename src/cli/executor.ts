@@ -67,8 +67,12 @@ export async function executorMain(io: CliIo): Promise<void> {
     // BuildKit: "index annotations not supported for single platform export".
     throw new UsageError('--annotation: index:, index-descriptor: and manifest-descriptor: need an image index (several --platform values)');
   }
-  if (annotations.some((a) => a.target === 'index-descriptor')) throw new UsageError('--annotation index-descriptor: is not supported yet (no index.json descriptor is written for a push)');
-  const out = outputOptions(flags);
+  const indexDescriptor = annotationsFor(annotations, 'index-descriptor');
+  const out = { ...outputOptions(flags), ...(Object.keys(indexDescriptor).length > 0 ? { ociLayoutAnnotations: indexDescriptor } : {}) };
+  // buildx: index-descriptor: annotates the index's entry in an OCI layout's index.json; a registry has no such entry.
+  if (out.ociLayoutAnnotations !== undefined && out.ociLayoutPath === undefined) {
+    throw new UsageError('--annotation index-descriptor: annotates the entry in --oci-layout-path\'s index.json; give --oci-layout-path');
+  }
   if (multi && out.tarPath !== undefined) throw new UsageError('--tar-path: a docker-save tarball holds one image per platform only; use --oci-layout-path for several platforms');
   const pullSettings = registryOptions(flags, 'pull', { env: io.env, log, kanikoDir, platform });
   const pushSettings = registryOptions(flags, 'push', { env: io.env, log, kanikoDir, platform });

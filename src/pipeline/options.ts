@@ -10,6 +10,8 @@ export interface OutputOptions {
   readonly noPush: boolean;
   readonly tarPath?: string;
   readonly ociLayoutPath?: string;
+  /** --annotation index-descriptor: annotations of the index's descriptor in --oci-layout-path's index.json. */
+  readonly ociLayoutAnnotations?: Readonly<Record<string, string>>;
   readonly digestFile?: string;
   readonly imageNameWithDigestFile?: string;
   readonly imageNameTagWithDigestFile?: string;

@@ -139,7 +139,7 @@ export async function publishIndex(idx: ImageIndex, out: OutputOptions, deps: Pu
   const refs = out.destinations.map((d) => parseReference(d));
   if (out.digestFile !== undefined) await writeTextFile(out.digestFile, digest);
   if (out.ociLayoutPath !== undefined) {
-    await writeOciLayoutIndex(out.ociLayoutPath, idx);
+    await writeOciLayoutIndex(out.ociLayoutPath, idx, out.ociLayoutAnnotations !== undefined ? { annotations: out.ociLayoutAnnotations } : {});
     log.info({ path: out.ociLayoutPath }, 'Wrote OCI layout (image index)');
   }
   if (out.imageNameWithDigestFile !== undefined) await writeTextFile(out.imageNameWithDigestFile, refs.map((r) => `${repoName(r)}@${digest}\n`).join(''));

@@ -46,7 +46,7 @@ describe('multi-platform builds', () => {
       `--context=dir://${dir}`, `--destination=${registry.host}/base:multi`, '--platform=linux/amd64,linux/arm64',
       `--digest-file=${join(work, 'digest')}`, `--oci-layout-path=${join(work, 'oci')}`,
       '--annotation=index:org.opencontainers.image.title=multi', '--annotation=manifest[linux/arm64]:arch.only=arm',
-      '--annotation=manifest-descriptor:desc=yes', ...common('scratch'),
+      '--annotation=manifest-descriptor:desc=yes', '--annotation=index-descriptor:layout.entry=yes', ...common('scratch'),
     ]);
     assert.equal(run.code, 0, run.stderr);
     const digest = (await readFile(join(work, 'digest'), 'utf8')).trim();
@@ -56,7 +56,9 @@ describe('multi-platform builds', () => {
     const manifests = index['manifests'] as { digest: string; platform: { architecture: string }; annotations?: Record<string, string> }[];
     assert.deepEqual(manifests.map((m) => m.platform.architecture), ['amd64', 'arm64']);
     assert.deepEqual(manifests[0]?.annotations, { desc: 'yes' });
-    const ociIndex = JSON.parse(await readFile(join(work, 'oci', 'index.json'), 'utf8')) as { manifests: { digest: string; mediaType: string }[] };
+    const ociIndex = JSON.parse(await readFile(join(work, 'oci', 'index.json'), 'utf8')) as { manifests: { digest: string; mediaType: string; annotations?: Record<string, string> }[] };
+    assert.deepEqual(ociIndex.manifests[0]?.annotations, { 'layout.entry': 'yes' });
+    assert.equal(index['annotations'] !== undefined && 'layout.entry' in (index['annotations'] as object), false);
     assert.equal(ociIndex.manifests[0]?.digest, digest);
     assert.equal(ociIndex.manifests[0]?.mediaType, 'application/vnd.oci.image.index.v1+json');
     for (const arch of ['amd64', 'arm64']) {
@@ -112,6 +114,10 @@ describe('multi-platform builds', () => {
       assert.match(run.stderr, /--platform|--custom-platform|--annotation/, flag);
       assert.doesNotMatch(run.stderr, /\n\s+at /, flag);
     }
+    const noLayout = await runExecutor([`--context=dir://${dir}`, `--destination=${registry.host}/bad:latest`, '--platform=linux/amd64,linux/arm64',
+      '--annotation=index-descriptor:k=v', ...common('bad')]);
+    assert.notEqual(noLayout.code, 0);
+    assert.match(noLayout.stderr, /index-descriptor: annotates the entry in --oci-layout-path's index\.json/);
     const res = await fetch(`http://${registry.host}/v2/bad/tags/list`);
     assert.notEqual(res.status, 200);
   });
