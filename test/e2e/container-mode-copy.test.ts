@@ -1,7 +1,6 @@
 // COPY/ADD here-documents and COPY --parents in container mode: the executor builds '/' of a fresh mount + pid
 // namespace (as in container-mode-run-flags.test.ts); heredocs.test.ts and copy-parents.test.ts cover --root-dir.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,33 +9,8 @@ import { after, before, test } from 'node:test';
 import { assembleKanikoDir } from '../../scripts/assemble-kaniko-dir.ts';
 import { flattenImage, type FlatImage } from '../conformance/harness.ts';
 import { pushBusyboxBase } from '../support/busybox-base.ts';
+import { runContained, writeContainerWrapper } from '../support/container-mode.ts';
 import { startRegistry, type TestRegistry } from '../support/registry-server.ts';
-
-const wrapper = `#!/bin/sh
-set -eu
-R="$1"; shift
-mount -t tmpfs -o mode=755,size=1m tmpfs "$R/dev"
-for n in null zero full random urandom tty; do
-  : > "$R/dev/$n"
-  mount --bind "/dev/$n" "$R/dev/$n"
-done
-ln -s /proc/self/fd "$R/dev/fd"
-unshare="$(command -v unshare)"
-exec env -i container=kaniko-test PATH=/kaniko "$unshare" --pid --fork --mount-proc --root="$R" /kaniko/executor "$@"
-`;
-
-function runContained(script: string, root: string, args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', script, root, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
-    child.on('error', (err) => { clearTimeout(timer); reject(err); });
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code: code ?? 128, stdout, stderr }); });
-  });
-}
 
 function entry(img: FlatImage, path: string, expected: string): string {
   const e = img.entries.find((x) => x.path === path);
@@ -81,7 +55,7 @@ test('container mode: COPY here-documents (expanded, quoted with --chmod) and CO
   ].join('\n'));
   await cp(context, join(root, 'workspace'), { recursive: true });
   const script = join(work, 'enter-root.sh');
-  await writeFile(script, wrapper, { mode: 0o755 });
+  await writeContainerWrapper(script);
   const destination = `${registry.host}/container-copy:latest`;
   const run = await runContained(script, root, ['--context=dir:///workspace', `--destination=${destination}`, '--insecure', '--insecure-pull',
     '--log-format=text', '--build-arg=NAME=container']);
