@@ -1,7 +1,9 @@
 // The one place that turns an error into output and an exit code. One line, no stack trace (the stack only
 // at --verbosity=debug or trace); a failed RUN's exit status is passed through, as kaniko does.
 import { CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
 import { isBuildError } from '../errors.ts';
+import { formatExcerpt } from './excerpt.ts';
 
 export interface CliIo {
   readonly argv: readonly string[];
@@ -30,6 +32,13 @@ export async function runCli(main: (io: CliIo) => Promise<void>, io: CliIo): Pro
     const debug = io.argv.some((a) => /^(-v|--verbosity)(=|$)/.test(a)) &&
       io.argv.some((a, i) => /(debug|trace)$/.test(a) && (/^--verbosity=/.test(a) || /^(-v|--verbosity)$/.test(io.argv[i - 1] ?? '')));
     if (isBuildError(err)) {
+      if (err.location !== undefined) {
+        // BuildKit's excerpt (`Dockerfile:3` and the lines around it) before the one error line; skipped when the file cannot be read again.
+        let text: string | undefined;
+        try { text = readFileSync(err.location.file, 'utf8'); } catch { text = undefined; }
+        const excerpt = text === undefined ? undefined : formatExcerpt(text, err.location.line);
+        if (excerpt !== undefined) io.stderr(`${printable(err.location.file)}:${err.location.line}\n${excerpt}`);
+      }
       io.stderr(`error: ${printable(err.message)}\n`);
       if (err.hint !== undefined) io.stderr(`hint: ${printable(err.hint)}\n`);
       if (debug && err.stack !== undefined) io.stderr(err.stack + '\n');

@@ -60,6 +60,8 @@ describe('RUN', () => {
     assert.equal(run.code, 7, run.stderr);
     assert.match(run.stderr, /^error: .*Dockerfile:2: RUN echo about to fail && exit 7 returned a non-zero code: 7/m);
     assert.match(run.stdout, /about to fail/);
+    // BuildKit's excerpt before the error line: the file and line, the numbered lines, the failing one marked.
+    assert.match(run.stderr, /Dockerfile:2\n-{20}\n {3}1 \| FROM .*\n {3}2 \| >>> RUN echo about to fail && exit 7\n-{20}\nerror: /);
   });
 
   test('a RUN that changes nothing adds no layer', async () => {
