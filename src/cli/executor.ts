@@ -123,7 +123,7 @@ export async function executorMain(io: CliIo): Promise<void> {
       cache: flags.bool('cache'), cacheDir: resolve(flags.string('cache-dir') ?? '/cache'), cacheTtlMs,
       ...(layerCache !== undefined ? { layerCache } : {}),
       runHelperCandidates: [join(kanikoDir, 'run-in-root'), join(import.meta.dirname, '..', '..', '.tools', 'bin', 'run-in-root')],
-      runOutput: (chunk) => io.stdout(chunk.toString()),
+      runOutput: runOutputWriter(io, flags.string('log-format') === 'json'),
       ...(earlyUploads !== undefined ? { onTargetLayer: earlyUploads } : {}),
       log, signal: abort.signal,
     };
@@ -174,3 +174,15 @@ export async function executorMain(io: CliIo): Promise<void> {
 }
 
 if (import.meta.main) await exitWith(executorMain);
+
+/** RUN output to stdout; under --log-format=json each line becomes `{"level":"info","stream":"run","msg":…}` (a partial line waits for its newline). */
+function runOutputWriter(io: CliIo, json: boolean): (chunk: Buffer) => void {
+  if (!json) return (chunk) => io.stdout(chunk.toString());
+  let pending = '';
+  return (chunk) => {
+    const lines = (pending + chunk.toString()).split('\n');
+    pending = lines.pop() ?? '';
+    if (pending.length > 65536) { lines.push(pending); pending = ''; }
+    for (const msg of lines) io.stdout(JSON.stringify({ level: 'info', stream: 'run', msg }) + '\n');
+  };
+}
