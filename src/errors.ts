@@ -21,18 +21,22 @@ export interface BuildErrorOptions {
   readonly hint?: string;
   /** Process exit status the CLI should use; defaults to 1. */
   readonly exitCode?: number;
+  /** The Dockerfile and (first) line of the instruction that failed; the CLI shows an excerpt around it. */
+  readonly location?: { readonly file: string; readonly line: number };
 }
 
 export class BuildError extends Error {
   readonly code: ErrorCode;
   readonly hint: string | undefined;
   readonly exitCode: number;
+  readonly location: { readonly file: string; readonly line: number } | undefined;
   constructor(code: ErrorCode, message: string, options: BuildErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'BuildError';
     this.code = code;
     this.hint = options.hint;
     this.exitCode = options.exitCode ?? 1;
+    this.location = options.location;
   }
 }
 
@@ -49,7 +53,7 @@ export class DockerfileError extends BuildError {
   readonly file: string;
   readonly line: number;
   constructor(file: string, line: number, message: string, options: BuildErrorOptions = {}) {
-    super('DOCKERFILE', `${file}:${line}: ${message}`, options);
+    super('DOCKERFILE', `${file}:${line}: ${message}`, { location: { file, line }, ...options });
     this.name = 'DockerfileError';
     this.file = file;
     this.line = line;

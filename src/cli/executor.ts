@@ -1,4 +1,5 @@
 // `executor`: kaniko's command line. Parse flags, pick the build root, fetch the context, build, publish.
+import { StringDecoder } from 'node:string_decoder';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -127,7 +128,7 @@ export async function executorMain(io: CliIo): Promise<void> {
       cache: flags.bool('cache'), cacheDir: resolve(flags.string('cache-dir') ?? '/cache'), cacheTtlMs,
       ...(layerCache !== undefined ? { layerCache } : {}),
       runHelperCandidates: [join(kanikoDir, 'run-in-root'), join(import.meta.dirname, '..', '..', '.tools', 'bin', 'run-in-root')],
-      runOutput: (chunk) => io.stdout(chunk.toString()),
+      runOutput: runOutputWriter(io, flags.string('log-format') === 'json'),
       ...(earlyUploads !== undefined ? { onTargetLayer: earlyUploads } : {}),
       log, signal: abort.signal,
     };
@@ -178,3 +179,20 @@ export async function executorMain(io: CliIo): Promise<void> {
 }
 
 if (import.meta.main) await exitWith(executorMain);
+
+/**
+ * RUN output to stdout; under --log-format=json each line becomes `{"level":"info","stream":"run","msg":…}`. A partial
+ * line waits for its newline, or for the empty chunk that ends a RUN's output; UTF-8 split across chunks is rejoined.
+ */
+function runOutputWriter(io: CliIo, json: boolean): (chunk: Buffer) => void {
+  const decoder = new StringDecoder('utf8');
+  if (!json) return (chunk) => { if (chunk.length > 0) io.stdout(decoder.write(chunk)); else { const rest = decoder.end(); if (rest !== '') io.stdout(rest); } };
+  let pending = '';
+  return (chunk) => {
+    const ended = chunk.length === 0;
+    const lines = (pending + (ended ? decoder.end() : decoder.write(chunk))).split('\n');
+    pending = lines.pop() ?? '';
+    if (ended ? pending !== '' : pending.length > 65536) { lines.push(pending); pending = ''; }
+    for (const msg of lines) io.stdout(JSON.stringify({ level: 'info', stream: 'run', msg }) + '\n');
+  };
+}

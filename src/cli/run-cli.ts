@@ -1,13 +1,17 @@
 // The one place that turns an error into output and an exit code. One line, no stack trace (the stack only
 // at --verbosity=debug or trace); a failed RUN's exit status is passed through, as kaniko does.
 import { CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
 import { isBuildError, isDiskFull } from '../errors.ts';
+import { formatExcerpt } from './excerpt.ts';
 
 export interface CliIo {
   readonly argv: readonly string[];
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
+  /** Whether stderr is a terminal (colour by default only then). */
+  readonly stderrIsTTY?: boolean;
 }
 
 /**
@@ -29,7 +33,31 @@ export async function runCli(main: (io: CliIo) => Promise<void>, io: CliIo): Pro
     }
     const debug = io.argv.some((a) => /^(-v|--verbosity)(=|$)/.test(a)) &&
       io.argv.some((a, i) => /(debug|trace)$/.test(a) && (/^--verbosity=/.test(a) || /^(-v|--verbosity)$/.test(io.argv[i - 1] ?? '')));
+    const json = io.argv.some((a, i) => a === '--log-format=json' || (a === '--log-format' && io.argv[i + 1] === 'json'));
+    if (json) {
+      // Every line of the stream is one JSON object, the error too (its excerpt and stack as fields).
+      const message = isBuildError(err) ? err.message : `internal error: ${err instanceof Error ? err.message : String(err)}`;
+      const rec: Record<string, unknown> = { level: 'error', msg: message };
+      if (isBuildError(err) && err.hint !== undefined) rec['hint'] = err.hint;
+      if (isBuildError(err) && err.location !== undefined) {
+        let text: string | undefined;
+        try { text = readFileSync(err.location.file, 'utf8'); } catch { text = undefined; }
+        rec['file'] = err.location.file; rec['line'] = err.location.line;
+        const excerpt = text === undefined ? undefined : formatExcerpt(text, err.location.line);
+        if (excerpt !== undefined) rec['excerpt'] = excerpt;
+      }
+      if (debug && err instanceof Error && err.stack !== undefined) rec['stack'] = err.stack;
+      io.stderr(JSON.stringify(rec) + '\n');
+      return isBuildError(err) ? err.exitCode : 1;
+    }
     if (isBuildError(err)) {
+      if (err.location !== undefined) {
+        // BuildKit's excerpt (`Dockerfile:3` and the lines around it) before the one error line; skipped when the file cannot be read again.
+        let text: string | undefined;
+        try { text = readFileSync(err.location.file, 'utf8'); } catch { text = undefined; }
+        const excerpt = text === undefined ? undefined : formatExcerpt(text, err.location.line);
+        if (excerpt !== undefined) io.stderr(`${printable(err.location.file)}:${err.location.line}\n${excerpt}`);
+      }
       io.stderr(`error: ${printable(err.message)}\n`);
       if (err.hint !== undefined) io.stderr(`hint: ${printable(err.hint)}\n`);
       if (debug && err.stack !== undefined) io.stderr(err.stack + '\n');
@@ -60,7 +88,7 @@ export async function exitWith(main: (io: CliIo) => Promise<void>): Promise<neve
   process.once('beforeExit', guard);
   const code = await runCli(main, {
     argv: process.argv.slice(2), env: process.env,
-    stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t),
+    stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t), stderrIsTTY: process.stderr.isTTY,
   });
   process.off('beforeExit', guard);
   process.exit(code);

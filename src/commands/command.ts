@@ -34,7 +34,7 @@ export interface StepContext {
   readonly escape: string;
   readonly log: Log;
   readonly signal: AbortSignal;
-  /** How RUN executes: the native helper, whether to isolate (--root-dir builds), where its output goes. */
+  /** How RUN executes: the native helper, whether to isolate (--root-dir builds), where its output goes (an empty chunk after each RUN: its output has ended). */
   readonly runtime: { readonly helperPath: string; readonly isolate: boolean; readonly output: (chunk: Buffer) => void };
 }
 

@@ -65,7 +65,7 @@ export function runCommand(instr: RunInstruction): Command {
         helperPath: step.runtime.helperPath,
         onOutput: (chunk) => step.runtime.output(chunk),
         signal: step.signal,
-      });
+      }).finally(() => step.runtime.output(Buffer.alloc(0)));
       if (exitCode !== 0) {
         const shown = instr.text.startsWith('RUN') ? instr.text : `RUN ${instr.text}`;
         throw new BuildError('RUN_FAILED', `${shown} returned a non-zero code: ${exitCode}`, { exitCode });

@@ -330,7 +330,7 @@ async function diskFullAt(err: unknown, command: Command, file: string, dirs: { 
 function locate(err: unknown, file: string, line: number): unknown {
   if (err instanceof DockerfileError) return err;
   if (isBuildError(err)) {
-    return new BuildError(err.code, `${file}:${line}: ${err.message}`, { cause: err, exitCode: err.exitCode, ...(err.hint !== undefined ? { hint: err.hint } : {}) });
+    return new BuildError(err.code, `${file}:${line}: ${err.message}`, { cause: err, exitCode: err.exitCode, location: { file, line }, ...(err.hint !== undefined ? { hint: err.hint } : {}) });
   }
-  return new BuildError('BUILD', `${file}:${line}: ${(err as Error).message}`, { cause: err });
+  return new BuildError('BUILD', `${file}:${line}: ${(err as Error).message}`, { cause: err, location: { file, line } });
 }

@@ -24,14 +24,17 @@ describe('RUN', () => {
     if (work !== undefined) await rm(work, { recursive: true, force: true });
   });
 
-  async function build(name: string, dockerfile: string, extra: string[] = []) {
+  async function build(name: string, dockerfile: string, extra: string[] = [], env: Record<string, string> = {}) {
     const dir = join(work, name);
     await rm(dir, { recursive: true, force: true });
     const { mkdir } = await import('node:fs/promises');
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'Dockerfile'), dockerfile.replaceAll('BASE', `${registry.host}/busybox:latest`));
     return runExecutor([`--context=dir://${dir}`, `--destination=${registry.host}/run/${name}:latest`,
-      `--root-dir=${join(work, `root-${n++}`)}`, '--insecure', '--insecure-pull', '--log-format=text', ...extra]);
+      `--root-dir=${join(work, `root-${n++}`)}`, '--insecure', '--insecure-pull',
+      // 'default-format' leaves --log-format out (kaniko's default, color).
+      ...(extra.some((a) => a.startsWith('--log-format') || a === 'default-format') ? [] : ['--log-format=text']),
+      ...extra.filter((a) => a !== 'default-format')], { env });
   }
 
   test('shell and exec form, env, users, deletions; the result runs', async () => {
@@ -60,6 +63,36 @@ describe('RUN', () => {
     assert.equal(run.code, 7, run.stderr);
     assert.match(run.stderr, /^error: .*Dockerfile:2: RUN echo about to fail && exit 7 returned a non-zero code: 7/m);
     assert.match(run.stdout, /about to fail/);
+    // BuildKit's excerpt before the error line: the file and line, the numbered lines, the failing one marked.
+    assert.match(run.stderr, /Dockerfile:2\n-{20}\n {3}1 \| FROM .*\n {3}2 \| >>> RUN echo about to fail && exit 7\n-{20}\nerror: /);
+  });
+
+  test('colour only when forced or on a terminal; NO_COLOR always wins', async () => {
+    const esc = /\u001b\[/u;
+    const plain = await build('colour-default', 'FROM BASE\nRUN echo hi\n', ['default-format']);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.doesNotMatch(plain.stderr, esc, 'the default (color) is plain text without a terminal');
+    const forced = await build('colour-forced', 'FROM BASE\nRUN echo hi\n', ['default-format'], { FORCE_COLOR: '1' });
+    assert.match(forced.stderr, esc);
+    const explicit = await build('colour-explicit', 'FROM BASE\nRUN echo hi\n', ['--log-format=color']);
+    assert.match(explicit.stderr, esc);
+    const none = await build('colour-none', 'FROM BASE\nRUN echo hi\n', ['--log-format=color'], { NO_COLOR: '1', FORCE_COLOR: '1' });
+    assert.equal(none.code, 0, none.stderr);
+    assert.doesNotMatch(none.stderr, esc);
+  });
+
+  test('--log-format=json: every stdout and stderr line is one JSON object, RUN output and the error too', async () => {
+    const run = await build('json', 'FROM BASE\nRUN echo one && echo two && printf "no newline"\nRUN echo bye && exit 3\n', ['--log-format=json']);
+    assert.equal(run.code, 3, run.stderr);
+    const parse = (text: string) => text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const out = parse(run.stdout);
+    const err = parse(run.stderr);
+    assert.deepEqual(out.filter((r) => r['stream'] === 'run').map((r) => r['msg']), ['one', 'two', 'no newline', 'bye']);
+    assert.ok(out.every((r) => r['level'] === 'info'));
+    const last = err[err.length - 1];
+    assert.equal(last?.['level'], 'error');
+    assert.match(String(last?.['msg']), /Dockerfile:3: RUN echo bye && exit 3 returned a non-zero code: 3/);
+    assert.match(String(last?.['excerpt']), /   3 \| >>> RUN echo bye/);
   });
 
   test('a RUN that changes nothing adds no layer', async () => {
