@@ -23,6 +23,9 @@
  *                  resolved (no symlink may be on it); SIZE in bytes, 0 = the kernel's default. Missing
  *                  directories on the way are created and removed afterwards (RUN --mount=type=tmpfs).
  *                  Without --isolate: a new mount namespace for these mounts only, the command forked in it.
+ *   --bind-file SRC REL (repeatable; two values) bind the host file SRC read-only onto REL (relative to the
+ *                  root, resolved by the caller); missing directories and the file stub are created and
+ *                  removed afterwards (RUN --mount=type=secret).
  *   --error-fd N   also write setup failures to fd N (close-on-exec: the command never inherits it), so the
  *                  caller can tell a helper failure from a command that exits 125.
  *
@@ -265,23 +268,31 @@ static void setup_etc_file(struct state *st, const char *name, int have_dev) {
 /* RUN --mount=type=tmpfs: REL (relative to the root, symlinks already resolved by the caller) gets a tmpfs.
  * Missing directories on the way are created (and removed after the command); a symlink on the way is refused,
  * as it would resolve on the host. */
-static void setup_tmpfs(struct state *st, const char *rel, unsigned long long size) {
-  char path[PATH_MAX], part[PATH_MAX];
-  join(path, st->root, rel);
+/* Creates the missing directories of PATH (the last component too when last_is_dir, else an empty file stub);
+ * anything that exists on the way must be a directory (the last: a regular file when !last_is_dir). */
+static void make_target(struct state *st, const char *what, const char *rel, const char *path, int last_is_dir) {
+  char part[PATH_MAX];
   size_t rootlen = strcmp(st->root, "/") == 0 ? 0 : strlen(st->root);
   for (size_t i = rootlen + 1;; i++) {
     if (path[i] != '/' && path[i] != '\0') continue;
     if (i == rootlen + 1) { if (path[i] == '\0') break; continue; }
     memcpy(part, path, i);
     part[i] = '\0';
+    int dir = path[i] != '\0' || last_is_dir;
     struct stat s;
     if (lstat(part, &s) == 0) {
-      if (!S_ISDIR(s.st_mode)) die(EXIT_SETUP, "tmpfs mount target %s: %s is not a directory", rel, part);
-    } else if (errno != ENOENT || create_mountpoint(st, part, 1) != 0) {
-      die(EXIT_SETUP, "tmpfs mount target %s: cannot create %s: %s", rel, part, strerror(errno));
+      if (dir && !S_ISDIR(s.st_mode)) die(EXIT_SETUP, "%s mount target %s: %s is not a directory", what, rel, part);
+      if (!dir && !S_ISREG(s.st_mode)) die(EXIT_SETUP, "%s mount target %s: %s is not a regular file", what, rel, part);
+    } else if (errno != ENOENT || create_mountpoint(st, part, dir) != 0) {
+      die(EXIT_SETUP, "%s mount target %s: cannot create %s: %s", what, rel, part, strerror(errno));
     }
     if (path[i] == '\0') break;
   }
+}
+
+/* Container mode under a plain chroot: make the mount holding PATH private before mounting on it. */
+static void make_parent_private(struct state *st, const char *path) {
+  char part[PATH_MAX];
   if (st->private_each) {
     /* The mount holding the target: the nearest ancestor that is a mountpoint (MS_PRIVATE fails with EINVAL elsewhere). */
     snprintf(part, sizeof part, "%s", path);
@@ -296,11 +307,30 @@ static void setup_tmpfs(struct state *st, const char *rel, unsigned long long si
       if (strcmp(part, "/") == 0) break;
     }
   }
+}
+
+static void setup_tmpfs(struct state *st, const char *rel, unsigned long long size) {
+  char path[PATH_MAX];
+  join(path, st->root, rel);
+  make_target(st, "tmpfs", rel, path, 1);
+  make_parent_private(st, path);
   char opts[64] = "mode=1777";
   if (size > 0) snprintf(opts, sizeof opts, "mode=1777,size=%llu", size);
   if (mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0)
     die(EXIT_SETUP, "cannot mount tmpfs on %s: %s", path, strerror(errno));
   note_mount(st, path);
+}
+
+/* RUN --mount=type=secret: the host file SRC (outside the root) bound read-only on REL. */
+static void setup_bind_file(struct state *st, const char *src, const char *rel) {
+  char path[PATH_MAX];
+  join(path, st->root, rel);
+  make_target(st, "secret", rel, path, 0);
+  make_parent_private(st, path);
+  if (mount(src, path, NULL, MS_BIND, NULL) != 0) die(EXIT_SETUP, "cannot bind the secret on %s: %s", path, strerror(errno));
+  note_mount(st, path);
+  if (mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) != 0)
+    die(EXIT_SETUP, "cannot make the secret on %s read-only: %s", path, strerror(errno));
 }
 
 /* RUN --network=none: a new network namespace; its loopback starts down, so bring it up. */
@@ -360,6 +390,8 @@ struct options {
   const char *tmpfs[MAX_TMPFS];
   unsigned long long tmpfs_size[MAX_TMPFS];
   int ntmpfs;
+  const char *bind_src[MAX_TMPFS], *bind_dst[MAX_TMPFS];
+  int nbind;
   char **argv;
 };
 
@@ -425,6 +457,7 @@ static int run_isolated(struct options *o) {
     setup_etc_file(&st, "hosts", have_dev);
   }
   for (int t = 0; t < o->ntmpfs; t++) setup_tmpfs(&st, o->tmpfs[t], o->tmpfs_size[t]);
+  for (int b = 0; b < o->nbind; b++) setup_bind_file(&st, o->bind_src[b], o->bind_dst[b]);
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -469,7 +502,12 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--uid") == 0) o.uid = (uid_t)parse_id(a, v);
     else if (strcmp(a, "--gid") == 0) o.gid = (gid_t)parse_id(a, v);
     else if (strcmp(a, "--groups") == 0) o.ngroups = parse_groups(v, o.groups);
-    else if (strcmp(a, "--tmpfs") == 0) {
+    else if (strcmp(a, "--bind-file") == 0) {
+      if (o.nbind >= MAX_TMPFS) die(EXIT_SETUP, "too many --bind-file");
+      if (i + 1 >= argc) die(EXIT_SETUP, "--bind-file needs SRC and REL");
+      o.bind_src[o.nbind] = v;
+      o.bind_dst[o.nbind++] = argv[++i];
+    } else if (strcmp(a, "--tmpfs") == 0) {
       if (o.ntmpfs >= MAX_TMPFS) die(EXIT_SETUP, "too many --tmpfs");
       char *colon = strrchr(v, ':');
       if (colon == NULL) die(EXIT_SETUP, "bad --tmpfs value: %s", v);
@@ -490,7 +528,7 @@ int main(int argc, char **argv) {
   static char root[PATH_MAX];
   if (realpath(o.root, root) == NULL) die(EXIT_SETUP, "root %s: %s", o.root, strerror(errno));
   o.root = root;
-  if (o.isolate || o.ntmpfs > 0) return run_isolated(&o);
+  if (o.isolate || o.ntmpfs > 0 || o.nbind > 0) return run_isolated(&o);
   /* Container mode execs in place: the new network namespace ends with the command. */
   if (o.network_none) setup_network_none();
   enter_and_exec(&o);

@@ -1,5 +1,6 @@
 // Turns parsed executor flags plus the environment into the typed options the build and publish steps take.
 // The only place that knows kaniko's flag names, their defaults and their interplay.
+import type { SecretSource } from '../commands/command.ts';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -55,6 +56,34 @@ export function parseBuildArgs(list: readonly string[], env: Env): Map<string, s
     args.set(item.slice(0, eq), item.slice(eq + 1));
   }
   return args;
+}
+
+/** buildx's `--secret id=ID,src=PATH` (`source=` alias) and `--secret id=ID,env=VAR`; type=file|env may be given. */
+export function parseSecrets(list: readonly string[]): Map<string, SecretSource> {
+  const out = new Map<string, SecretSource>();
+  for (const item of list) {
+    let id = '';
+    let src: string | undefined;
+    let env: string | undefined;
+    let type: string | undefined;
+    for (const field of item.split(',')) {
+      const eq = field.indexOf('=');
+      const key = (eq < 0 ? field : field.slice(0, eq)).trim().toLowerCase();
+      const val = eq < 0 ? '' : field.slice(eq + 1);
+      if (key === 'id') id = val;
+      else if (key === 'src' || key === 'source') src = val;
+      else if (key === 'env') env = val;
+      else if (key === 'type' && (val === 'file' || val === 'env')) type = val;
+      else throw new UsageError(`invalid --secret "${item}": unexpected key '${key}'`);
+    }
+    if (type === 'env' && env === undefined) { env = src; src = undefined; }
+    if (id === '') id = env ?? (src === undefined ? '' : src.split('/').pop() ?? '');
+    if (id === '' || (src === undefined) === (env === undefined)) {
+      throw new UsageError(`invalid --secret "${item}": expected id=ID,src=PATH or id=ID,env=VAR`);
+    }
+    out.set(id, src !== undefined ? { src } : { env: env ?? '' });
+  }
+  return out;
 }
 
 export function parseLabels(list: readonly string[]): Map<string, string> {

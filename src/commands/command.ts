@@ -35,7 +35,13 @@ export interface StepContext {
   readonly log: Log;
   readonly signal: AbortSignal;
   /** How RUN executes: the native helper, whether to isolate (--root-dir builds), where its output goes (an empty chunk after each RUN: its output has ended). */
-  readonly runtime: { readonly helperPath: string; readonly isolate: boolean; readonly output: (chunk: Buffer) => void };
+  readonly runtime: {
+    readonly helperPath: string; readonly isolate: boolean; readonly output: (chunk: Buffer) => void;
+    /** --secret: id → where its value comes from (RUN --mount=type=secret); read only when a RUN uses it. */
+    readonly secrets?: ReadonlyMap<string, SecretSource>;
+    /** Scratch directory outside the snapshot for secret files. */
+    readonly scratchDir?: string;
+  };
 }
 
 export interface StepResult {
@@ -63,3 +69,6 @@ export interface Command {
    */
   cacheInputs?(step: StepContext): Promise<readonly (string | Uint8Array)[]>;
 }
+
+/** Where a --secret's value comes from: a file on the executor's host, or one of the executor's environment variables. */
+export type SecretSource = { readonly src: string } | { readonly env: string };

@@ -1,7 +1,9 @@
 // RUN: executes a command inside the build root with the image's environment, user and working directory,
 // as Docker does (kaniko's pkg/commands/run.go for reference; Docker wins where they differ: USER's group is
 // honoured). The process work is done by src/sandbox (a native helper); the snapshot walks the tree after.
-import { posix } from 'node:path';
+import { chmod, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, posix } from 'node:path';
 import { predefinedArgs } from '../dockerfile/args.ts';
 import type { RunInstruction } from '../dockerfile/instructions.ts';
 import { BuildError } from '../errors.ts';
@@ -11,7 +13,7 @@ import { mkdirAllInRoot } from '../rootfs/copy.ts';
 import { resolveInRootSync } from '../rootfs/resolve.ts';
 import { lookupUser, supplementaryGroups } from '../rootfs/users.ts';
 import { runInRoot } from '../sandbox/run-in-root.ts';
-import type { Command } from './command.ts';
+import type { Command, SecretSource, StepContext } from './command.ts';
 
 const defaultShell: readonly string[] = ['/bin/sh', '-c'];
 /** What runc/containerd give a process whose image sets no PATH. */
@@ -45,6 +47,9 @@ export function runCommand(instr: RunInstruction): Command {
       const config = step.image.config;
       const user = await resolveRunUser(step.root, config.User ?? '');
       const env = buildRunEnv(config.Env ?? [], step.args, step.buildArgs, user.home);
+      const secrets = await prepareSecrets(step, mounts.filter((m) => m.type === 'secret'));
+      env.push(...secrets.env);
+      try {
       const cwd = runWorkingDir(step.image);
       // Docker (runc) creates a missing working directory, owned by root.
       await mkdirAllInRoot(step.root, cwd, { uid: 0, gid: 0, mode: 0o755 });
@@ -61,7 +66,8 @@ export function runCommand(instr: RunInstruction): Command {
         groups: user.groups,
         isolate: step.runtime.isolate,
         networkNone: instr.network === 'none',
-        tmpfs: mounts.map((m) => ({ target: rootRelative(step.root, m.target), size: m.size })),
+        tmpfs: mounts.filter((m) => m.type === 'tmpfs').map((m) => ({ target: rootRelative(step.root, m.target), size: m.size })),
+        bindFiles: secrets.files,
         helperPath: step.runtime.helperPath,
         onOutput: (chunk) => step.runtime.output(chunk),
         signal: step.signal,
@@ -71,8 +77,67 @@ export function runCommand(instr: RunInstruction): Command {
         throw new BuildError('RUN_FAILED', `${shown} returned a non-zero code: ${exitCode}`, { exitCode });
       }
       return { image: step.image };
+      } finally {
+        if (secrets.dir !== undefined) await rm(secrets.dir, { recursive: true, force: true });
+      }
     },
   };
+}
+
+interface PreparedSecrets {
+  readonly env: string[];
+  readonly files: { source: string; target: string }[];
+  /** The 0700 scratch directory holding the secret files (removed after the RUN). */
+  readonly dir?: string;
+}
+
+/** A --secret's value; undefined when the build was not given it (or its file/variable is missing). */
+async function secretValue(source: SecretSource | undefined): Promise<Buffer | undefined> {
+  if (source === undefined) return undefined;
+  if ('env' in source) {
+    const v = process.env[source.env];
+    return v === undefined ? undefined : Buffer.from(v);
+  }
+  try {
+    return await readFile(source.src);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new BuildError('BUILD', `cannot read the secret file ${source.src}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * RUN --mount=type=secret: env secrets become KEY=VALUE entries of the command's environment only; file secrets are
+ * written to a 0700 directory outside the build root (mode/uid/gid as asked) for the helper to bind read-only on the
+ * target. The value never reaches a log line, the cache key or the config. A missing secret is skipped unless required.
+ */
+async function prepareSecrets(step: StepContext, mounts: readonly MountSpec[]): Promise<PreparedSecrets> {
+  const env: string[] = [];
+  const files: { source: string; target: string }[] = [];
+  let dir: string | undefined;
+  try {
+    for (const m of mounts) {
+      const spec = m.secret;
+      if (spec === undefined) continue;
+      const value = await secretValue(step.runtime.secrets?.get(spec.id));
+      if (value === undefined) {
+        if (spec.required) throw new BuildError('DOCKERFILE', `RUN --mount=type=secret: secret ${spec.id} not found`);
+        continue;
+      }
+      if (spec.env !== undefined) env.push(`${spec.env}=${value.toString()}`);
+      if (m.target === '') continue;
+      dir ??= await mkdtemp(join(step.runtime.scratchDir ?? tmpdir(), 'secrets-'));
+      const file = join(dir, String(files.length));
+      await writeFile(file, value, { mode: 0o600 });
+      await chown(file, spec.uid, spec.gid);
+      await chmod(file, spec.mode);
+      files.push({ source: file, target: rootRelative(step.root, m.target) });
+    }
+  } catch (err) {
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return { env, files, ...(dir === undefined ? {} : { dir }) };
 }
 
 /**

@@ -23,10 +23,22 @@ test('errors as BuildKit words them; other known types are not supported yet', (
   fails('type=tmpfs,target=/t,size=lots', /^invalid size: 'lots'$/);
   fails('type=cache,target=/c', /^RUN --mount=type=cache is not supported yet$/, true);
   fails('target=/c', /^RUN --mount=type=bind is not supported yet$/, true);
-  fails('type=secret,id=x', /type=secret is not supported yet/, true);
 });
 
 test('the cache key records every option', () => {
   assert.notEqual(mountKey(parseMount('type=tmpfs,target=/t')), mountKey(parseMount('type=tmpfs,target=/t,size=1m')));
   assert.notEqual(mountKey(parseMount('type=tmpfs,target=/t')), mountKey(parseMount('type=tmpfs,target=/u')));
+});
+
+test('secret: id, target default, env-only, required, mode/uid/gid', () => {
+  assert.deepEqual(parseMount('type=secret,id=tok').secret, { id: 'tok', required: false, mode: 0o400, uid: 0, gid: 0 });
+  assert.equal(parseMount('type=secret,id=tok').target, '/run/secrets/tok');
+  assert.equal(parseMount('type=secret,target=/etc/x.conf').secret?.id, 'x.conf');
+  const e = parseMount('type=secret,id=tok,env=TOKEN,required=true,mode=0440,uid=5,gid=6');
+  assert.equal(e.target, '');
+  assert.deepEqual(e.secret, { id: 'tok', env: 'TOKEN', required: true, mode: 0o440, uid: 5, gid: 6 });
+  assert.equal(parseMount('type=secret,id=t,env=T,target=/s').target, '/s');
+  assert.throws(() => parseMount('type=secret'), /secret ID missing/);
+  assert.throws(() => parseMount('type=secret,id=a,mode=9'), /invalid value for mode/);
+  assert.throws(() => parseMount('type=secret,id=a,required=maybe'), /invalid value for required/);
 });

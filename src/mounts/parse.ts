@@ -12,6 +12,19 @@ export interface MountSpec {
   readonly size: number;
   /** Every key=value as given (after key lowercasing), in order: the cache key and later mount types read these. */
   readonly options: readonly (readonly [string, string])[];
+  /** type=secret: which secret, and how it is exposed (a file at target unless only env is given). */
+  readonly secret?: SecretMount;
+}
+
+export interface SecretMount {
+  readonly id: string;
+  /** Expose the value as this environment variable of the command. */
+  readonly env?: string;
+  /** false (default): a secret the build was not given is skipped; true: the RUN fails naming the id. */
+  readonly required: boolean;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
 }
 
 /** A bad --mount value; the caller adds the Dockerfile:line. */
@@ -29,7 +42,7 @@ const mountTypes: readonly MountType[] = ['bind', 'cache', 'tmpfs', 'secret', 's
 const knownKeys = new Set(['type', 'from', 'source', 'src', 'target', 'dst', 'destination', 'readonly', 'ro', 'rw',
   'readwrite', 'bind-propagation', 'bind-nonrecursive', 'id', 'sharing', 'required', 'size', 'mode', 'uid', 'gid', 'env']);
 /** Types this builder runs. */
-const supported: ReadonlySet<MountType> = new Set(['tmpfs']);
+const supported: ReadonlySet<MountType> = new Set(['tmpfs', 'secret']);
 
 /** Splits a CSV field list as encoding/csv does (double quotes group, "" is a quote). */
 function csvFields(value: string): string[] {
@@ -78,6 +91,18 @@ export function parseMount(value: string, workdir = '/'): MountSpec {
   let type: MountType = 'bind';
   let target = '';
   let sizeText: string | undefined;
+  let id = '';
+  let env: string | undefined;
+  let required = false;
+  let mode = 0o400;
+  let uid = 0;
+  let gid = 0;
+  const int = (key: string, val: string, base: number): number => {
+    const ok = base === 8 ? /^0?[0-7]+$/u.test(val) : /^\d+$/u.test(val);
+    const n = Number.parseInt(val, base);
+    if (!ok || !Number.isSafeInteger(n) || n > 0xfffffffe) throw new MountSpecError(`invalid value for ${key}: '${val}'`);
+    return n;
+  };
   const options: (readonly [string, string])[] = [];
   for (const field of csvFields(value)) {
     const eq = field.indexOf('=');
@@ -94,10 +119,32 @@ export function parseMount(value: string, workdir = '/'): MountSpec {
       }
       case 'target': case 'dst': case 'destination': target = val; break;
       case 'size': sizeText = val; break;
+      case 'id': id = val; break;
+      case 'env': env = val; break;
+      case 'required': {
+        const b = val === '' ? 'true' : val.toLowerCase();
+        if (b !== 'true' && b !== 'false') throw new MountSpecError(`invalid value for required: '${val}'`);
+        required = b === 'true';
+        break;
+      }
+      case 'mode': mode = int(key, val, 8); if (mode > 0o7777) throw new MountSpecError(`invalid value for mode: '${val}'`); break;
+      case 'uid': uid = int(key, val, 10); break;
+      case 'gid': gid = int(key, val, 10); break;
       default: break;
     }
   }
   if (!supported.has(type)) throw new MountSpecError(`RUN --mount=type=${type} is not supported yet`, true);
+  if (type === 'secret') {
+    // BuildKit: the id defaults to the target's base name, the target to /run/secrets/<id>; env alone mounts no file.
+    if (id === '' && target !== '') id = normalizeTarget(target).split('/').pop() ?? '';
+    if (id === '') throw new MountSpecError('secret ID missing from mount options');
+    if (env !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/u.test(env)) throw new MountSpecError(`invalid env name '${env}'`);
+    const fileTarget = target === '' && env === undefined ? `/run/secrets/${id}` : target;
+    const abs = fileTarget === '' ? '' : normalizeTarget(fileTarget.startsWith('/') ? fileTarget : `${workdir}/${fileTarget}`);
+    if (abs === '/') throw new MountSpecError(`invalid mount target "${target}": cannot mount over /`);
+    const secret: SecretMount = { id, required, mode, uid, gid, ...(env === undefined ? {} : { env }) };
+    return { type, target: abs, size: 0, options, secret };
+  }
   if (target === '') throw new MountSpecError('mount destination is required');
   const abs = normalizeTarget(target.startsWith('/') ? target : `${workdir}/${target}`);
   if (abs === '/') throw new MountSpecError(`invalid mount target "${target}": cannot mount over /`);

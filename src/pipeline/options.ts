@@ -4,6 +4,7 @@ import type { Log } from '../log.ts';
 import type { Platform } from '../oci/types.ts';
 import type { RemoteOptions } from '../registry/remote.ts';
 import type { LayerCache } from '../cache/layer-cache.ts';
+import type { SecretSource } from '../commands/command.ts';
 
 export interface OutputOptions {
   readonly destinations: readonly string[];
@@ -70,6 +71,8 @@ export interface BuildOptions {
   readonly layerCache?: { readonly store: LayerCache; readonly runLayers: boolean; readonly copyLayers: boolean };
   /** Where RUN's static helper may be (first existing wins); looked up only when a stage has a RUN. */
   readonly runHelperCandidates: readonly string[];
+  /** --secret: id → source, for RUN --mount=type=secret. */
+  readonly secrets?: ReadonlyMap<string, SecretSource>;
   /** Where RUN output goes (kaniko prints it raw on standard output). */
   readonly runOutput: (chunk: Buffer) => void;
   readonly skipDefaultRegistryFallback: boolean;

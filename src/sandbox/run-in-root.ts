@@ -27,6 +27,8 @@ export interface RunInRootOptions {
   readonly networkNone?: boolean;
   /** RUN --mount=type=tmpfs (both modes; without isolate in a mount namespace of their own): targets relative to the root, symlinks already resolved; size in bytes (0: default). */
   readonly tmpfs?: readonly { readonly target: string; readonly size: number }[];
+  /** RUN --mount=type=secret: host files (outside the root) bound read-only on targets relative to the root, symlinks already resolved. */
+  readonly bindFiles?: readonly { readonly source: string; readonly target: string }[];
   /** When set, this script (a #! file's content) is executed instead of looking argv[0] up. */
   readonly script?: string;
   readonly onOutput: (chunk: Buffer, stream: 'stdout' | 'stderr') => void;
@@ -72,6 +74,7 @@ function helperArgs(opts: RunInRootOptions): string[] {
     ...(opts.isolate ? ['--isolate'] : []),
     ...(opts.networkNone === true ? ['--network-none'] : []),
     ...tmpfs.flatMap((t) => ['--tmpfs', `${t.target.replace(/^\/+/u, '')}:${t.size}`]),
+    ...(opts.bindFiles ?? []).flatMap((b) => ['--bind-file', b.source, b.target.replace(/^\/+/u, '')]),
     ...(opts.script === undefined ? [] : ['--script-fd', '4']),
     '--', ...opts.argv,
   ];

@@ -23,12 +23,12 @@ describe('RUN flags', () => {
     if (work !== undefined) await rm(work, { recursive: true, force: true });
   });
 
-  async function build(name: string, dockerfile: string) {
+  async function build(name: string, dockerfile: string, extra: readonly string[] = [], env: Record<string, string> = {}) {
     const dir = join(work, name);
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'Dockerfile'), dockerfile.replaceAll('BASE', `${registry.host}/busybox:latest`));
     return runExecutor([`--context=dir://${dir}`, `--destination=${registry.host}/flags/${name}:latest`,
-      `--root-dir=${join(work, `root-${n++}`)}`, '--insecure', '--insecure-pull', '--log-format=text']);
+      `--root-dir=${join(work, `root-${n++}`)}`, '--insecure', '--insecure-pull', '--log-format=text', ...extra], { env });
   }
 
   test('--network=none sees only lo and cannot reach the registry; default and host can', async () => {
@@ -64,6 +64,48 @@ describe('RUN flags', () => {
     const config = await skopeoConfig(`docker://${registry.host}/flags/tmpfs:latest`, ['--tls-verify=false']);
     const ours = (config['history'] as { created_by: string; empty_layer?: boolean }[]).slice(-3);
     assert.deepEqual(ours.map((h) => h.empty_layer === true), [true, true, false], 'the tmpfs RUNs add no layer');
+  });
+
+  test('--mount=type=secret: file (mode, uid, gid, default target), env, optional skipped; the value is nowhere after', async () => {
+    const value = `s3cr3t-${process.pid}-value`;
+    const src = join(work, 'secret.txt');
+    await writeFile(src, value);
+    const run = await build('secret', [
+      'FROM BASE',
+      'RUN --mount=type=secret,id=tok echo "default: $(stat -c %a:%u:%g /run/secrets/tok) $(cat /run/secrets/tok | tr a-z A-Z)"',
+      'RUN --mount=type=secret,id=tok,target=/etc/app/tok,mode=0440,uid=7,gid=8 echo "custom: $(stat -c %a:%u:%g /etc/app/tok)" && ! echo x 2>/dev/null > /etc/app/tok',
+      'RUN --mount=type=secret,id=etok,env=TOK echo "env: $(echo $TOK | tr a-z A-Z)"',
+      'RUN --mount=type=secret,id=absent,env=NOPE --mount=type=secret,id=absent2 echo "absent: ${NOPE:-unset} $(test -e /run/secrets/absent2 || echo nofile)"',
+      'RUN test ! -e /run/secrets && test ! -e /etc/app && echo clean',
+      '',
+    ].join('\n'), [`--secret=id=tok,src=${src}`, '--secret', 'id=etok,env=E2E_SECRET_VALUE', '--verbosity=trace'], { E2E_SECRET_VALUE: value });
+    const up = value.toUpperCase();
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, new RegExp(`^default: 400:0:0 ${up}$`, 'm'));
+    assert.match(run.stdout, /^custom: 440:7:8$/m);
+    assert.match(run.stdout, new RegExp(`^env: ${up}$`, 'm'));
+    assert.match(run.stdout, /^absent: unset nofile$/m);
+    assert.match(run.stdout, /^clean$/m);
+    assert.ok(!run.stdout.includes(value) && !run.stderr.includes(value), 'the value is in no log line');
+    // Every blob in the registry (layers gunzipped, configs, manifests): no trace of the value.
+    const { gunzipSync } = await import('node:zlib');
+    const { readdir, readFile } = await import('node:fs/promises');
+    const entries = await readdir(registry.dataDir, { recursive: true, withFileTypes: true });
+    let blobs = 0;
+    for (const e of entries) {
+      if (!e.isFile() || e.name !== 'data') continue;
+      let data = await readFile(join(e.parentPath, e.name));
+      if (data[0] === 0x1f && data[1] === 0x8b) data = gunzipSync(data);
+      assert.ok(!data.includes(value), `the value is in blob ${e.parentPath}`);
+      blobs++;
+    }
+    assert.ok(blobs > 2);
+  });
+
+  test('--mount=type=secret,required=true without the secret fails naming the id', async () => {
+    const run = await build('secret-req', 'FROM BASE\nRUN --mount=type=secret,id=needed,required true\n');
+    assert.notEqual(run.code, 0);
+    assert.match(run.stderr, /^error: .*Dockerfile:2: RUN --mount=type=secret: secret needed not found$/m, run.stderr);
   });
 
   test('bad values and other mount types: one line naming Dockerfile:line', async () => {
