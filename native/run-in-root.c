@@ -130,6 +130,7 @@ struct created {
   char parent[PATH_MAX];
   struct timespec parent_before[2];  /* atime, mtime before creation */
   struct timespec parent_after;      /* mtime right after creation: unchanged later => the command left it */
+  int level;                         /* mounts made before it: it may live on any of them */
 };
 
 #define MAX_CREATED 40
@@ -173,6 +174,7 @@ static int create_mountpoint(struct state *st, const char *path, int is_dir) {
   if (lstat(c->parent, &ps) == 0) c->parent_after = ps.st_mtim;
   c->is_dir = is_dir;
   c->active = 1;
+  c->level = st->nmounted;
   st->ncreated++;
   return 0;
 }
@@ -404,26 +406,32 @@ static void setup_network_none(void) {
   close(fd);
 }
 
+static void remove_created(struct created *c) {
+  if (!c->active) return;
+  struct stat ps;
+  int untouched = lstat(c->parent, &ps) == 0 && ps.st_mtim.tv_sec == c->parent_after.tv_sec &&
+                  ps.st_mtim.tv_nsec == c->parent_after.tv_nsec;
+  if ((c->is_dir ? rmdir(c->path) : unlink(c->path)) != 0) {
+    warn("cannot remove %s: %s", c->path, strerror(errno));
+    return;
+  }
+  /* Restore the parent's times unless the command itself changed the directory. */
+  if (untouched) utimensat(AT_FDCWD, c->parent, c->parent_before, AT_SYMLINK_NOFOLLOW);
+}
+
 static void cleanup(struct state *st) {
-  for (int i = st->nmounted - 1; i >= 0; i--) umount2(st->mounted[i], MNT_DETACH);
+  /* A mountpoint made on top of an earlier mount (a tmpfs inside a cache mount) goes before that mount is undone. */
+  int c = st->ncreated - 1;
+  for (int i = st->nmounted - 1; i >= 0; i--) {
+    for (; c >= 0 && st->created[c].level > i; c--) remove_created(&st->created[c]);
+    umount2(st->mounted[i], MNT_DETACH);
+  }
   if (st->isolate) {
     char proc[PATH_MAX];
     join(proc, st->root, "proc");
     umount2(proc, MNT_DETACH);
   }
-  for (int i = st->ncreated - 1; i >= 0; i--) {
-    struct created *c = &st->created[i];
-    if (!c->active) continue;
-    struct stat ps;
-    int untouched = lstat(c->parent, &ps) == 0 && ps.st_mtim.tv_sec == c->parent_after.tv_sec &&
-                    ps.st_mtim.tv_nsec == c->parent_after.tv_nsec;
-    if ((c->is_dir ? rmdir(c->path) : unlink(c->path)) != 0) {
-      warn("cannot remove %s: %s", c->path, strerror(errno));
-      continue;
-    }
-    /* Restore the parent's times unless the command itself changed the directory. */
-    if (untouched) utimensat(AT_FDCWD, c->parent, c->parent_before, AT_SYMLINK_NOFOLLOW);
-  }
+  for (; c >= 0; c--) remove_created(&st->created[c]);
 }
 
 static int parse_groups(const char *text, gid_t *out) {

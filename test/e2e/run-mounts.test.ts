@@ -116,4 +116,66 @@ describe('RUN mounts: cache and bind', () => {
     const [privDir] = (await readdir(cacheDir)).filter((d) => d.startsWith('p-'));
     assert.deepEqual((await readdir(join(cacheDir, privDir ?? ''))).filter((e) => !e.endsWith('.lock')).sort(), ['0', '1']);
   });
+
+  test('type=bind: the context (read-only, .dockerignore applies), source file/dir, from=stage/index/image, rw discarded; nothing in a layer', async () => {
+    const image = `${registry.host}/busybox:latest`;
+    const run = await build('bind', [
+      'FROM BASE AS builder',
+      'RUN mkdir -p /out/sub && echo built > /out/bin && echo deep > /out/sub/x',
+      'FROM BASE',
+      'RUN --mount=target=/src echo "ctx: $(cat /src/data/a.txt) $(ls /src | tr \'\\n\' \' \')" && if touch /src/new 2>/dev/null; then echo ctx-writable; else echo ctx-ro; fi',
+      'RUN --mount=type=bind,source=data/a.txt,target=/etc/a.conf echo "file: $(cat /etc/a.conf)"',
+      'RUN --mount=type=bind,from=builder,source=/out,target=/mnt/out echo "stage: $(cat /mnt/out/bin) $(cat /mnt/out/sub/x)"',
+      'RUN --mount=type=bind,from=0,source=out/bin,target=/b echo "index: $(cat /b)"',
+      `RUN --mount=type=bind,from=${image},source=/etc,target=/img echo "image: $(head -1 /img/passwd)"`,
+      'RUN --mount=type=bind,source=data,target=/w,rw echo changed > /w/a.txt && echo "rw: $(cat /w/a.txt)"',
+      'RUN --mount=type=bind,target=/src --mount=type=cache,target=/src/data --mount=type=tmpfs,target=/src/data/t touch /src/data/c /src/data/t/t && echo "nested: $(ls /src/data | tr \'\\n\' \' \')"',
+      'RUN test ! -e /src && test ! -e /etc/a.conf && test ! -e /mnt && test ! -e /b && test ! -e /img && test ! -e /w && echo clean > /clean',
+      '',
+    ].join('\n'), [`--cache-mount-dir=${join(work, 'cache-mounts-bind')}`], {
+      'data/a.txt': 'hello\n', 'hidden.txt': 'no\n', '.dockerignore': 'hidden.txt\n',
+    });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^ctx: hello Dockerfile data $/m);
+    assert.match(run.stdout, /^ctx-ro$/m);
+    assert.match(run.stdout, /^file: hello$/m);
+    assert.match(run.stdout, /^stage: built deep$/m);
+    assert.match(run.stdout, /^index: built$/m);
+    assert.match(run.stdout, /^image: root:x:0:0:root:\/root:\/bin\/sh$/m);
+    assert.match(run.stdout, /^rw: changed$/m);
+    assert.match(run.stdout, /^nested: c t $/m, 'a cache on top of the read-only bind, a tmpfs on top of the cache');
+    assert.equal(await readFile(join(work, 'bind', 'data', 'a.txt'), 'utf8'), 'hello\n', 'rw writes are discarded');
+    const [dataCache] = await readdir(join(work, 'cache-mounts-bind'));
+    assert.deepEqual(await readdir(join(work, 'cache-mounts-bind', dataCache ?? '', '0')), ['c'], 'the tmpfs stub was removed from the cache');
+    assert.deepEqual(await emptyLayers('bind', 8), [true, true, true, true, true, true, true, false], 'bind RUNs add no layer');
+  });
+
+  test('type=bind: the RUN cache key follows the mounted content', async () => {
+    const layers = join(work, 'layers-bind');
+    const args = ['--cache', `--cache-repo=oci:${layers}`];
+    const dockerfile = 'FROM BASE\nRUN --mount=target=/src,source=in cat /src/v > /v\n';
+    const ctx = { 'in/v': 'one\n', 'other.txt': 'x\n' };
+    const first = await build('bind-key', dockerfile, args, ctx);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stderr, /No cached layer found for cmd/);
+    const same = await build('bind-key', dockerfile, args, { ...ctx, 'other.txt': 'changed outside the mount\n' });
+    assert.equal(same.code, 0, same.stderr);
+    assert.match(same.stderr, /Using caching version of cmd/);
+    const changed = await build('bind-key', dockerfile, args, { ...ctx, 'in/v': 'two\n' });
+    assert.equal(changed.code, 0, changed.stderr);
+    assert.match(changed.stderr, /No cached layer found for cmd/);
+  });
+
+  test('bad mounts: one line naming Dockerfile:line', async () => {
+    for (const [line, re] of [
+      ['RUN --mount=target=/s,source=nope true', /^error: .*Dockerfile:2: RUN --mount=type=bind: source \/nope not found in the build context$/m],
+      ['RUN --mount=target=/s,source=hidden.txt true', /^error: .*Dockerfile:2: RUN --mount=type=bind: source \/hidden.txt not found in the build context$/m],
+      ['RUN --mount=type=bind,source=x true', /^error: .*Dockerfile:2: RUN --mount=type=bind,source=x: mount destination is required$/m],
+      ['RUN --mount=type=cache,target=/c,sharing=often true', /^error: .*Dockerfile:2: RUN --mount=type=cache,target=\/c,sharing=often: unsupported sharing value "often"$/m],
+    ] as const) {
+      const run = await build(`bad-${n}`, `FROM BASE\n${line}\n`, [], { 'hidden.txt': 'x', '.dockerignore': 'hidden.txt\n' });
+      assert.notEqual(run.code, 0, line);
+      assert.match(run.stderr, re, run.stderr);
+    }
+  });
 });
