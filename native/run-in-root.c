@@ -26,11 +26,20 @@
  *   --bind-file SRC REL (repeatable; two values) bind the host file SRC read-only onto REL (relative to the
  *                  root, resolved by the caller); missing directories and the file stub are created and
  *                  removed afterwards (RUN --mount=type=secret).
+ *   --bind SRC REL ro|rw (repeatable; three values) bind the host directory or file SRC onto REL (relative to the
+ *                  root, resolved by the caller), read-only unless rw; missing directories and the stub (a directory
+ *                  or an empty file, after SRC) are created and removed afterwards (RUN --mount=type=cache|bind).
+ *                  All mounts are made in target order, parents first (a cache below a bind target works).
  *   --error-fd N   also write setup failures to fd N (close-on-exec: the command never inherits it), so the
  *                  caller can tell a helper failure from a command that exits 125.
  *
  * The command's environment is the helper's own environment (the caller spawns it with exactly that), and
  * ARGV[0] is looked up in its PATH (execvpe). stdin/stdout/stderr are inherited.
+ *
+ * Lock mode: run-in-root --hold-lock[-nb] FILE takes an exclusive flock(2) on FILE (created if missing), blocking
+ * (or, -nb, printing "busy" and exiting 1 when it is held elsewhere), prints "locked" and holds the lock until its
+ * stdin reaches EOF: the caller (RUN --mount=type=cache,sharing=locked|private) keeps it for the RUN's duration,
+ * and a caller that dies releases it.
  *
  * Exit status: the command's; 128+N when it died of signal N. Helper failures print "run-in-root: ..." on
  * stderr and exit 125 (setup), 126 (not executable) or 127 (not found).
@@ -49,7 +58,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <net/if.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/statvfs.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/mount.h>
@@ -119,11 +130,13 @@ struct created {
   char parent[PATH_MAX];
   struct timespec parent_before[2];  /* atime, mtime before creation */
   struct timespec parent_after;      /* mtime right after creation: unchanged later => the command left it */
+  int level;                         /* mounts made before it: it may live on any of them */
 };
 
 #define MAX_CREATED 40
 #define MAX_MOUNTED 24
 #define MAX_TMPFS 8
+#define MAX_BINDS 16
 struct state {
   const char *root;
   int isolate;
@@ -161,6 +174,7 @@ static int create_mountpoint(struct state *st, const char *path, int is_dir) {
   if (lstat(c->parent, &ps) == 0) c->parent_after = ps.st_mtim;
   c->is_dir = is_dir;
   c->active = 1;
+  c->level = st->nmounted;
   st->ncreated++;
   return 0;
 }
@@ -333,6 +347,51 @@ static void setup_bind_file(struct state *st, const char *src, const char *rel) 
     die(EXIT_SETUP, "cannot make the secret on %s read-only: %s", path, strerror(errno));
 }
 
+/* RUN --mount=type=cache|bind: the host directory or file SRC bound on REL, read-only unless rw. */
+static void setup_bind(struct state *st, const char *src, const char *rel, int ro) {
+  char path[PATH_MAX];
+  struct stat s;
+  if (stat(src, &s) != 0) die(EXIT_SETUP, "bind mount source %s: %s", src, strerror(errno));
+  join(path, st->root, rel);
+  make_target(st, "bind", rel, path, S_ISDIR(s.st_mode));
+  make_parent_private(st, path);
+  if (mount(src, path, NULL, MS_BIND, NULL) != 0) die(EXIT_SETUP, "cannot bind %s on %s: %s", src, path, strerror(errno));
+  note_mount(st, path);
+  if (!ro) return;
+  /* Flags the source's mount has (nosuid, ...) must be kept where they are locked, or the remount fails. */
+  unsigned long keep = 0;
+  struct statvfs v;
+  if (statvfs(path, &v) == 0) {
+    if (v.f_flag & ST_NOSUID) keep |= MS_NOSUID;
+    if (v.f_flag & ST_NODEV) keep |= MS_NODEV;
+    if (v.f_flag & ST_NOEXEC) keep |= MS_NOEXEC;
+  }
+  if (mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, NULL) != 0)
+    die(EXIT_SETUP, "cannot make the bind mount on %s read-only: %s", path, strerror(errno));
+}
+
+/* --hold-lock[-nb] FILE: see the comment at the top. */
+static int hold_lock(const char *file, int nonblock) {
+  int fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) die(EXIT_SETUP, "lock %s: %s", file, strerror(errno));
+  while (flock(fd, LOCK_EX | (nonblock ? LOCK_NB : 0)) != 0) {
+    if (errno == EINTR) continue;
+    if (errno == EWOULDBLOCK && nonblock) {
+      if (write(STDOUT_FILENO, "busy\n", 5) < 0) { /* the caller sees the exit status */ }
+      return 1;
+    }
+    die(EXIT_SETUP, "lock %s: %s", file, strerror(errno));
+  }
+  if (write(STDOUT_FILENO, "locked\n", 7) != 7) return EXIT_SETUP;
+  char buf[64];
+  for (;;) {
+    ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+    if (n > 0 || (n < 0 && errno == EINTR)) continue;
+    break;
+  }
+  return 0;
+}
+
 /* RUN --network=none: a new network namespace; its loopback starts down, so bring it up. */
 static void setup_network_none(void) {
   if (unshare(CLONE_NEWNET) != 0) die(EXIT_SETUP, "RUN --network=none: cannot create a network namespace: %s", strerror(errno));
@@ -347,26 +406,32 @@ static void setup_network_none(void) {
   close(fd);
 }
 
+static void remove_created(struct created *c) {
+  if (!c->active) return;
+  struct stat ps;
+  int untouched = lstat(c->parent, &ps) == 0 && ps.st_mtim.tv_sec == c->parent_after.tv_sec &&
+                  ps.st_mtim.tv_nsec == c->parent_after.tv_nsec;
+  if ((c->is_dir ? rmdir(c->path) : unlink(c->path)) != 0) {
+    warn("cannot remove %s: %s", c->path, strerror(errno));
+    return;
+  }
+  /* Restore the parent's times unless the command itself changed the directory. */
+  if (untouched) utimensat(AT_FDCWD, c->parent, c->parent_before, AT_SYMLINK_NOFOLLOW);
+}
+
 static void cleanup(struct state *st) {
-  for (int i = st->nmounted - 1; i >= 0; i--) umount2(st->mounted[i], MNT_DETACH);
+  /* A mountpoint made on top of an earlier mount (a tmpfs inside a cache mount) goes before that mount is undone. */
+  int c = st->ncreated - 1;
+  for (int i = st->nmounted - 1; i >= 0; i--) {
+    for (; c >= 0 && st->created[c].level > i; c--) remove_created(&st->created[c]);
+    umount2(st->mounted[i], MNT_DETACH);
+  }
   if (st->isolate) {
     char proc[PATH_MAX];
     join(proc, st->root, "proc");
     umount2(proc, MNT_DETACH);
   }
-  for (int i = st->ncreated - 1; i >= 0; i--) {
-    struct created *c = &st->created[i];
-    if (!c->active) continue;
-    struct stat ps;
-    int untouched = lstat(c->parent, &ps) == 0 && ps.st_mtim.tv_sec == c->parent_after.tv_sec &&
-                    ps.st_mtim.tv_nsec == c->parent_after.tv_nsec;
-    if ((c->is_dir ? rmdir(c->path) : unlink(c->path)) != 0) {
-      warn("cannot remove %s: %s", c->path, strerror(errno));
-      continue;
-    }
-    /* Restore the parent's times unless the command itself changed the directory. */
-    if (untouched) utimensat(AT_FDCWD, c->parent, c->parent_before, AT_SYMLINK_NOFOLLOW);
-  }
+  for (; c >= 0; c--) remove_created(&st->created[c]);
 }
 
 static int parse_groups(const char *text, gid_t *out) {
@@ -392,6 +457,9 @@ struct options {
   int ntmpfs;
   const char *bind_src[MAX_TMPFS], *bind_dst[MAX_TMPFS];
   int nbind;
+  const char *dbind_src[MAX_BINDS], *dbind_dst[MAX_BINDS];
+  int dbind_ro[MAX_BINDS];
+  int ndbind;
   char **argv;
 };
 
@@ -435,6 +503,35 @@ static void forward_kill(int sig) {
   if (child_pid > 0) kill(child_pid, SIGKILL);
 }
 
+static int path_depth(const char *rel) {
+  int n = 0;
+  for (const char *p = rel; *p != '\0'; p++)
+    if (*p != '/' && (p == rel || p[-1] == '/')) n++;
+  return n;
+}
+
+/* tmpfs, secret files and binds in target order, parents first (stable), so a mount below another's target is
+ * made on top of it, not hidden under it. */
+static void setup_mounts_in_order(struct state *st, const struct options *o) {
+  struct op { int kind, index, depth; } ops[MAX_TMPFS * 2 + MAX_BINDS];
+  int n = 0;
+  for (int t = 0; t < o->ntmpfs; t++) ops[n++] = (struct op){0, t, path_depth(o->tmpfs[t])};
+  for (int b = 0; b < o->nbind; b++) ops[n++] = (struct op){1, b, path_depth(o->bind_dst[b])};
+  for (int b = 0; b < o->ndbind; b++) ops[n++] = (struct op){2, b, path_depth(o->dbind_dst[b])};
+  for (int i = 1; i < n; i++) {
+    struct op cur = ops[i];
+    int j = i - 1;
+    for (; j >= 0 && ops[j].depth > cur.depth; j--) ops[j + 1] = ops[j];
+    ops[j + 1] = cur;
+  }
+  for (int i = 0; i < n; i++) {
+    int x = ops[i].index;
+    if (ops[i].kind == 0) setup_tmpfs(st, o->tmpfs[x], o->tmpfs_size[x]);
+    else if (ops[i].kind == 1) setup_bind_file(st, o->bind_src[x], o->bind_dst[x]);
+    else setup_bind(st, o->dbind_src[x], o->dbind_dst[x], o->dbind_ro[x]);
+  }
+}
+
 /* --isolate: new mount + pid namespaces with private /dev, /proc, /sys, etc files. Without --isolate (container mode,
  * only when there are tmpfs mounts): a new mount namespace holding just those mounts, the command forked in it. */
 static int run_isolated(struct options *o) {
@@ -456,8 +553,7 @@ static int run_isolated(struct options *o) {
     setup_etc_file(&st, "resolv.conf", have_dev);
     setup_etc_file(&st, "hosts", have_dev);
   }
-  for (int t = 0; t < o->ntmpfs; t++) setup_tmpfs(&st, o->tmpfs[t], o->tmpfs_size[t]);
-  for (int b = 0; b < o->nbind; b++) setup_bind_file(&st, o->bind_src[b], o->bind_dst[b]);
+  setup_mounts_in_order(&st, o);
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -489,6 +585,8 @@ static int run_isolated(struct options *o) {
 
 int main(int argc, char **argv) {
   struct options o = {.root = "/", .cwd = "/", .script_fd = -1, .uid = 0, .gid = 0, .ngroups = 0, .isolate = 0};
+  if (argc == 3 && (strcmp(argv[1], "--hold-lock") == 0 || strcmp(argv[1], "--hold-lock-nb") == 0))
+    return hold_lock(argv[2], strcmp(argv[1], "--hold-lock-nb") == 0);
   int i = 1;
   for (; i < argc; i++) {
     const char *a = argv[i];
@@ -507,6 +605,15 @@ int main(int argc, char **argv) {
       if (i + 1 >= argc) die(EXIT_SETUP, "--bind-file needs SRC and REL");
       o.bind_src[o.nbind] = v;
       o.bind_dst[o.nbind++] = argv[++i];
+    } else if (strcmp(a, "--bind") == 0) {
+      if (o.ndbind >= MAX_BINDS) die(EXIT_SETUP, "too many --bind");
+      if (i + 2 >= argc) die(EXIT_SETUP, "--bind needs SRC, REL and ro|rw");
+      const char *rw = argv[i + 2];
+      if (strcmp(rw, "ro") != 0 && strcmp(rw, "rw") != 0) die(EXIT_SETUP, "bad --bind mode: %s", rw);
+      o.dbind_src[o.ndbind] = v;
+      o.dbind_dst[o.ndbind] = argv[++i];
+      o.dbind_ro[o.ndbind++] = strcmp(rw, "ro") == 0;
+      i++;
     } else if (strcmp(a, "--tmpfs") == 0) {
       if (o.ntmpfs >= MAX_TMPFS) die(EXIT_SETUP, "too many --tmpfs");
       char *colon = strrchr(v, ':');
@@ -528,7 +635,7 @@ int main(int argc, char **argv) {
   static char root[PATH_MAX];
   if (realpath(o.root, root) == NULL) die(EXIT_SETUP, "root %s: %s", o.root, strerror(errno));
   o.root = root;
-  if (o.isolate || o.ntmpfs > 0 || o.nbind > 0) return run_isolated(&o);
+  if (o.isolate || o.ntmpfs > 0 || o.nbind > 0 || o.ndbind > 0) return run_isolated(&o);
   /* Container mode execs in place: the new network namespace ends with the command. */
   if (o.network_none) setup_network_none();
   enter_and_exec(&o);

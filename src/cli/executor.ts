@@ -116,6 +116,7 @@ export async function executorMain(io: CliIo): Promise<void> {
       buildArgs: parseBuildArgs(flags.list('build-arg'), io.env),
       labels: parseLabels(flags.list('label')),
       secrets: parseSecrets(flags.list('secret')),
+      cacheMountDir: resolve(flags.string('cache-mount-dir') ?? join(kanikoDir, 'cache-mounts')),
       ...(target !== undefined ? { target } : {}),
       platform, rootDir: rootChoice.rootDir, workDir, kanikoDir,
       ignorePaths: flags.list('ignore-path'), ignoreVarRun: flags.bool('ignore-var-run', true),

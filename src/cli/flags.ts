@@ -81,6 +81,7 @@ export const executorFlags: readonly FlagSpec[] = [
   { name: 'cache', kind: 'bool', default: false, supported: true, help: 'Use the layer cache and the base-image cache directory' },
   { name: 'cache-repo', kind: 'string', supported: true, help: 'Repository for cached layers (oci:DIR for a local layout)' },
   { name: 'cache-dir', kind: 'string', default: '/cache', supported: true, help: 'Base-image cache directory filled by the warmer' },
+  { name: 'cache-mount-dir', kind: 'string', supported: true, extension: true, help: 'Where RUN --mount=type=cache contents persist between builds (default: <kaniko-dir>/cache-mounts; mount a volume here)' },
   { name: 'cache-ttl', kind: 'duration', default: '336h', supported: true, help: 'Maximum age of cache entries' },
   { name: 'cache-copy-layers', kind: 'bool', default: false, supported: true, help: 'Cache COPY layers' },
   { name: 'cache-run-layers', kind: 'bool', default: true, supported: true, help: 'Cache RUN layers' },

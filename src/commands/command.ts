@@ -41,6 +41,8 @@ export interface StepContext {
     readonly secrets?: ReadonlyMap<string, SecretSource>;
     /** Scratch directory outside the snapshot for secret files. */
     readonly scratchDir?: string;
+    /** --cache-mount-dir: where RUN --mount=type=cache contents live between builds. */
+    readonly cacheMountDir?: string;
   };
 }
 

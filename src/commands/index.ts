@@ -30,7 +30,7 @@ type Factories = { [K in Instruction['kind']]: (i: Extract<Instruction, { kind: 
 
 const factories = {
   FROM: (i) => { throw new BuildError('DOCKERFILE', `FROM at line ${i.line} is a stage boundary, not a command`); },
-  RUN: (i) => runCommand(i),
+  RUN: (i, o) => runCommand(i, o.ignore === undefined ? {} : { ignore: o.ignore }),
   COPY: (i, o) => copyCommand(i, o.ignore === undefined ? {} : { ignore: o.ignore }),
   ADD: (i, o) => addCommand(i, o.ignore === undefined ? {} : { ignore: o.ignore }),
   ENV: (i) => envCommand(i),

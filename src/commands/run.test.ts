@@ -146,8 +146,8 @@ describe('RUN', () => {
   });
 
   it('refuses other mount types and unknown --network values; accepts --network=host', async () => {
-    await assert.rejects(build('RUN --mount=type=cache,target=/c true'), (e: unknown) =>
-      e instanceof BuildError && e.code === 'NOT_SUPPORTED' && e.message === 'RUN --mount=type=cache is not supported yet');
+    await assert.rejects(build('RUN --mount=type=ssh,target=/c true'), (e: unknown) =>
+      e instanceof BuildError && e.code === 'NOT_SUPPORTED' && e.message === 'RUN --mount=type=ssh is not supported yet');
     await assert.rejects(build('RUN --network=bridge true'), (e: unknown) => e instanceof BuildError && e.code === 'DOCKERFILE');
     await build('RUN --network=host true');
   });
@@ -226,8 +226,8 @@ describe('RUN pieces', () => {
     for (const network of ['default', 'none', 'host']) assert.deepEqual(checkRunFlags({ mounts: [], network }), []);
     assert.throws(() => checkRunFlags({ mounts: [], network: 'bridge' }), /RUN --network=bridge: expected default, none or host/);
     assert.deepEqual(checkRunFlags({ mounts: ['type=tmpfs,target=t,size=1k'] }, '/w').map((m) => [m.target, m.size]), [['/w/t', 1024]]);
-    assert.throws(() => checkRunFlags({ mounts: ['type=cache,target=/c'] }),
-      (e: unknown) => e instanceof BuildError && e.code === 'NOT_SUPPORTED' && /type=cache is not supported yet/.test(e.message));
+    assert.throws(() => checkRunFlags({ mounts: ['type=ssh,target=/c'] }),
+      (e: unknown) => e instanceof BuildError && e.code === 'NOT_SUPPORTED' && /type=ssh is not supported yet/.test(e.message));
     assert.throws(() => checkRunFlags({ mounts: ['type=tmpfs,target=/t,bogus=1'] }),
       (e: unknown) => e instanceof BuildError && e.code === 'DOCKERFILE' && /unexpected key 'bogus'/.test(e.message));
   });

@@ -13,6 +13,7 @@ import { mkdirAllInRoot } from '../rootfs/copy.ts';
 import { resolveInRootSync } from '../rootfs/resolve.ts';
 import { lookupUser, supplementaryGroups } from '../rootfs/users.ts';
 import { runInRoot } from '../sandbox/run-in-root.ts';
+import { bindMountInputs, prepareRunMounts, type PreparedMounts, type RunMountOptions } from './run-mounts.ts';
 import type { Command, SecretSource, StepContext } from './command.ts';
 
 const defaultShell: readonly string[] = ['/bin/sh', '-c'];
@@ -33,14 +34,15 @@ export interface RunProcess {
   readonly script?: string;
 }
 
-export function runCommand(instr: RunInstruction): Command {
+export function runCommand(instr: RunInstruction, opts: RunMountOptions = {}): Command {
   return {
     line: instr.line,
     text: instr.text,
     effects: { snapshot: 'tree', cacheable: true, needsRootfs: true },
     async cacheInputs(step) {
       const mounts = checkRunFlags(instr, runWorkingDir(step.image));
-      return [...runCacheInputs(step, runProcess(instr, step.image.config.Shell)), ...runFlagInputs(instr, mounts)];
+      return [...runCacheInputs(step, runProcess(instr, step.image.config.Shell)), ...runFlagInputs(instr, mounts),
+        ...(await bindMountInputs(step, mounts, opts))];
     },
     async execute(step) {
       const mounts = checkRunFlags(instr, runWorkingDir(step.image));
@@ -49,7 +51,9 @@ export function runCommand(instr: RunInstruction): Command {
       const env = buildRunEnv(config.Env ?? [], step.args, step.buildArgs, user.home);
       const secrets = await prepareSecrets(step, mounts.filter((m) => m.type === 'secret'));
       env.push(...secrets.env);
+      let mounted: PreparedMounts | undefined;
       try {
+      mounted = await prepareRunMounts(step, mounts, opts);
       const cwd = runWorkingDir(step.image);
       // Docker (runc) creates a missing working directory, owned by root.
       await mkdirAllInRoot(step.root, cwd, { uid: 0, gid: 0, mode: 0o755 });
@@ -68,6 +72,7 @@ export function runCommand(instr: RunInstruction): Command {
         networkNone: instr.network === 'none',
         tmpfs: mounts.filter((m) => m.type === 'tmpfs').map((m) => ({ target: rootRelative(step.root, m.target), size: m.size })),
         bindFiles: secrets.files,
+        binds: mounted.binds.map((b) => ({ ...b, target: rootRelative(step.root, b.target) })),
         helperPath: step.runtime.helperPath,
         onOutput: (chunk) => step.runtime.output(chunk),
         signal: step.signal,
@@ -78,6 +83,7 @@ export function runCommand(instr: RunInstruction): Command {
       }
       return { image: step.image };
       } finally {
+        await mounted?.release();
         if (secrets.dir !== undefined) await rm(secrets.dir, { recursive: true, force: true });
       }
     },

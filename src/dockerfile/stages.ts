@@ -26,6 +26,8 @@ export interface ResolvedStage {
   readonly copyFrom: ReadonlyMap<CopyInstruction, StageRef>;
   /** Stages this one reads directly: its base, COPY --from, RUN --mount from=. Sorted. */
   readonly dependsOn: readonly number[];
+  /** Stages a RUN --mount from= of this one reads (their files must be on disk). Sorted. */
+  readonly mountFrom: readonly number[];
   /** The final stage needs this one (true for the final stage itself). */
   readonly needed: boolean;
   readonly final: boolean;
@@ -108,6 +110,7 @@ export function resolveStages(df: Dockerfile, opts: ResolveOptions): ResolvedDoc
       : image === 'scratch' ? { kind: 'scratch' } : { kind: 'image', ref: image };
     const platform = stage.platform === undefined ? undefined : expandWord(stage.platform, metaArgs, exp);
     const deps = new Set<number>();
+    const mountFrom = new Set<number>();
     if (base.kind === 'stage') deps.add(base.index);
     const copyFrom = new Map<CopyInstruction, StageRef>();
     // ARG/ENV values known without running anything (the base image's ENV is not), for --from expansion.
@@ -136,7 +139,7 @@ export function resolveStages(df: Dockerfile, opts: ResolveOptions): ResolvedDoc
         } else if (instr.kind === 'RUN') {
           for (const src of mountSources(instr.mounts)) {
             const idx = findStage(kept, expandWord(src, env, exp), stage.index, true);
-            if (idx !== undefined) deps.add(idx);
+            if (idx !== undefined) { deps.add(idx); mountFrom.add(idx); }
           }
         }
       });
@@ -144,6 +147,7 @@ export function resolveStages(df: Dockerfile, opts: ResolveOptions): ResolvedDoc
     return {
       index: stage.index, line: stage.line, stage, base, copyFrom,
       dependsOn: [...deps].sort((a, b) => a - b),
+      mountFrom: [...mountFrom].sort((a, b) => a - b),
       ...(stage.name === undefined ? {} : { name: stage.name }),
       ...(platform === undefined ? {} : { platform }),
     };

@@ -21,8 +21,9 @@ test('errors as BuildKit words them; other known types are not supported yet', (
   fails('type=tmpfs', /mount destination is required/);
   fails('type=tmpfs,target=/', /cannot mount over \//);
   fails('type=tmpfs,target=/t,size=lots', /^invalid size: 'lots'$/);
-  fails('type=cache,target=/c', /^RUN --mount=type=cache is not supported yet$/, true);
-  fails('target=/c', /^RUN --mount=type=bind is not supported yet$/, true);
+  fails('type=cache,target=/c,sharing=sometimes', /^unsupported sharing value "sometimes"$/);
+  fails('type=bind,target=/c,ro=perhaps', /^invalid value for ro: perhaps$/);
+  fails('type=bind,target=/c,from=', /^from= needs a stage/);
 });
 
 test('the cache key records every option', () => {
@@ -41,4 +42,19 @@ test('secret: id, target default, env-only, required, mode/uid/gid', () => {
   assert.throws(() => parseMount('type=secret'), /secret ID missing/);
   assert.throws(() => parseMount('type=secret,id=a,mode=9'), /invalid value for mode/);
   assert.throws(() => parseMount('type=secret,id=a,required=maybe'), /invalid value for required/);
+});
+
+test('cache: id defaults to the target, sharing, ro, from/source, mode default 0755', () => {
+  assert.deepEqual(parseMount('type=cache,target=/root/.cache').cache,
+    { id: '/root/.cache', readonly: false, sharing: 'shared', source: '', mode: 0o755, uid: 0, gid: 0 });
+  assert.deepEqual(parseMount('type=cache,id=go,target=c,sharing=LOCKED,ro,from=base,source=/x,mode=0700,uid=5,gid=6', '/w').cache,
+    { id: 'go', readonly: true, sharing: 'locked', from: 'base', source: '/x', mode: 0o700, uid: 5, gid: 6 });
+  assert.equal(parseMount('type=cache,id=go,target=c', '/w').target, '/w/c');
+});
+
+test('bind: the default type, read-only unless rw, from and source', () => {
+  assert.deepEqual(parseMount('target=/src').bind, { source: '', readwrite: false });
+  assert.deepEqual(parseMount('type=bind,target=/src,from=builder,source=/out,rw').bind, { from: 'builder', source: '/out', readwrite: true });
+  assert.deepEqual(parseMount('type=bind,target=/src,readwrite=false').bind, { source: '', readwrite: false });
+  assert.deepEqual(parseMount('type=bind,target=/src,ro=false').bind, { source: '', readwrite: true });
 });

@@ -14,6 +14,34 @@ export interface MountSpec {
   readonly options: readonly (readonly [string, string])[];
   /** type=secret: which secret, and how it is exposed (a file at target unless only env is given). */
   readonly secret?: SecretMount;
+  /** type=cache: which cache and how it is shared. */
+  readonly cache?: CacheMount;
+  /** type=bind: what is bound. */
+  readonly bind?: BindMount;
+}
+
+/** RUN --mount=type=cache (BuildKit's options; the contents persist between builds and never reach a layer). */
+export interface CacheMount {
+  /** Default: the target. */
+  readonly id: string;
+  readonly readonly: boolean;
+  readonly sharing: 'shared' | 'private' | 'locked';
+  /** Stage name/index or image whose `source` seeds a new cache (default: an empty directory). */
+  readonly from?: string;
+  readonly source: string;
+  /** Of the cache directory when it is created (default 0755, 0:0). */
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** RUN --mount=type=bind: `source` of `from` (a stage, an image or a named context; default the build context). */
+export interface BindMount {
+  readonly from?: string;
+  /** Path inside from (default its root). */
+  readonly source: string;
+  /** rw/readwrite: writes allowed, then discarded (default read-only). */
+  readonly readwrite: boolean;
 }
 
 export interface SecretMount {
@@ -42,7 +70,7 @@ const mountTypes: readonly MountType[] = ['bind', 'cache', 'tmpfs', 'secret', 's
 const knownKeys = new Set(['type', 'from', 'source', 'src', 'target', 'dst', 'destination', 'readonly', 'ro', 'rw',
   'readwrite', 'bind-propagation', 'bind-nonrecursive', 'id', 'sharing', 'required', 'size', 'mode', 'uid', 'gid', 'env']);
 /** Types this builder runs. */
-const supported: ReadonlySet<MountType> = new Set(['tmpfs', 'secret']);
+const supported: ReadonlySet<MountType> = new Set(['tmpfs', 'secret', 'cache', 'bind']);
 
 /** Splits a CSV field list as encoding/csv does (double quotes group, "" is a quote). */
 function csvFields(value: string): string[] {
@@ -149,7 +177,47 @@ export function parseMount(value: string, workdir = '/'): MountSpec {
   const abs = normalizeTarget(target.startsWith('/') ? target : `${workdir}/${target}`);
   if (abs === '/') throw new MountSpecError(`invalid mount target "${target}": cannot mount over /`);
   const size = sizeText === undefined ? 0 : ramInBytes(sizeText);
+  if (type === 'cache' || type === 'bind') return { type, target: abs, size, options, ...cacheOrBind(type, abs, options, uid, gid) };
   return { type, target: abs, size, options };
+}
+
+/** BuildKit's boolean option values: empty is true. */
+function boolOption(key: string, val: string): boolean {
+  const b = val === '' ? 'true' : val.toLowerCase();
+  if (b !== 'true' && b !== 'false') throw new MountSpecError(`invalid value for ${key}: ${val}`);
+  return b === 'true';
+}
+
+/** The cache/bind part of a spec: from, source, ro/rw, sharing, id and (cache) mode with its default 0755. */
+function cacheOrBind(type: 'cache' | 'bind', target: string, options: readonly (readonly [string, string])[], uid: number, gid: number):
+  { cache: CacheMount } | { bind: BindMount } {
+  let from: string | undefined;
+  let source = '';
+  let readonly = type === 'bind';
+  let sharing: CacheMount['sharing'] = 'shared';
+  let id = '';
+  let mode = 0o755;
+  for (const [key, val] of options) {
+    switch (key) {
+      case 'from': from = val; break;
+      case 'source': case 'src': source = val; break;
+      case 'readonly': case 'ro': readonly = boolOption(key, val); break;
+      case 'readwrite': case 'rw': readonly = !boolOption(key, val); break;
+      case 'id': id = val; break;
+      case 'mode': mode = Number.parseInt(val, 8); break;
+      case 'sharing': {
+        const v = val.toLowerCase();
+        if (v !== 'shared' && v !== 'private' && v !== 'locked') throw new MountSpecError(`unsupported sharing value "${val}"`);
+        if (type !== 'cache') throw new MountSpecError(`sharing is only for type=cache mounts`);
+        sharing = v;
+        break;
+      }
+      default: break;
+    }
+  }
+  if (from === '') throw new MountSpecError('from= needs a stage, an image or a named context');
+  if (type === 'bind') return { bind: { ...(from === undefined ? {} : { from }), source, readwrite: !readonly } };
+  return { cache: { id: id === '' ? target : id, readonly, sharing, ...(from === undefined ? {} : { from }), source, mode, uid, gid } };
 }
 
 /** What a RUN's cache key records of its mounts: type, target and the options as given. */

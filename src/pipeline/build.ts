@@ -55,8 +55,10 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
   });
   const stages = resolved.stages;
   const dockerignore = await loadDockerignore(opts.contextDir, opts.dockerfilePath);
+  // Container mode: RUN cache-mount contents (--cache-mount-dir) are never image content, nor reset between stages.
+  const cacheMountPaths = containerMode && opts.cacheMountDir !== undefined ? [opts.cacheMountDir] : [];
   const ignoreEntries = defaultIgnoreEntries({
-    ...(containerMode ? { kanikoDir: opts.kanikoDir } : {}), ignoreVarRun: opts.ignoreVarRun, extraPaths: opts.ignorePaths,
+    ...(containerMode ? { kanikoDir: opts.kanikoDir } : {}), ignoreVarRun: opts.ignoreVarRun, extraPaths: [...opts.ignorePaths, ...cacheMountPaths],
     mountPoints: containerMode ? readMountPoints(mountInfo) : [],
   });
   const ignore = createIgnoreList(ignoreEntries);
@@ -65,7 +67,7 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
   const reset = async (): Promise<void> => {
     await resetRoot({
       root: opts.rootDir, ignore, ignoredPaths: ignoreEntries.map((e) => e.path),
-      keep: [opts.contextDir, opts.workDir, ...(opts.cache ? [opts.cacheDir] : [])], log,
+      keep: [opts.contextDir, opts.workDir, ...(opts.cache ? [opts.cacheDir] : []), ...cacheMountPaths], log,
     });
   };
   const stageFs = stageFilesystems(opts.workDir, log);
@@ -95,6 +97,7 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
   needed.add(target.index);
   const copiedFrom = new Set<number>();
   for (const s of stages) for (const ref of s.copyFrom.values()) if (ref.kind === 'stage') copiedFrom.add(ref.index);
+  for (const s of stages) for (const index of s.mountFrom) copiedFrom.add(index); // RUN --mount from=<stage>
   // COPY --from=<name|index>: names compare case-insensitively, as Docker's.
   const stageByName = new Map<string, number>();
   for (const s of stages) {
@@ -129,6 +132,7 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
         break;
       }
     }
+    // COPY --from and RUN --mount from= (bind, cache) resolve through this: named build contexts belong here.
     const resolveFrom = async (from: string): Promise<string> => {
       const index = stageByName.get(from.toLowerCase());
       if (index !== undefined && index < stage.index) {

@@ -73,6 +73,8 @@ export interface BuildOptions {
   readonly runHelperCandidates: readonly string[];
   /** --secret: id → source, for RUN --mount=type=secret. */
   readonly secrets?: ReadonlyMap<string, SecretSource>;
+  /** --cache-mount-dir: RUN --mount=type=cache contents, kept between builds (default <kaniko-dir>/cache-mounts). */
+  readonly cacheMountDir?: string;
   /** Where RUN output goes (kaniko prints it raw on standard output). */
   readonly runOutput: (chunk: Buffer) => void;
   readonly skipDefaultRegistryFallback: boolean;

@@ -174,6 +174,7 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
     output: opts.runOutput,
     ...(opts.secrets === undefined ? {} : { secrets: opts.secrets }),
     scratchDir: opts.workDir,
+    ...(opts.cacheMountDir === undefined ? {} : { cacheMountDir: opts.cacheMountDir }),
   };
   // The snapshotter's baseline is taken lazily, right before the first step that needs a tree walk, so the
   // unpacked base and any COPY before it cost one stat walk in total. --single-snapshot takes it up front.

@@ -29,6 +29,8 @@ export interface RunInRootOptions {
   readonly tmpfs?: readonly { readonly target: string; readonly size: number }[];
   /** RUN --mount=type=secret: host files (outside the root) bound read-only on targets relative to the root, symlinks already resolved. */
   readonly bindFiles?: readonly { readonly source: string; readonly target: string }[];
+  /** RUN --mount=type=cache|bind: host directories or files bound on targets relative to the root (symlinks resolved), read-only unless readonly is false. */
+  readonly binds?: readonly { readonly source: string; readonly target: string; readonly readonly: boolean }[];
   /** When set, this script (a #! file's content) is executed instead of looking argv[0] up. */
   readonly script?: string;
   readonly onOutput: (chunk: Buffer, stream: 'stdout' | 'stderr') => void;
@@ -75,6 +77,7 @@ function helperArgs(opts: RunInRootOptions): string[] {
     ...(opts.networkNone === true ? ['--network-none'] : []),
     ...tmpfs.flatMap((t) => ['--tmpfs', `${t.target.replace(/^\/+/u, '')}:${t.size}`]),
     ...(opts.bindFiles ?? []).flatMap((b) => ['--bind-file', b.source, b.target.replace(/^\/+/u, '')]),
+    ...(opts.binds ?? []).flatMap((b) => ['--bind', b.source, b.target.replace(/^\/+/u, ''), b.readonly ? 'ro' : 'rw']),
     ...(opts.script === undefined ? [] : ['--script-fd', '4']),
     '--', ...opts.argv,
   ];
@@ -164,6 +167,51 @@ export async function runInRoot(opts: RunInRootOptions): Promise<RunInRootResult
       throw new BuildError('BUILD', `cannot run the command in the build root: ${setupMessage}`);
     }
     return { exitCode };
+  } finally {
+    opts.signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/** An exclusive lock held by a helper process (flock(2)); released by release() or when this process dies. */
+export interface HeldLock {
+  release(): Promise<void>;
+}
+
+/**
+ * Takes an exclusive flock on `file` (created if missing) through the helper (`--hold-lock`): Node has no flock.
+ * wait=false: undefined at once when another process holds it. The wait ends with the signal (BuildError).
+ */
+export async function holdLock(helperPath: string, file: string, opts: { wait: boolean; signal: AbortSignal }): Promise<HeldLock | undefined> {
+  opts.signal.throwIfAborted();
+  const child = spawn(helperPath, [opts.wait ? '--hold-lock' : '--hold-lock-nb', file], { stdio: ['pipe', 'pipe', 'pipe'], env: {} });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+  child.stdin.on('error', () => { /* the helper already exited */ });
+  const exited = new Promise<number>((resolve) => {
+    child.once('error', () => resolve(-1));
+    child.once('exit', (code) => resolve(code ?? -1));
+  });
+  const onAbort = (): void => { child.kill('SIGKILL'); };
+  opts.signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    const state = await new Promise<'locked' | 'busy' | 'failed'>((resolve) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('locked\n')) resolve('locked');
+        else if (out.includes('busy\n')) resolve('busy');
+      });
+      void exited.then(() => resolve(out.includes('locked\n') ? 'locked' : out.includes('busy\n') ? 'busy' : 'failed'));
+    });
+    if (opts.signal.aborted) throw new BuildError('BUILD', 'RUN was cancelled', { cause: opts.signal.reason });
+    if (state === 'busy') return undefined;
+    if (state === 'failed') throw new BuildError('BUILD', `cannot lock ${file}: ${err.trim() || 'the helper failed'}`);
+    return {
+      async release() {
+        child.stdin.end();
+        await exited;
+      },
+    };
   } finally {
     opts.signal.removeEventListener('abort', onAbort);
   }

@@ -113,7 +113,7 @@ describe('RUN flags', () => {
       ['RUN --network=bridge true', /^error: .*Dockerfile:2: RUN --network=bridge: expected default, none or host$/m],
       ['RUN --security=weird true', /^error: .*Dockerfile:2: RUN --security=weird: expected sandbox or insecure$/m],
       ['RUN --mount=type=tmpfs,target=/t,colour=red true', /^error: .*Dockerfile:2: RUN --mount=type=tmpfs,target=\/t,colour=red: unexpected key 'colour' in 'colour=red'$/m],
-      ['RUN --mount=type=cache,target=/c true', /^error: .*Dockerfile:2: RUN --mount=type=cache is not supported yet$/m],
+      ['RUN --mount=type=cache,target=/c,sharing=sometimes true', /^error: .*Dockerfile:2: RUN --mount=type=cache,target=\/c,sharing=sometimes: unsupported sharing value "sometimes"$/m],
     ] as const) {
       const run = await build(`bad-${n}`, `FROM BASE\n${line}\n`);
       assert.notEqual(run.code, 0, line);
