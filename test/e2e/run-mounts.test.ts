@@ -47,8 +47,9 @@ describe('RUN mounts: cache and bind', () => {
       'RUN --mount=type=cache,target=/var/cache/app echo run >> /var/cache/app/log && echo "count: $(wc -l < /var/cache/app/log)"',
       'RUN --mount=type=cache,id=shared,target=/a,mode=0710,uid=7,gid=8 stat -c "perm: %a %u:%g" /a && touch /a/from-a',
       'RUN --mount=type=cache,id=shared,target=/b,mode=0710,uid=7,gid=8 echo "same id: $(ls /b)"',
+      'RUN --mount=type=cache,id=twice,target=/t1,sharing=locked --mount=type=cache,id=twice,target=/t2,sharing=locked touch /t1/x && test -e /t2/x',
       'RUN --mount=type=cache,target=/ro,ro if touch /ro/x 2>/dev/null; then echo ro-writable; else echo ro-ok; fi',
-      'RUN test ! -e /var/cache/app && test ! -e /a && test ! -e /b && test ! -e /ro && echo clean > /clean',
+      'RUN test ! -e /var/cache/app && test ! -e /a && test ! -e /b && test ! -e /ro && test ! -e /t1 && echo clean > /clean',
       '',
     ].join('\n');
     const first = await build('cache', dockerfile, [`--cache-mount-dir=${cacheDir}`]);
@@ -57,12 +58,12 @@ describe('RUN mounts: cache and bind', () => {
     assert.match(first.stdout, /^perm: 710 7:8$/m);
     assert.match(first.stdout, /^same id: from-a$/m);
     assert.match(first.stdout, /^ro-ok$/m);
-    assert.deepEqual(await emptyLayers('cache', 5), [true, true, true, true, false], 'cache RUNs add no layer');
+    assert.deepEqual(await emptyLayers('cache', 6), [true, true, true, true, true, false], 'cache RUNs add no layer');
     const second = await build('cache', dockerfile, [`--cache-mount-dir=${cacheDir}`]);
     assert.equal(second.code, 0, second.stderr);
     assert.match(second.stdout, /^count: 2$/m);
     // The contents live under --cache-mount-dir, one directory per cache.
-    assert.equal((await readdir(cacheDir)).length, 3);
+    assert.equal((await readdir(cacheDir)).length, 4);
   });
 
   test('type=cache contents are not part of the RUN cache key; the mount spec is', async () => {
