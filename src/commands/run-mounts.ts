@@ -131,10 +131,12 @@ async function ensureInstance(step: StepContext, spec: CacheMount, dir: string, 
  * The instance of a cache this RUN uses, under `base`: shared: instance 0, no lock; locked: instance 0 under an
  * exclusive flock (waiting for other builds); private: the first instance no one holds (a fresh one when all are held).
  */
-async function cacheInstance(step: StepContext, spec: CacheMount, base: string, locks: HeldLock[]): Promise<string> {
+async function cacheInstance(step: StepContext, spec: CacheMount, base: string, locks: HeldLock[], lockedHere: Set<string>): Promise<string> {
   const helper = step.runtime.helperPath;
   if (spec.sharing === 'shared') return join(base, '0');
   if (spec.sharing === 'locked') {
+    // The same locked cache twice in one RUN: this RUN already holds it (waiting for ourselves would never end).
+    if (lockedHere.has(base)) return join(base, '0');
     const file = join(base, '0.lock');
     let lock = await holdLock(helper, file, { wait: false, signal: step.signal });
     if (lock === undefined) {
@@ -143,6 +145,7 @@ async function cacheInstance(step: StepContext, spec: CacheMount, base: string, 
     }
     if (lock === undefined) throw new BuildError('BUILD', `cannot lock the cache mount ${spec.id}`);
     locks.push(lock);
+    lockedHere.add(base);
     return join(base, '0');
   }
   for (let i = 0; i < 1000; i++) {
@@ -160,6 +163,7 @@ export async function prepareRunMounts(step: StepContext, mounts: readonly Mount
   const binds: { source: string; target: string; readonly: boolean }[] = [];
   const locks: HeldLock[] = [];
   const scratch: string[] = [];
+  const lockedHere = new Set<string>();
   const release = async (): Promise<void> => {
     await Promise.allSettled(locks.splice(0).map((l) => l.release()));
     await Promise.allSettled(scratch.splice(0).map((d) => rm(d, { recursive: true, force: true })));
@@ -170,7 +174,7 @@ export async function prepareRunMounts(step: StepContext, mounts: readonly Mount
         const dir = step.runtime.cacheMountDir ?? join(step.runtime.scratchDir ?? tmpdir(), 'cache-mounts');
         const base = join(dir, cacheName(m.cache));
         await mkdir(base, { recursive: true, mode: 0o755 });
-        const instance = await cacheInstance(step, m.cache, base, locks);
+        const instance = await cacheInstance(step, m.cache, base, locks, lockedHere);
         await ensureInstance(step, m.cache, instance, opts);
         binds.push({ source: instance, target: m.target, readonly: m.cache.readonly });
       } else if (m.bind !== undefined) {

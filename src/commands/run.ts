@@ -5,6 +5,7 @@ import { chmod, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { predefinedArgs } from '../dockerfile/args.ts';
+import { expandWord } from '../dockerfile/expand.ts';
 import type { RunInstruction } from '../dockerfile/instructions.ts';
 import { BuildError } from '../errors.ts';
 import type { ConfigFile } from '../oci/types.ts';
@@ -40,12 +41,12 @@ export function runCommand(instr: RunInstruction, opts: RunMountOptions = {}): C
     text: instr.text,
     effects: { snapshot: 'tree', cacheable: true, needsRootfs: true },
     async cacheInputs(step) {
-      const mounts = checkRunFlags(instr, runWorkingDir(step.image));
+      const mounts = checkRunFlags(instr, runWorkingDir(step.image), (v) => expandWord(v, step.env, { escape: step.escape }));
       return [...runCacheInputs(step, runProcess(instr, step.image.config.Shell)), ...runFlagInputs(instr, mounts),
         ...(await bindMountInputs(step, mounts, opts))];
     },
     async execute(step) {
-      const mounts = checkRunFlags(instr, runWorkingDir(step.image));
+      const mounts = checkRunFlags(instr, runWorkingDir(step.image), (v) => expandWord(v, step.env, { escape: step.escape }));
       const config = step.image.config;
       const user = await resolveRunUser(step.root, config.User ?? '');
       const env = buildRunEnv(config.Env ?? [], step.args, step.buildArgs, user.home);
@@ -150,10 +151,11 @@ async function prepareSecrets(step: StepContext, mounts: readonly MountSpec[]): 
  * The RUN flags: --mount values parsed (tmpfs runs; other types stop with "not supported yet": refusing beats
  * silently building something else), --network and --security checked. The caller adds Dockerfile:line.
  */
-export function checkRunFlags(instr: Pick<RunInstruction, 'mounts' | 'network' | 'security'>, workdir = '/'): MountSpec[] {
+export function checkRunFlags(instr: Pick<RunInstruction, 'mounts' | 'network' | 'security'>, workdir = '/',
+  expand?: (value: string) => string): MountSpec[] {
   const mounts = instr.mounts.map((value) => {
     try {
-      return parseMount(value, workdir);
+      return parseMount(value, workdir, expand);
     } catch (err) {
       if (!(err instanceof MountSpecError)) throw err;
       if (err.notSupported) throw new BuildError('NOT_SUPPORTED', err.message);

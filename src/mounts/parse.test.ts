@@ -58,3 +58,10 @@ test('bind: the default type, read-only unless rw, from and source', () => {
   assert.deepEqual(parseMount('type=bind,target=/src,readwrite=false').bind, { source: '', readwrite: false });
   assert.deepEqual(parseMount('type=bind,target=/src,ro=false').bind, { source: '', readwrite: true });
 });
+
+test('values are expanded with the given expander (ARG/ENV), keys are not', () => {
+  const env = new Map([['ID', 'go-amd64'], ['T', '/cache']]);
+  const spec = parseMount('type=cache,id=$ID,target=${T}', '/', (v) => v.replace(/\$\{?(\w+)\}?/gu, (_, n: string) => env.get(n) ?? ''));
+  assert.equal(spec.cache?.id, 'go-amd64');
+  assert.equal(spec.target, '/cache');
+});

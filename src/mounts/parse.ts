@@ -113,9 +113,9 @@ function normalizeTarget(target: string): string {
 /**
  * One --mount value. `workdir` makes a relative target absolute, as BuildKit does. Unknown keys, unknown types,
  * a missing target and a bad size fail with BuildKit's messages; known types this builder cannot run yet fail with
- * `notSupported` set.
+ * `notSupported` set. `expand` substitutes variables in each value (the step's ARG/ENV).
  */
-export function parseMount(value: string, workdir = '/'): MountSpec {
+export function parseMount(value: string, workdir = '/', expand: (value: string) => string = (v) => v): MountSpec {
   let type: MountType = 'bind';
   let target = '';
   let sizeText: string | undefined;
@@ -135,7 +135,8 @@ export function parseMount(value: string, workdir = '/'): MountSpec {
   for (const field of csvFields(value)) {
     const eq = field.indexOf('=');
     const key = (eq < 0 ? field : field.slice(0, eq)).trim().toLowerCase();
-    const val = eq < 0 ? '' : field.slice(eq + 1);
+    // BuildKit (dockerfile 1.3+) expands ARG/ENV in each option's value.
+    const val = eq < 0 ? '' : expand(field.slice(eq + 1));
     if (!knownKeys.has(key)) throw new MountSpecError(`unexpected key '${key}' in '${field}'`);
     options.push([key, val]);
     switch (key) {

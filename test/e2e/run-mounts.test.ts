@@ -47,8 +47,9 @@ describe('RUN mounts: cache and bind', () => {
       'RUN --mount=type=cache,target=/var/cache/app echo run >> /var/cache/app/log && echo "count: $(wc -l < /var/cache/app/log)"',
       'RUN --mount=type=cache,id=shared,target=/a,mode=0710,uid=7,gid=8 stat -c "perm: %a %u:%g" /a && touch /a/from-a',
       'RUN --mount=type=cache,id=shared,target=/b,mode=0710,uid=7,gid=8 echo "same id: $(ls /b)"',
+      'RUN --mount=type=cache,id=twice,target=/t1,sharing=locked --mount=type=cache,id=twice,target=/t2,sharing=locked touch /t1/x && test -e /t2/x',
       'RUN --mount=type=cache,target=/ro,ro if touch /ro/x 2>/dev/null; then echo ro-writable; else echo ro-ok; fi',
-      'RUN test ! -e /var/cache/app && test ! -e /a && test ! -e /b && test ! -e /ro && echo clean > /clean',
+      'RUN test ! -e /var/cache/app && test ! -e /a && test ! -e /b && test ! -e /ro && test ! -e /t1 && echo clean > /clean',
       '',
     ].join('\n');
     const first = await build('cache', dockerfile, [`--cache-mount-dir=${cacheDir}`]);
@@ -57,12 +58,12 @@ describe('RUN mounts: cache and bind', () => {
     assert.match(first.stdout, /^perm: 710 7:8$/m);
     assert.match(first.stdout, /^same id: from-a$/m);
     assert.match(first.stdout, /^ro-ok$/m);
-    assert.deepEqual(await emptyLayers('cache', 5), [true, true, true, true, false], 'cache RUNs add no layer');
+    assert.deepEqual(await emptyLayers('cache', 6), [true, true, true, true, true, false], 'cache RUNs add no layer');
     const second = await build('cache', dockerfile, [`--cache-mount-dir=${cacheDir}`]);
     assert.equal(second.code, 0, second.stderr);
     assert.match(second.stdout, /^count: 2$/m);
     // The contents live under --cache-mount-dir, one directory per cache.
-    assert.equal((await readdir(cacheDir)).length, 3);
+    assert.equal((await readdir(cacheDir)).length, 4);
   });
 
   test('type=cache contents are not part of the RUN cache key; the mount spec is', async () => {
@@ -123,10 +124,12 @@ describe('RUN mounts: cache and bind', () => {
       'FROM BASE AS builder',
       'RUN mkdir -p /out/sub && echo built > /out/bin && echo deep > /out/sub/x',
       'FROM BASE',
+      'ARG DATA=data',
       'RUN --mount=target=/src echo "ctx: $(cat /src/data/a.txt) $(ls /src | tr \'\\n\' \' \')" && if touch /src/new 2>/dev/null; then echo ctx-writable; else echo ctx-ro; fi',
-      'RUN --mount=type=bind,source=data/a.txt,target=/etc/a.conf echo "file: $(cat /etc/a.conf)"',
+      'RUN --mount=type=bind,source=${DATA}/a.txt,target=/etc/a.conf echo "file: $(cat /etc/a.conf)"',
       'RUN --mount=type=bind,from=builder,source=/out,target=/mnt/out echo "stage: $(cat /mnt/out/bin) $(cat /mnt/out/sub/x)"',
       'RUN --mount=type=bind,from=0,source=out/bin,target=/b echo "index: $(cat /b)"',
+      'RUN --mount=type=cache,target=/seeded,from=builder,source=/out,id=seeded echo "seeded: $(cat /seeded/bin)"',
       `RUN --mount=type=bind,from=${image},source=/etc,target=/img echo "image: $(head -1 /img/passwd)"`,
       'RUN --mount=type=bind,source=data,target=/w,rw echo changed > /w/a.txt && echo "rw: $(cat /w/a.txt)"',
       'RUN --mount=type=bind,target=/src --mount=type=cache,target=/src/data --mount=type=tmpfs,target=/src/data/t touch /src/data/c /src/data/t/t && echo "nested: $(ls /src/data | tr \'\\n\' \' \')"',
@@ -141,13 +144,14 @@ describe('RUN mounts: cache and bind', () => {
     assert.match(run.stdout, /^file: hello$/m);
     assert.match(run.stdout, /^stage: built deep$/m);
     assert.match(run.stdout, /^index: built$/m);
+    assert.match(run.stdout, /^seeded: built$/m);
     assert.match(run.stdout, /^image: root:x:0:0:root:\/root:\/bin\/sh$/m);
     assert.match(run.stdout, /^rw: changed$/m);
     assert.match(run.stdout, /^nested: c t $/m, 'a cache on top of the read-only bind, a tmpfs on top of the cache');
     assert.equal(await readFile(join(work, 'bind', 'data', 'a.txt'), 'utf8'), 'hello\n', 'rw writes are discarded');
-    const [dataCache] = await readdir(join(work, 'cache-mounts-bind'));
+    const [dataCache] = (await readdir(join(work, 'cache-mounts-bind'))).filter((d) => !d.startsWith('seeded-'));
     assert.deepEqual(await readdir(join(work, 'cache-mounts-bind', dataCache ?? '', '0')), ['c'], 'the tmpfs stub was removed from the cache');
-    assert.deepEqual(await emptyLayers('bind', 8), [true, true, true, true, true, true, true, false], 'bind RUNs add no layer');
+    assert.deepEqual(await emptyLayers('bind', 9), [true, true, true, true, true, true, true, true, false], 'bind RUNs add no layer');
   });
 
   test('type=bind: the RUN cache key follows the mounted content', async () => {
