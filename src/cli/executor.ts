@@ -24,7 +24,7 @@ import { UsageError } from '../errors.ts';
 import { executorFlags } from './flags.ts';
 import { indexMain } from './index-command.ts';
 import {
-  FlagReader, outputOptions, parseBuildArgs, parseLabels, parseSecrets, platformsFrom, registryMap, registryOptions, resolveDockerfilePath,
+  FlagReader, outputOptions, parseBuildArgs, parseLabels, parseSecrets, parseSsh, platformsFrom, registryMap, registryOptions, resolveDockerfilePath,
   parseGitOptions,
 } from './executor-options.ts';
 import { parseDuration } from './parse-flags.ts';
@@ -116,6 +116,7 @@ export async function executorMain(io: CliIo): Promise<void> {
       buildArgs: parseBuildArgs(flags.list('build-arg'), io.env),
       labels: parseLabels(flags.list('label')),
       secrets: parseSecrets(flags.list('secret')),
+      ssh: parseSsh(flags.list('ssh'), io.env),
       ...(target !== undefined ? { target } : {}),
       platform, rootDir: rootChoice.rootDir, workDir, kanikoDir,
       ignorePaths: flags.list('ignore-path'), ignoreVarRun: flags.bool('ignore-var-run', true),

@@ -42,3 +42,13 @@ test('secret: id, target default, env-only, required, mode/uid/gid', () => {
   assert.throws(() => parseMount('type=secret,id=a,mode=9'), /invalid value for mode/);
   assert.throws(() => parseMount('type=secret,id=a,required=maybe'), /invalid value for required/);
 });
+
+test('ssh: id default, optional target (relative from the workdir), mode 0600 unless given', () => {
+  assert.deepEqual(parseMount('type=ssh').ssh, { id: 'default', required: false, mode: 0o600, uid: 0, gid: 0 });
+  assert.equal(parseMount('type=ssh').target, '');
+  const m = parseMount('type=ssh,id=gh,target=agent.sock,required,mode=0660,uid=7,gid=8', '/w');
+  assert.equal(m.target, '/w/agent.sock');
+  assert.deepEqual(m.ssh, { id: 'gh', required: true, mode: 0o660, uid: 7, gid: 8 });
+  assert.throws(() => parseMount('type=ssh,target=/'), /cannot mount over \//);
+  assert.throws(() => parseMount('type=ssh,mode=x'), /invalid value for mode/);
+});

@@ -4,7 +4,7 @@ import type { Log } from '../log.ts';
 import type { Platform } from '../oci/types.ts';
 import type { RemoteOptions } from '../registry/remote.ts';
 import type { LayerCache } from '../cache/layer-cache.ts';
-import type { SecretSource } from '../commands/command.ts';
+import type { SecretSource, SshSource } from '../commands/command.ts';
 
 export interface OutputOptions {
   readonly destinations: readonly string[];
@@ -73,6 +73,8 @@ export interface BuildOptions {
   readonly runHelperCandidates: readonly string[];
   /** --secret: id → source, for RUN --mount=type=secret. */
   readonly secrets?: ReadonlyMap<string, SecretSource>;
+  /** --ssh: id → agent socket or key files, for RUN --mount=type=ssh. */
+  readonly ssh?: ReadonlyMap<string, SshSource>;
   /** Where RUN output goes (kaniko prints it raw on standard output). */
   readonly runOutput: (chunk: Buffer) => void;
   readonly skipDefaultRegistryFallback: boolean;

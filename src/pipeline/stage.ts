@@ -173,6 +173,7 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
     isolate: !deps.containerMode,
     output: opts.runOutput,
     ...(opts.secrets === undefined ? {} : { secrets: opts.secrets }),
+    ...(opts.ssh === undefined ? {} : { ssh: opts.ssh }),
     scratchDir: opts.workDir,
   };
   // The snapshotter's baseline is taken lazily, right before the first step that needs a tree walk, so the
