@@ -117,6 +117,7 @@ export async function executorMain(io: CliIo): Promise<void> {
       labels: parseLabels(flags.list('label')),
       secrets: parseSecrets(flags.list('secret')),
       ssh: parseSsh(flags.list('ssh'), io.env),
+      gitEnv: Object.fromEntries(['GIT_TOKEN', 'GIT_USERNAME', 'GIT_PASSWORD', 'GIT_SSH_COMMAND'].map((k) => [k, io.env[k]])),
       ...(target !== undefined ? { target } : {}),
       platform, rootDir: rootChoice.rootDir, workDir, kanikoDir,
       ignorePaths: flags.list('ignore-path'), ignoreVarRun: flags.bool('ignore-var-run', true),

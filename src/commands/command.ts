@@ -41,6 +41,8 @@ export interface StepContext {
     readonly secrets?: ReadonlyMap<string, SecretSource>;
     /** --ssh: id → the agent socket to forward or the key files to serve (RUN --mount=type=ssh). */
     readonly ssh?: ReadonlyMap<string, SshSource>;
+    /** GIT_TOKEN, GIT_USERNAME, GIT_PASSWORD, GIT_SSH_COMMAND of the executor's environment (ADD of a git repository). */
+    readonly gitEnv?: Readonly<Record<string, string | undefined>>;
     /** Scratch directory outside the snapshot for secret files. */
     readonly scratchDir?: string;
   };

@@ -75,6 +75,8 @@ export interface BuildOptions {
   readonly secrets?: ReadonlyMap<string, SecretSource>;
   /** --ssh: id → agent socket or key files, for RUN --mount=type=ssh. */
   readonly ssh?: ReadonlyMap<string, SshSource>;
+  /** The git credentials of the environment (GIT_TOKEN, GIT_USERNAME, GIT_PASSWORD, GIT_SSH_COMMAND), for ADD of a git repository. */
+  readonly gitEnv?: Readonly<Record<string, string | undefined>>;
   /** Where RUN output goes (kaniko prints it raw on standard output). */
   readonly runOutput: (chunk: Buffer) => void;
   readonly skipDefaultRegistryFallback: boolean;

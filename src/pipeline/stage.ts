@@ -174,6 +174,7 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
     output: opts.runOutput,
     ...(opts.secrets === undefined ? {} : { secrets: opts.secrets }),
     ...(opts.ssh === undefined ? {} : { ssh: opts.ssh }),
+    ...(opts.gitEnv === undefined ? {} : { gitEnv: opts.gitEnv }),
     scratchDir: opts.workDir,
   };
   // The snapshotter's baseline is taken lazily, right before the first step that needs a tree walk, so the
