@@ -5,25 +5,12 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { pushBusyboxBase } from '../support/busybox-base.ts';
 import { runExecutor } from '../support/executor-process.ts';
 import { startRegistry, type TestRegistry } from '../support/registry-server.ts';
 import { skopeoConfig } from '../support/run-image.ts';
-
-/** ssh-add and every shared object ldd names, at the same paths, under dir. */
-async function copyWithLibraries(bin: string, dir: string): Promise<void> {
-  const files = [bin];
-  for (const line of execFileSync('ldd', [bin], { encoding: 'utf8' }).split('\n')) {
-    const m = /(\/\S+) \(0x/u.exec(line);
-    if (m?.[1] !== undefined) files.push(m[1]);
-  }
-  for (const f of files) {
-    await mkdir(join(dir, dirname(f)), { recursive: true });
-    await copyFile(f, join(dir, f));
-  }
-}
+import { pushSshBase } from '../support/ssh-base.ts';
 
 function keygen(path: string, comment: string): string {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', path]);
@@ -42,13 +29,7 @@ describe('RUN --mount=type=ssh', () => {
   before(async () => {
     registry = await startRegistry({ auth: 'none' });
     work = await mkdtemp(join(tmpdir(), 'e2e-run-ssh-'));
-    await pushBusyboxBase(`${registry.host}/busybox:latest`);
-    const ctx = join(work, 'base');
-    await copyWithLibraries(execFileSync('sh', ['-c', 'command -v ssh-add'], { encoding: 'utf8' }).trim(), join(ctx, 'root'));
-    await writeFile(join(ctx, 'Dockerfile'), `FROM ${registry.host}/busybox:latest\nCOPY root/ /\n`);
-    const base = await runExecutor([`--context=dir://${ctx}`, `--destination=${registry.host}/ssh-base:latest`,
-      `--root-dir=${join(work, 'root-base')}`, '--insecure', '--insecure-pull']);
-    assert.equal(base.code, 0, base.stderr);
+    await pushSshBase(registry.host);
     forwardedPrint = keygen(join(work, 'k1'), 'e2e-forwarded');
     filePrint = keygen(join(work, 'k2'), 'e2e-file');
     agentSock = join(work, 'agent.sock');
