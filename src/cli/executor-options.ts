@@ -1,7 +1,8 @@
 // Turns parsed executor flags plus the environment into the typed options the build and publish steps take.
 // The only place that knows kaniko's flag names, their defaults and their interplay.
 import type { SecretSource, SshSource } from '../commands/command.ts';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { parsePrivateKeys } from '../sandbox/key-agent.ts';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { defaultKeychain } from '../auth/index.ts';
@@ -114,7 +115,14 @@ export function parseSsh(list: readonly string[], env: Env): Map<string, SshSour
         throw new UsageError(`invalid --ssh "${item}": ${p}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or socket' : (err as Error).message}`);
       }
       if (st.isSocket()) socket = abs;
-      else if (st.isFile()) keys.push(abs);
+      else if (st.isFile()) {
+        try {
+          parsePrivateKeys(readFileSync(abs, 'utf8'), abs);
+        } catch (err) {
+          throw new UsageError(`invalid --ssh "${item}": ${p}: ${(err as Error).message}`);
+        }
+        keys.push(abs);
+      }
       else throw new UsageError(`invalid --ssh "${item}": ${p} is neither a socket nor a key file`);
     }
     if (socket !== undefined && (paths.length > 1)) throw new UsageError(`invalid --ssh "${item}": a socket cannot be combined with other paths`);
