@@ -22,6 +22,7 @@ import { defaultDecompressors, extractArchive, isTarArchive } from './add-archiv
 import type { Decompressors } from './add-archive.ts';
 import type { Command, StepContext, StepResult } from './command.ts';
 import { copyCommand, copyFailure, heredocBody, heredocSources } from './copy.ts';
+import { secretValue } from './run.ts';
 import type { CopyOptions } from './copy.ts';
 import { parseChmod } from './copy-tree.ts';
 import { fetchGitSource, gitSourceKey, isGitSource, parseGitAddSource, parseGitChecksum, type GitFetchDeps } from './add-git.ts';
@@ -269,8 +270,21 @@ async function addRemote(plan: AddPlan, url: string, checksum: Checksum | undefi
   }
 }
 
-function gitDeps(step: StepContext): GitFetchDeps {
-  return { env: step.runtime.gitEnv ?? {}, ssh: step.runtime.ssh?.get('default'), log: step.log, signal: step.signal };
+/**
+ * What a git source may use: the git-context credentials of the environment and, as BuildKit, a `--secret` named
+ * GIT_AUTH_TOKEN.<host> or GIT_AUTH_TOKEN (sent as x-access-token:<token>) when the environment gives none.
+ */
+async function gitDeps(step: StepContext, url?: string): Promise<GitFetchDeps> {
+  let env = step.runtime.gitEnv ?? {};
+  const secrets = step.runtime.secrets;
+  if (url !== undefined && /^https?:\/\//i.test(url) && secrets !== undefined && (env['GIT_TOKEN'] ?? env['GIT_USERNAME'] ?? '') === '') {
+    let host = '';
+    try { host = new URL(url).host; } catch { /* reported by the clone */ }
+    const source = secrets.get(`GIT_AUTH_TOKEN.${host}`) ?? secrets.get('GIT_AUTH_TOKEN');
+    const token = (await secretValue(source))?.toString().trim();
+    if (token !== undefined && token !== '') env = { ...env, GIT_USERNAME: 'x-access-token', GIT_PASSWORD: token };
+  }
+  return { env, ssh: step.runtime.ssh?.get('default'), log: step.log, signal: step.signal };
 }
 
 /** A git source: cloned into a scratch directory outside the root, then written by COPY as a directory's contents. */
@@ -279,7 +293,7 @@ async function addGit(plan: AddPlan, word: string, checksum: string | undefined)
   const src = parseGitAddSource(word);
   const tmp = await mkdtemp(path.join(step.runtime.scratchDir ?? os.tmpdir(), 'add-git-'));
   try {
-    const got = await fetchGitSource(src, tmp, { keepGitDir: plan.instr.keepGitDir, checksum }, gitDeps(step));
+    const got = await fetchGitSource(src, tmp, { keepGitDir: plan.instr.keepGitDir, checksum }, await gitDeps(step, src.url));
     const { ignore: _ignore, ...opts } = plan.opts;
     // The checkout is the "context" of this copy: .dockerignore does not apply to it, --exclude does.
     await copyVia({ ...plan, opts, instr: { ...plan.instr, parents: false }, step: { ...step, contextDir: got.dir } }, '.', false);
@@ -359,7 +373,10 @@ export function addCommand(instr: AddInstruction, opts: AddOptions = {}): Comman
       for (const [i, raw] of instr.sources.entries()) {
         if (all[i] !== undefined) continue;
         const word = expandWord(raw, step.env, { escape: step.escape });
-        if (isGitSource(word)) gitKeys.push(await gitSourceKey(parseGitAddSource(word), instr.keepGitDir, gitDeps(step)));
+        if (isGitSource(word)) {
+          const src = parseGitAddSource(word);
+          gitKeys.push(await gitSourceKey(src, instr.keepGitDir, await gitDeps(step, src.url)));
+        }
       }
       return [...gitKeys, ...docs.map((d) => JSON.stringify(['heredoc', d.name, `sha256:${createHash('sha256').update(heredocBody(d, step)).digest('hex')}`]))];
     },

@@ -97,7 +97,7 @@ interface PreparedSecrets {
 }
 
 /** A --secret's value; undefined when the build was not given it (or its file/variable is missing). */
-async function secretValue(source: SecretSource | undefined): Promise<Buffer | undefined> {
+export async function secretValue(source: SecretSource | undefined): Promise<Buffer | undefined> {
   if (source === undefined) return undefined;
   if ('env' in source) {
     const v = process.env[source.env];

@@ -27,6 +27,7 @@ describe('ADD of a git repository', () => {
   let projects: string;
   let git: GitServer;
   let authGit: GitServer;
+  let tokenGit: GitServer;
   let daemon: ChildProcess | undefined;
   let daemonPort = 0;
   let first = '';
@@ -54,6 +55,7 @@ describe('ADD of a git repository', () => {
     await publishBare(wt, projects, 'repo');
     git = await startGitServer({ projectRoot: projects });
     authGit = await startGitServer({ projectRoot: projects, auth: { username: token, password: '' } });
+    tokenGit = await startGitServer({ projectRoot: projects, auth: { username: 'x-access-token', password: token } });
     daemonPort = await freePort();
     daemon = spawn('git', ['daemon', '--reuseaddr', '--export-all', `--base-path=${projects}`, '--listen=127.0.0.1', `--port=${daemonPort}`, projects], { stdio: 'ignore' });
     for (let i = 0; i < 100; i++) {
@@ -69,6 +71,7 @@ describe('ADD of a git repository', () => {
     daemon?.kill();
     await git?.close();
     await authGit?.close();
+    await tokenGit?.close();
     await registry?.stop();
     if (work !== undefined) await rm(work, { recursive: true, force: true });
   });
@@ -122,11 +125,19 @@ describe('ADD of a git repository', () => {
     }
   });
 
-  test('http(s) auth: GIT_TOKEN as for git contexts, never logged', async () => {
+  test('http(s) auth: GIT_TOKEN as for git contexts, or the GIT_AUTH_TOKEN secret; never logged', async () => {
     const run = await build('auth', `FROM BASE\nADD ${authGit.url}/repo.git#feature /r\nRUN cat /r/app/feature.txt\n`, ['--verbosity=trace'], { GIT_TOKEN: token });
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /^feature$/m);
     assert.ok(!run.stdout.includes(token) && !run.stderr.includes(token), 'the token is in no log line');
+    // BuildKit's way: a --secret named GIT_AUTH_TOKEN.<host> (or GIT_AUTH_TOKEN), sent as x-access-token:<token>.
+    const tokenFile = join(work, 'git-token');
+    await writeFile(tokenFile, `${token}\n`);
+    const viaSecret = await build('auth-secret', `FROM BASE\nADD ${tokenGit.url}/repo.git#feature /r\nRUN cat /r/app/feature.txt\n`,
+      ['--verbosity=trace', `--secret=id=GIT_AUTH_TOKEN.${tokenGit.host},src=${tokenFile}`]);
+    assert.equal(viaSecret.code, 0, viaSecret.stderr);
+    assert.match(viaSecret.stdout, /^feature$/m);
+    assert.ok(!viaSecret.stdout.includes(token) && !viaSecret.stderr.includes(token), 'the token is in no log line');
     const without = await build('noauth', `FROM BASE\nADD ${authGit.url}/repo.git /r\n`);
     assert.notEqual(without.code, 0);
     assert.match(without.stderr, /^error: .*authentication failed/m);
