@@ -1,7 +1,8 @@
 // Turns parsed executor flags plus the environment into the typed options the build and publish steps take.
 // The only place that knows kaniko's flag names, their defaults and their interplay.
-import type { SecretSource } from '../commands/command.ts';
-import { existsSync } from 'node:fs';
+import type { SecretSource, SshSource } from '../commands/command.ts';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { parsePrivateKeys } from '../sandbox/key-agent.ts';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { defaultKeychain } from '../auth/index.ts';
@@ -82,6 +83,50 @@ export function parseSecrets(list: readonly string[]): Map<string, SecretSource>
       throw new UsageError(`invalid --secret "${item}": expected id=ID,src=PATH or id=ID,env=VAR`);
     }
     out.set(id, src !== undefined ? { src } : { env: env ?? '' });
+  }
+  return out;
+}
+
+/**
+ * buildx's `--ssh default|ID[=SOCKET|KEYFILE[,KEYFILE]]`: no path (or `default`) is $SSH_AUTH_SOCK; a path that is
+ * a socket is forwarded, other paths are private keys served by an agent of our own. Checked here, so a typo fails
+ * before the build starts.
+ */
+export function parseSsh(list: readonly string[], env: Env): Map<string, SshSource> {
+  const out = new Map<string, SshSource>();
+  for (const item of list) {
+    const eq = item.indexOf('=');
+    const id = eq < 0 ? item : item.slice(0, eq);
+    const paths = eq < 0 ? [] : item.slice(eq + 1).split(',').filter((p) => p !== '');
+    if (id === '' || /[\s,]/u.test(id)) throw new UsageError(`invalid --ssh "${item}": expected default, ID=SOCKET or ID=KEYFILE[,KEYFILE]`);
+    if (paths.length === 0) {
+      const sock = env['SSH_AUTH_SOCK'] ?? '';
+      if (sock === '') throw new UsageError(`invalid --ssh "${item}": SSH_AUTH_SOCK is not set (give ${id}=SOCKET or ${id}=KEYFILE)`);
+      paths.push(sock);
+    }
+    let socket: string | undefined;
+    const keys: string[] = [];
+    for (const p of paths) {
+      const abs = resolve(p);
+      let st;
+      try {
+        st = statSync(abs);
+      } catch (err) {
+        throw new UsageError(`invalid --ssh "${item}": ${p}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or socket' : (err as Error).message}`);
+      }
+      if (st.isSocket()) socket = abs;
+      else if (st.isFile()) {
+        try {
+          parsePrivateKeys(readFileSync(abs, 'utf8'), abs);
+        } catch (err) {
+          throw new UsageError(`invalid --ssh "${item}": ${p}: ${(err as Error).message}`);
+        }
+        keys.push(abs);
+      }
+      else throw new UsageError(`invalid --ssh "${item}": ${p} is neither a socket nor a key file`);
+    }
+    if (socket !== undefined && (paths.length > 1)) throw new UsageError(`invalid --ssh "${item}": a socket cannot be combined with other paths`);
+    out.set(id, socket !== undefined ? { socket } : { keys });
   }
   return out;
 }

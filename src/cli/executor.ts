@@ -24,7 +24,7 @@ import { UsageError } from '../errors.ts';
 import { executorFlags } from './flags.ts';
 import { indexMain } from './index-command.ts';
 import {
-  FlagReader, outputOptions, parseBuildArgs, parseLabels, parseSecrets, platformsFrom, registryMap, registryOptions, resolveDockerfilePath,
+  FlagReader, outputOptions, parseBuildArgs, parseLabels, parseSecrets, parseSsh, platformsFrom, registryMap, registryOptions, resolveDockerfilePath,
   parseGitOptions,
 } from './executor-options.ts';
 import { parseDuration } from './parse-flags.ts';
@@ -117,6 +117,8 @@ export async function executorMain(io: CliIo): Promise<void> {
       labels: parseLabels(flags.list('label')),
       secrets: parseSecrets(flags.list('secret')),
       cacheMountDir: resolve(flags.string('cache-mount-dir') ?? join(kanikoDir, 'cache-mounts')),
+      ssh: parseSsh(flags.list('ssh'), io.env),
+      gitEnv: Object.fromEntries(['GIT_TOKEN', 'GIT_USERNAME', 'GIT_PASSWORD', 'GIT_SSH_COMMAND'].map((k) => [k, io.env[k]])),
       ...(target !== undefined ? { target } : {}),
       platform, rootDir: rootChoice.rootDir, workDir, kanikoDir,
       ignorePaths: flags.list('ignore-path'), ignoreVarRun: flags.bool('ignore-var-run', true),

@@ -64,6 +64,7 @@ export const executorFlags: readonly FlagSpec[] = [
   { name: 'platform', kind: 'string', supported: true, extension: true, help: "buildx's spelling of --custom-platform" },
   { name: 'annotation', kind: 'multi', supported: true, extension: true, help: '[manifest:|index:|manifest-descriptor:|index-descriptor:]KEY=VALUE OCI annotation (repeatable)' },
   { name: 'build-arg', kind: 'multi', supported: true, help: 'K=V build argument; a bare K takes its value from the environment (repeatable)' },
+  { name: 'ssh', kind: 'multi', supported: true, extension: true, help: 'default, ID=SOCKET or ID=KEYFILE[,KEYFILE]: an SSH agent for RUN --mount=type=ssh (repeatable)' },
   { name: 'secret', kind: 'multi', supported: true, extension: true, help: 'id=ID,src=PATH or id=ID,env=VAR: a secret for RUN --mount=type=secret (repeatable)' },
   ...registryFlags,
   { name: 'push-retry', kind: 'int', default: 0, supported: true, help: 'Retries of a failed push' },

@@ -15,6 +15,7 @@ import { createMatcher } from '../context/dockerignore.ts';
 import type { AddInstruction } from '../dockerfile/instructions.ts';
 import { BuildError } from '../errors.ts';
 import type { ConfigFile } from '../oci/types.ts';
+import { isGitSource, parseGitAddSource, parseGitChecksum } from './add-git.ts';
 import { addCommand } from './add.ts';
 import type { AddOptions } from './add.ts';
 import type { StepContext, StepResult } from './command.ts';
@@ -339,9 +340,14 @@ describe('ADD', () => {
     assert.deepEqual(await addCommand(instr({ sources: ['plain.txt'], dest: '/h/' })).cacheInputs?.(step()), []);
   });
 
-  it('git sources and --keep-git-dir are NOT_SUPPORTED', async () => {
-    for (const fields of [{ sources: ['https://github.com/moby/buildkit.git#v0.10.1'] }, { sources: ['git@github.com:a/b.git'] }, { sources: ['x'], keepGitDir: true }]) {
-      await assert.rejects(run({ dest: '/g/', ...fields }), (err: BuildError) => err.code === 'NOT_SUPPORTED');
-    }
+  it('git sources: URL#REF:SUBDIR parts, BuildKit\'s git detection, commit checksums', () => {
+    assert.ok(isGitSource('https://github.com/moby/buildkit.git#v0.10.1') && isGitSource('git@github.com:a/b.git') && isGitSource('ssh://h/r'));
+    assert.ok(!isGitSource('https://example.com/a.tgz') && !isGitSource('./x.git'));
+    assert.deepEqual(parseGitAddSource('https://u:p@h/o/r.git#v1:sub/dir'),
+      { url: 'https://u:p@h/o/r.git', transport: 'http', shown: 'https://***@h/o/r.git', ref: 'v1', subdir: 'sub/dir' });
+    assert.deepEqual(parseGitAddSource('git@h:o/r.git#:docs'), { url: 'git@h:o/r.git', transport: 'ssh', shown: 'git@h:o/r.git', subdir: 'docs' });
+    assert.equal(parseGitAddSource('git://h/r.git').transport, 'git');
+    assert.equal(parseGitChecksum('ABCDEF1'), 'abcdef1');
+    assert.throws(() => parseGitChecksum('sha256:abc'), /expected a commit id/);
   });
 });

@@ -22,8 +22,10 @@ import { defaultDecompressors, extractArchive, isTarArchive } from './add-archiv
 import type { Decompressors } from './add-archive.ts';
 import type { Command, StepContext, StepResult } from './command.ts';
 import { copyCommand, copyFailure, heredocBody, heredocSources } from './copy.ts';
+import { secretValue } from './run.ts';
 import type { CopyOptions } from './copy.ts';
 import { parseChmod } from './copy-tree.ts';
+import { fetchGitSource, gitSourceKey, isGitSource, parseGitAddSource, parseGitChecksum, type GitFetchDeps } from './add-git.ts';
 
 export interface AddOptions extends CopyOptions {
   /** bzip2/xz commands for compressed archives (default: from PATH). */
@@ -52,13 +54,6 @@ function isRemote(word: string): boolean {
   return /^https?:\/\//i.test(word);
 }
 
-/** BuildKit's git references (gitutil.ParseGitRef) — a separate source kind we do not have yet. */
-function isGitSource(word: string): boolean {
-  if (/^(git@|git:\/\/|ssh:\/\/)/i.test(word)) return true;
-  if (!isRemote(word)) return false;
-  const noFragment = word.split('#')[0] ?? '';
-  return /\.git\/?$/i.test(noFragment.split('?')[0] ?? '');
-}
 
 /** The downloaded file's name: the URL path's base name (BuildKit's dockerfile2llb). */
 function remoteFileName(url: string): string {
@@ -275,8 +270,39 @@ async function addRemote(plan: AddPlan, url: string, checksum: Checksum | undefi
   }
 }
 
+/**
+ * What a git source may use: the git-context credentials of the environment and, as BuildKit, a `--secret` named
+ * GIT_AUTH_TOKEN.<host> or GIT_AUTH_TOKEN (sent as x-access-token:<token>) when the environment gives none.
+ */
+async function gitDeps(step: StepContext, url?: string): Promise<GitFetchDeps> {
+  let env = step.runtime.gitEnv ?? {};
+  const secrets = step.runtime.secrets;
+  if (url !== undefined && /^https?:\/\//i.test(url) && secrets !== undefined && (env['GIT_TOKEN'] ?? env['GIT_USERNAME'] ?? '') === '') {
+    let host = '';
+    try { host = new URL(url).host; } catch { /* reported by the clone */ }
+    const source = secrets.get(`GIT_AUTH_TOKEN.${host}`) ?? secrets.get('GIT_AUTH_TOKEN');
+    const token = (await secretValue(source))?.toString().trim();
+    if (token !== undefined && token !== '') env = { ...env, GIT_USERNAME: 'x-access-token', GIT_PASSWORD: token };
+  }
+  return { env, ssh: step.runtime.ssh?.get('default'), log: step.log, signal: step.signal };
+}
+
+/** A git source: cloned into a scratch directory outside the root, then written by COPY as a directory's contents. */
+async function addGit(plan: AddPlan, word: string, checksum: string | undefined): Promise<void> {
+  const { step } = plan;
+  const src = parseGitAddSource(word);
+  const tmp = await mkdtemp(path.join(step.runtime.scratchDir ?? os.tmpdir(), 'add-git-'));
+  try {
+    const got = await fetchGitSource(src, tmp, { keepGitDir: plan.instr.keepGitDir, checksum }, await gitDeps(step, src.url));
+    const { ignore: _ignore, ...opts } = plan.opts;
+    // The checkout is the "context" of this copy: .dockerignore does not apply to it, --exclude does.
+    await copyVia({ ...plan, opts, instr: { ...plan.instr, parents: false }, step: { ...step, contextDir: got.dir } }, '.', false);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
 async function executeAdd(instr: AddInstruction, opts: AddOptions, step: StepContext): Promise<StepResult> {
-  if (instr.keepGitDir) throw new BuildError('NOT_SUPPORTED', 'ADD --keep-git-dir (git sources) is not supported yet');
   const expand = (w: string): string => expandWord(w, step.env, { escape: step.escape });
   const docs = heredocSources(instr.sources, instr.heredocs);
   // A here-document is written as a file, as COPY does: never downloaded or extracted (BuildKit).
@@ -287,11 +313,15 @@ async function executeAdd(instr: AddInstruction, opts: AddOptions, step: StepCon
   if (sources.length > 1 && !(destWord.endsWith('/') || destWord === '.' || destWord === '')) {
     throw new BuildError('BUILD', 'When using ADD with more than one source file, the destination must be a directory and end with a /');
   }
-  for (const { word, doc } of sources) {
-    if (doc === undefined && isGitSource(word)) throw new BuildError('NOT_SUPPORTED', `ADD of a git repository (${redactUrl(word)}) is not supported yet`);
-  }
+  const gitSources = sources.filter((s) => s.doc === undefined && isGitSource(s.word));
   const checksumText = instr.checksum === undefined ? '' : expand(instr.checksum);
-  const checksum = checksumText === '' ? undefined : parseChecksum(checksumText);
+  // A git source's --checksum is the commit id (BuildKit); it then names the one source.
+  let gitChecksum: string | undefined;
+  if (checksumText !== '' && gitSources.length > 0) {
+    if (sources.length > 1) throw new BuildError('BUILD', 'ADD --checksum can only be used with a single source');
+    gitChecksum = parseGitChecksum(checksumText);
+  }
+  const checksum = checksumText === '' || gitChecksum !== undefined ? undefined : parseChecksum(checksumText);
   if (checksum !== undefined && sources.some((s) => s.doc !== undefined || !isRemote(s.word))) {
     throw new BuildError('BUILD', 'ADD --checksum can only be used with http(s) sources');
   }
@@ -311,6 +341,7 @@ async function executeAdd(instr: AddInstruction, opts: AddOptions, step: StepCon
   for (const { raw, word, doc } of sources) {
     step.signal.throwIfAborted();
     if (doc !== undefined) await copyVia(plan, raw, sources.length > 1, doc);
+    else if (isGitSource(word)) await addGit(plan, word, gitChecksum);
     else if (isRemote(word)) await addRemote(plan, word, checksum);
     // --parents (ignored for URLs, as BuildKit does): copied as COPY --parents does. BuildKit's source is then the
     // pivot directory, and its AttemptUnpack only unpacks a source that is itself an archive: nothing is extracted.
@@ -333,10 +364,21 @@ export function addCommand(instr: AddInstruction, opts: AddOptions = {}): Comman
       }
     },
     // Local and remote sources are keyed by the instruction text alone (see src/cache/README.md); a here-document's
-    // body is not in that text, so its expanded content is.
+    // body is not in that text, so its expanded content is; a git source by its resolved commit.
     async cacheInputs(step) {
-      const docs = heredocSources(instr.sources, instr.heredocs).flatMap((d) => (d === undefined ? [] : [d]));
-      return docs.map((d) => JSON.stringify(['heredoc', d.name, `sha256:${createHash('sha256').update(heredocBody(d, step)).digest('hex')}`]));
+      const all = heredocSources(instr.sources, instr.heredocs);
+      const docs = all.flatMap((d) => (d === undefined ? [] : [d]));
+      // A git source: the commit its ref names now, so a moved branch misses.
+      const gitKeys: string[] = [];
+      for (const [i, raw] of instr.sources.entries()) {
+        if (all[i] !== undefined) continue;
+        const word = expandWord(raw, step.env, { escape: step.escape });
+        if (isGitSource(word)) {
+          const src = parseGitAddSource(word);
+          gitKeys.push(await gitSourceKey(src, instr.keepGitDir, await gitDeps(step, src.url)));
+        }
+      }
+      return [...gitKeys, ...docs.map((d) => JSON.stringify(['heredoc', d.name, `sha256:${createHash('sha256').update(heredocBody(d, step)).digest('hex')}`]))];
     },
   };
 }

@@ -39,6 +39,10 @@ export interface StepContext {
     readonly helperPath: string; readonly isolate: boolean; readonly output: (chunk: Buffer) => void;
     /** --secret: id → where its value comes from (RUN --mount=type=secret); read only when a RUN uses it. */
     readonly secrets?: ReadonlyMap<string, SecretSource>;
+    /** --ssh: id → the agent socket to forward or the key files to serve (RUN --mount=type=ssh). */
+    readonly ssh?: ReadonlyMap<string, SshSource>;
+    /** GIT_TOKEN, GIT_USERNAME, GIT_PASSWORD, GIT_SSH_COMMAND of the executor's environment (ADD of a git repository). */
+    readonly gitEnv?: Readonly<Record<string, string | undefined>>;
     /** Scratch directory outside the snapshot for secret files. */
     readonly scratchDir?: string;
     /** --cache-mount-dir: where RUN --mount=type=cache contents live between builds. */
@@ -74,3 +78,6 @@ export interface Command {
 
 /** Where a --secret's value comes from: a file on the executor's host, or one of the executor's environment variables. */
 export type SecretSource = { readonly src: string } | { readonly env: string };
+
+/** Where a --ssh id's agent comes from: an agent socket to forward, or private key files served by an agent of our own. */
+export type SshSource = { readonly socket: string } | { readonly keys: readonly string[] };

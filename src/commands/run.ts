@@ -15,6 +15,7 @@ import { resolveInRootSync } from '../rootfs/resolve.ts';
 import { lookupUser, supplementaryGroups } from '../rootfs/users.ts';
 import { runInRoot } from '../sandbox/run-in-root.ts';
 import { bindMountInputs, prepareRunMounts, type PreparedMounts, type RunMountOptions } from './run-mounts.ts';
+import { startSshForward, type SshForward } from '../sandbox/ssh-agent.ts';
 import type { Command, SecretSource, StepContext } from './command.ts';
 
 const defaultShell: readonly string[] = ['/bin/sh', '-c'];
@@ -53,8 +54,11 @@ export function runCommand(instr: RunInstruction, opts: RunMountOptions = {}): C
       const secrets = await prepareSecrets(step, mounts.filter((m) => m.type === 'secret'));
       env.push(...secrets.env);
       let mounted: PreparedMounts | undefined;
+      let ssh: PreparedSsh | undefined;
       try {
       mounted = await prepareRunMounts(step, mounts, opts);
+      ssh = await prepareSsh(step, mounts.filter((m) => m.type === 'ssh'));
+      if (ssh.sock !== undefined && !env.some((e) => e.startsWith('SSH_AUTH_SOCK='))) env.push(`SSH_AUTH_SOCK=${ssh.sock}`);
       const cwd = runWorkingDir(step.image);
       // Docker (runc) creates a missing working directory, owned by root.
       await mkdirAllInRoot(step.root, cwd, { uid: 0, gid: 0, mode: 0o755 });
@@ -72,7 +76,7 @@ export function runCommand(instr: RunInstruction, opts: RunMountOptions = {}): C
         isolate: step.runtime.isolate,
         networkNone: instr.network === 'none',
         tmpfs: mounts.filter((m) => m.type === 'tmpfs').map((m) => ({ target: rootRelative(step.root, m.target), size: m.size })),
-        bindFiles: secrets.files,
+        bindFiles: [...secrets.files, ...ssh.files],
         binds: mounted.binds.map((b) => ({ ...b, target: rootRelative(step.root, b.target) })),
         helperPath: step.runtime.helperPath,
         onOutput: (chunk) => step.runtime.output(chunk),
@@ -86,6 +90,7 @@ export function runCommand(instr: RunInstruction, opts: RunMountOptions = {}): C
       } finally {
         await mounted?.release();
         if (secrets.dir !== undefined) await rm(secrets.dir, { recursive: true, force: true });
+        if (ssh !== undefined) await closeSsh(ssh);
       }
     },
   };
@@ -99,7 +104,7 @@ interface PreparedSecrets {
 }
 
 /** A --secret's value; undefined when the build was not given it (or its file/variable is missing). */
-async function secretValue(source: SecretSource | undefined): Promise<Buffer | undefined> {
+export async function secretValue(source: SecretSource | undefined): Promise<Buffer | undefined> {
   if (source === undefined) return undefined;
   if ('env' in source) {
     const v = process.env[source.env];
@@ -145,6 +150,55 @@ async function prepareSecrets(step: StepContext, mounts: readonly MountSpec[]): 
     throw err;
   }
   return { env, files, ...(dir === undefined ? {} : { dir }) };
+}
+
+interface PreparedSsh {
+  readonly files: { source: string; target: string }[];
+  readonly forwards: SshForward[];
+  /** SSH_AUTH_SOCK for the command: the first ssh mount's target (as BuildKit). */
+  readonly sock?: string;
+  readonly dir?: string;
+}
+
+/**
+ * RUN --mount=type=ssh: for each mount a forwarding socket of ours (src/sandbox/ssh-agent.ts) in a 0700 directory
+ * outside the root, bound on the target (default /run/buildkit/ssh_agent.<n>, n counting this RUN's ssh mounts).
+ * An id the build was not given (--ssh) is skipped unless required.
+ */
+async function prepareSsh(step: StepContext, mounts: readonly MountSpec[]): Promise<PreparedSsh> {
+  const files: { source: string; target: string }[] = [];
+  const forwards: SshForward[] = [];
+  let sock: string | undefined;
+  let dir: string | undefined;
+  const prepared = (): PreparedSsh => ({ files, forwards, ...(sock === undefined ? {} : { sock }), ...(dir === undefined ? {} : { dir }) });
+  try {
+    for (const [n, m] of mounts.entries()) {
+      const spec = m.ssh;
+      if (spec === undefined) continue;
+      const target = m.target === '' ? `/run/buildkit/ssh_agent.${n}` : m.target;
+      const source = step.runtime.ssh?.get(spec.id);
+      if (source === undefined) {
+        if (spec.required) throw new BuildError('DOCKERFILE', `RUN --mount=type=ssh: no SSH agent or key "${spec.id}" was given (--ssh ${spec.id}=...)`);
+        continue;
+      }
+      // A unix socket path must stay under ~100 bytes: the scratch directory only when it is short.
+      const scratch = step.runtime.scratchDir;
+      dir ??= await mkdtemp(join(scratch !== undefined && scratch.length < 80 ? scratch : tmpdir(), 'ssh-'));
+      const fwd = await startSshForward(source, { dir, name: `${n}.sock`, mode: spec.mode, uid: spec.uid, gid: spec.gid, id: spec.id });
+      forwards.push(fwd);
+      files.push({ source: fwd.path, target: rootRelative(step.root, target) });
+      sock ??= target;
+    }
+  } catch (err) {
+    await closeSsh(prepared());
+    throw err;
+  }
+  return prepared();
+}
+
+async function closeSsh(ssh: PreparedSsh): Promise<void> {
+  for (const f of ssh.forwards) await f.close();
+  if (ssh.dir !== undefined) await rm(ssh.dir, { recursive: true, force: true });
 }
 
 /**

@@ -279,3 +279,68 @@ export function gitContextSource(rest: string, deps: ContextDeps): ContextSource
     },
   };
 }
+
+/** A repository for ADD (http(s) URL, possibly with userinfo), fetched as a git context is, with the same credentials. */
+export interface GitUrlRequest {
+  /** http:// or https:// URL of the repository; userinfo is taken as credentials and never stored. */
+  readonly url: string;
+  /** Branch, tag, full ref or commit id; HEAD when absent. */
+  readonly ref?: string;
+  /** GIT_TOKEN, GIT_USERNAME, GIT_PASSWORD (as for git:// contexts). */
+  readonly env: ContextDeps['env'];
+  readonly log: Log;
+  readonly signal: AbortSignal;
+}
+
+/** An http(s) URL → credential-free URL + credentials (GIT_TOKEN > GIT_USERNAME/GIT_PASSWORD > userinfo). */
+export function remoteFromUrl(url: string, env: ContextDeps['env']): { url: string; credentials: { username: string; password: string } | undefined } {
+  const m = /^(https?):\/\/(.*)$/i.exec(url);
+  if (m === null) throw new BuildError('BUILD', `git source "${url.replace(/\/\/[^@/]*@/, '//***@')}" is not an http(s) URL`);
+  return resolveRemote(m[2] ?? '', { ...env, GIT_PULL_METHOD: (m[1] ?? '').toLowerCase() === 'http' ? 'http' : 'https' });
+}
+
+function urlContext(req: GitUrlRequest): { ctx: CloneContext; close: () => Promise<void> } {
+  const remote = remoteFromUrl(req.url, req.env);
+  const secrets = [remote.credentials?.username, remote.credentials?.password].filter((s): s is string => s !== undefined && s.length >= 3);
+  const scrub = (text: string): string => secrets.reduce((t, s) => t.split(s).join('***'), text);
+  const http = createGitHttp({ insecureSkipTls: false, signal: req.signal });
+  // A named ref is fetched shallow (as BuildKit's git source); a commit id fetches the branches first.
+  const opts: GitContextOptions = req.ref !== undefined && hash40.test(req.ref) ? {} : { depth: 1, singleBranch: true };
+  return { ctx: { http, remote, opts, log: req.log, scrub }, close: () => http.close() };
+}
+
+/** The commit `ref` names on the remote (a tag is peeled), without fetching; undefined when the ref is not advertised. */
+export async function resolveGitUrlRef(req: GitUrlRequest): Promise<string | undefined> {
+  const ref = req.ref ?? 'HEAD';
+  if (hash40.test(ref)) return ref.toLowerCase();
+  const { ctx, close } = urlContext(req);
+  try {
+    const refs = await git.listServerRefs({ http: ctx.http.client, url: ctx.remote.url, peelTags: true, symrefs: true, ...authHandlers(ctx.remote.credentials) });
+    for (const name of ref === 'HEAD' || ref.startsWith('refs/') ? [ref] : [`refs/heads/${ref}`, `refs/tags/${ref}`]) {
+      const hit = refs.find((r) => r.ref === name);
+      if (hit !== undefined) return hit.peeled ?? hit.oid;
+    }
+    return undefined;
+  } catch (err) {
+    throw describeGitFailure(ctx, 'listing refs', err);
+  } finally {
+    await close();
+  }
+}
+
+/** Clones req.url at req.ref (submodules included, as BuildKit) into dir; returns the checked-out commit. */
+export async function cloneGitUrl(req: GitUrlRequest, dir: string): Promise<string> {
+  const { ctx, close } = urlContext(req);
+  const check = (): void => req.signal.throwIfAborted();
+  try {
+    req.log.info({ url: ctx.remote.url, ref: req.ref ?? 'HEAD' }, `Cloning ${ctx.remote.url}${req.ref !== undefined ? ` at ${req.ref}` : ''}`);
+    const commit = await cloneInto(ctx, dir, req.ref, undefined, check);
+    await checkoutSubmodules(ctx, dir, commit, 10, check);
+    return commit;
+  } catch (err) {
+    if (req.signal.aborted) throw new BuildError('CONTEXT', `git clone ${ctx.remote.url}: aborted`, { cause: err });
+    throw describeGitFailure(ctx, 'cloning', err);
+  } finally {
+    await close();
+  }
+}

@@ -65,3 +65,13 @@ test('values are expanded with the given expander (ARG/ENV), keys are not', () =
   assert.equal(spec.cache?.id, 'go-amd64');
   assert.equal(spec.target, '/cache');
 });
+
+test('ssh: id default, optional target (relative from the workdir), mode 0600 unless given', () => {
+  assert.deepEqual(parseMount('type=ssh').ssh, { id: 'default', required: false, mode: 0o600, uid: 0, gid: 0 });
+  assert.equal(parseMount('type=ssh').target, '');
+  const m = parseMount('type=ssh,id=gh,target=agent.sock,required,mode=0660,uid=7,gid=8', '/w');
+  assert.equal(m.target, '/w/agent.sock');
+  assert.deepEqual(m.ssh, { id: 'gh', required: true, mode: 0o660, uid: 7, gid: 8 });
+  assert.throws(() => parseMount('type=ssh,target=/'), /cannot mount over \//);
+  assert.throws(() => parseMount('type=ssh,mode=x'), /invalid value for mode/);
+});

@@ -18,6 +18,8 @@ export interface MountSpec {
   readonly cache?: CacheMount;
   /** type=bind: what is bound. */
   readonly bind?: BindMount;
+  /** type=ssh: which --ssh agent, and the socket's permissions (target '' = the caller's default socket path). */
+  readonly ssh?: SshMount;
 }
 
 /** RUN --mount=type=cache (BuildKit's options; the contents persist between builds and never reach a layer). */
@@ -42,6 +44,17 @@ export interface BindMount {
   readonly source: string;
   /** rw/readwrite: writes allowed, then discarded (default read-only). */
   readonly readwrite: boolean;
+}
+
+export interface SshMount {
+  /** The --ssh id (default `default`). */
+  readonly id: string;
+  /** false (default): an agent the build was not given is skipped; true: the RUN fails naming the id. */
+  readonly required: boolean;
+  /** The socket's mode (default 0600), uid and gid (default 0). */
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
 }
 
 export interface SecretMount {
@@ -70,7 +83,7 @@ const mountTypes: readonly MountType[] = ['bind', 'cache', 'tmpfs', 'secret', 's
 const knownKeys = new Set(['type', 'from', 'source', 'src', 'target', 'dst', 'destination', 'readonly', 'ro', 'rw',
   'readwrite', 'bind-propagation', 'bind-nonrecursive', 'id', 'sharing', 'required', 'size', 'mode', 'uid', 'gid', 'env']);
 /** Types this builder runs. */
-const supported: ReadonlySet<MountType> = new Set(['tmpfs', 'secret', 'cache', 'bind']);
+const supported: ReadonlySet<MountType> = new Set(['tmpfs', 'secret', 'cache', 'bind', 'ssh']);
 
 /** Splits a CSV field list as encoding/csv does (double quotes group, "" is a quote). */
 function csvFields(value: string): string[] {
@@ -123,6 +136,7 @@ export function parseMount(value: string, workdir = '/', expand: (value: string)
   let env: string | undefined;
   let required = false;
   let mode = 0o400;
+  let modeGiven = false;
   let uid = 0;
   let gid = 0;
   const int = (key: string, val: string, base: number): number => {
@@ -156,7 +170,7 @@ export function parseMount(value: string, workdir = '/', expand: (value: string)
         required = b === 'true';
         break;
       }
-      case 'mode': mode = int(key, val, 8); if (mode > 0o7777) throw new MountSpecError(`invalid value for mode: '${val}'`); break;
+      case 'mode': modeGiven = true; mode = int(key, val, 8); if (mode > 0o7777) throw new MountSpecError(`invalid value for mode: '${val}'`); break;
       case 'uid': uid = int(key, val, 10); break;
       case 'gid': gid = int(key, val, 10); break;
       default: break;
@@ -173,6 +187,13 @@ export function parseMount(value: string, workdir = '/', expand: (value: string)
     if (abs === '/') throw new MountSpecError(`invalid mount target "${target}": cannot mount over /`);
     const secret: SecretMount = { id, required, mode, uid, gid, ...(env === undefined ? {} : { env }) };
     return { type, target: abs, size: 0, options, secret };
+  }
+  if (type === 'ssh') {
+    // BuildKit: id defaults to "default", the socket to /run/buildkit/ssh_agent.<n> (the caller numbers them), mode 0600.
+    const abs = target === '' ? '' : normalizeTarget(target.startsWith('/') ? target : `${workdir}/${target}`);
+    if (abs === '/') throw new MountSpecError(`invalid mount target "${target}": cannot mount over /`);
+    const ssh: SshMount = { id: id === '' ? 'default' : id, required, mode: modeGiven ? mode : 0o600, uid, gid };
+    return { type, target: abs, size: 0, options, ssh };
   }
   if (target === '') throw new MountSpecError('mount destination is required');
   const abs = normalizeTarget(target.startsWith('/') ? target : `${workdir}/${target}`);

@@ -4,7 +4,7 @@ import type { Log } from '../log.ts';
 import type { Platform } from '../oci/types.ts';
 import type { RemoteOptions } from '../registry/remote.ts';
 import type { LayerCache } from '../cache/layer-cache.ts';
-import type { SecretSource } from '../commands/command.ts';
+import type { SecretSource, SshSource } from '../commands/command.ts';
 
 export interface OutputOptions {
   readonly destinations: readonly string[];
@@ -75,6 +75,10 @@ export interface BuildOptions {
   readonly secrets?: ReadonlyMap<string, SecretSource>;
   /** --cache-mount-dir: RUN --mount=type=cache contents, kept between builds (default <kaniko-dir>/cache-mounts). */
   readonly cacheMountDir?: string;
+  /** --ssh: id → agent socket or key files, for RUN --mount=type=ssh. */
+  readonly ssh?: ReadonlyMap<string, SshSource>;
+  /** The git credentials of the environment (GIT_TOKEN, GIT_USERNAME, GIT_PASSWORD, GIT_SSH_COMMAND), for ADD of a git repository. */
+  readonly gitEnv?: Readonly<Record<string, string | undefined>>;
   /** Where RUN output goes (kaniko prints it raw on standard output). */
   readonly runOutput: (chunk: Buffer) => void;
   readonly skipDefaultRegistryFallback: boolean;

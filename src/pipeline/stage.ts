@@ -173,6 +173,8 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
     isolate: !deps.containerMode,
     output: opts.runOutput,
     ...(opts.secrets === undefined ? {} : { secrets: opts.secrets }),
+    ...(opts.ssh === undefined ? {} : { ssh: opts.ssh }),
+    ...(opts.gitEnv === undefined ? {} : { gitEnv: opts.gitEnv }),
     scratchDir: opts.workDir,
     ...(opts.cacheMountDir === undefined ? {} : { cacheMountDir: opts.cacheMountDir }),
   };
