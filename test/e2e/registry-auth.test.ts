@@ -51,7 +51,8 @@ for (const mode of ['htpasswd', 'token'] as const) {
       for (const verbosity of ['info', 'trace']) {
         const run = await build(await dockerConfig(work, registry.host, 'wrong-' + password), `bad-${verbosity}`, [`--verbosity=${verbosity}`]);
         assert.equal(run.code, 1, run.stderr);
-        const errors = run.stderr.split('\n').filter((l) => l.startsWith('error: '));
+        // --log-format=json: the final error is one JSON line too (issue 16).
+        const errors = run.stderr.split('\n').filter((l) => l.startsWith('{"level":"error"'));
         assert.equal(errors.length, 1, run.stderr);
         assert.match(errors[0] ?? '', new RegExp(registry.host.replace(/\./g, '\\.')));
         for (const secret of [password, 'wrong-' + password, Buffer.from(`${user}:wrong-${password}`).toString('base64')]) {
