@@ -24,4 +24,11 @@ describe('formatExcerpt (BuildKit error excerpt)', () => {
   it('a line outside the file gives no excerpt', () => {
     assert.equal(formatExcerpt('FROM x\n', 5), undefined);
   });
+  it('long lines are cut and a long instruction is summarised (a huge word would outlast the exit)', () => {
+    const long = formatExcerpt(`FROM x\nARG A=${'y'.repeat(5000)}\n`, 2) ?? '';
+    assert.match(long, /^ {3}2 \| >>> ARG A=y{234}… \(5006 characters\)$/m);
+    const many = formatExcerpt(`FROM x\nRUN a \\\n${'b \\\n'.repeat(100)}c\n`, 2) ?? '';
+    assert.match(many, /\| >>> … \(\d+ more lines\)/);
+    assert.ok(many.split('\n').length < 30);
+  });
 });

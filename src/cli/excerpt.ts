@@ -6,6 +6,14 @@ const rule = '--------------------';
 
 /** Lines of context shown before and after the instruction (BuildKit shows a few). */
 export const contextLines = 2;
+/** Longer lines are cut (a 1 MiB ARG would flood the terminal and outlast the exit). */
+export const maxLineChars = 240;
+/** Lines of one instruction shown at most; the rest are summarised. */
+export const maxMarkedLines = 20;
+
+function clip(text: string): string {
+  return text.length > maxLineChars ? `${text.slice(0, maxLineChars)}… (${text.length} characters)` : text;
+}
 
 /** The excerpt for the instruction starting at 1-based `line` of `text`, or undefined when the line is not in it. */
 export function formatExcerpt(text: string, line: number, escape = '\\'): string | undefined {
@@ -19,8 +27,12 @@ export function formatExcerpt(text: string, line: number, escape = '\\'): string
   const width = Math.max(4, String(to).length + 1);
   const out: string[] = [rule];
   for (let n = from; n <= to; n++) {
+    if (n === line + maxMarkedLines && last - n > 1) {
+      out.push(`${' '.repeat(width)} | >>> … (${last - n} more lines)`);
+      n = last;
+    }
     const mark = n >= line && n <= last ? '>>> ' : '';
-    out.push(`${String(n).padStart(width)} | ${mark}${printable(lines[n - 1] ?? '').replace(/\t/gu, '\\x09')}`);
+    out.push(`${String(n).padStart(width)} | ${mark}${clip(printable(lines[n - 1] ?? '').replace(/\t/gu, '\\x09'))}`);
   }
   out.push(rule);
   return out.join('\n') + '\n';
