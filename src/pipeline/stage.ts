@@ -117,6 +117,7 @@ async function unpackBase(base: Image, root: string, deps: StageDeps): Promise<v
   const { log } = deps.opts;
   const layers = await base.layers();
   for (const [i, layer] of layers.entries()) {
+    deps.opts.signal.throwIfAborted();
     for (let attempt = 0; ; attempt++) {
       try {
         const started = Date.now();
@@ -227,6 +228,7 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
   let stepCommand: Command | undefined;
   try {
     for (const [n, command] of commands.entries()) {
+      opts.signal.throwIfAborted(); // another stage failed: stop between steps
       stepCommand = command;
       log.info(`${command.text}`);
       const step: StepContext = {
