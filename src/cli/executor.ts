@@ -126,6 +126,7 @@ export async function executorMain(io: CliIo): Promise<void> {
       singleSnapshot: flags.bool('single-snapshot'), forceBuildMetadata: flags.bool('force-build-metadata'), reproducible: flags.bool('reproducible'),
       ...(sourceDateEpoch !== undefined ? { sourceDateEpoch: Number(sourceDateEpoch) } : {}),
       cleanup: flags.bool('cleanup'), skipUnusedStages: flags.bool('skip-unused-stages'),
+      ...maxParallelStages(flags.int('max-parallel-stages', 0)),
       compression, ...(level > 0 ? { compressionLevel: level } : {}),
       imageFsExtractRetry: flags.int('image-fs-extract-retry'),
       pull, registryMap: registryMap(flags), skipDefaultRegistryFallback: flags.bool('skip-default-registry-fallback'),
@@ -183,6 +184,12 @@ export async function executorMain(io: CliIo): Promise<void> {
 }
 
 if (import.meta.main) await exitWith(executorMain);
+
+/** --max-parallel-stages: unset (0) leaves the default to the pipeline; a negative bound is a usage error. */
+function maxParallelStages(n: number): { maxParallelStages?: number } {
+  if (n < 0) throw new UsageError(`invalid value "${n}" for --max-parallel-stages: expected a positive integer`);
+  return n === 0 ? {} : { maxParallelStages: n };
+}
 
 /**
  * RUN output to stdout; under --log-format=json each line becomes `{"level":"info","stream":"run","msg":…}`. A partial

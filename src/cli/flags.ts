@@ -99,6 +99,7 @@ export const executorFlags: readonly FlagSpec[] = [
   { name: 'whitelist-var-run', kind: 'bool', aliasOf: 'ignore-var-run', supported: true, hidden: true, help: 'Deprecated: use --ignore-var-run' },
   { name: 'label', kind: 'multi', supported: true, help: 'key=value label for the image (repeatable)' },
   { name: 'skip-unused-stages', kind: 'bool', default: false, supported: true, help: 'Build only the stages the target needs' },
+  { name: 'max-parallel-stages', kind: 'int', supported: true, extension: true, help: 'Independent stages built at once (default: the CPU count, at least 2; 1: one after another)' },
   { name: 'use-new-run', kind: 'bool', default: false, supported: true, help: 'Accepted for compatibility: change detection is always stat-first' },
   { name: 'git', kind: 'multi', supported: true, help: 'Git context option: branch=, single-branch=, recurse-submodules=, insecure-skip-tls=, depth=' },
   { name: 'ignore-path', kind: 'multi', supported: true, help: 'Path to leave out of snapshots and extraction (repeatable)' },

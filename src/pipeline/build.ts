@@ -1,10 +1,13 @@
-// The whole build: Dockerfile → resolved stages → each stage built in its own root → the target's image.
+// The whole build: Dockerfile → resolved stages → the stage graph (src/scheduler) → each stage built in its own
+// root, independent stages at once (--max-parallel-stages) → the target's image.
 // In --root-dir mode every stage has its own directory; the target stage builds in the root itself.
-// In container mode every stage builds in '/', one after another: RUN cannot chroot in an unprivileged pod,
-// so there is only one root. '/' is reset after each non-target stage; COPY --from=<stage> reads the stage's
-// image extracted into the work directory (container-stages.ts), FROM <stage> unpacks that image over '/'.
+// In container mode the target builds in '/'; a non-target stage in its own directory under the work directory,
+// except a stage that RUNs (RUN cannot chroot in an unprivileged pod): those take '/' one at a time, before the
+// target, '/' reset after each. COPY --from=<stage> of a stage built in '/' reads its image extracted into the work
+// directory (container-stages.ts); FROM <stage> unpacks that image into the new stage's root.
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { readDockerfileText } from '../context/context-file.ts';
 import { loadDockerignore } from '../context/dockerignore.ts';
@@ -23,6 +26,10 @@ import { extractLayer } from '../rootfs/extract.ts';
 import { resetRoot, stageFilesystems } from './container-stages.ts';
 import type { BuildOptions } from './options.ts';
 import { buildStage, type BuiltStage } from './stage.ts';
+import { stageFacts, type StageFacts } from './stage-graph.ts';
+import { mayOverlap, neededStages, stageGraph } from '../scheduler/graph.ts';
+import { runGraph, type StageTaskContext } from '../scheduler/run-graph.ts';
+import { createLock, prefixLines } from '../scheduler/exclusive.ts';
 
 export interface BuildResult {
   readonly image: Image;
@@ -70,10 +77,9 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
       keep: [opts.contextDir, opts.workDir, ...(opts.cache ? [opts.cacheDir] : []), ...cacheMountPaths], log,
     });
   };
-  const stageFs = stageFilesystems(opts.workDir, log);
+  const stageFs = stageFilesystems(join(opts.workDir, 'stage-files'), log);
   if (!containerMode) await ensureEmptyRoot(opts.rootDir);
 
-  const built = new Map<number, BuiltStage>();
   const pulledRoots = new Map<string, Promise<string>>();
   const mirrors = { map: opts.registryMap, skipDefaultFallback: opts.skipDefaultRegistryFallback };
   const pull = async (ref: string, platform: Platform = opts.platform): Promise<Image> => {
@@ -93,11 +99,6 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
   };
   const target = stages[stages.length - 1];
   if (target === undefined) throw new BuildError('DOCKERFILE', `${opts.dockerfilePath}: no build stage`);
-  const needed = new Set(stages.filter((s) => !opts.skipUnusedStages || s.needed).map((s) => s.index));
-  needed.add(target.index);
-  const copiedFrom = new Set<number>();
-  for (const s of stages) for (const ref of s.copyFrom.values()) if (ref.kind === 'stage') copiedFrom.add(ref.index);
-  for (const s of stages) for (const index of s.mountFrom) copiedFrom.add(index); // RUN --mount from=<stage>
   // COPY --from=<name|index>: names compare case-insensitively, as Docker's.
   const stageByName = new Map<string, number>();
   for (const s of stages) {
@@ -105,10 +106,66 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
     if (s.name !== undefined) stageByName.set(s.name.toLowerCase(), s.index);
   }
 
-  for (const stage of stages) {
-    if (!needed.has(stage.index)) { log.info(`Skipping unused stage ${stage.name ?? stage.index}`); continue; }
+  // Base images are asked for as soon as the stages are known, all at once, not when their stage starts; their
+  // configs carry the ONBUILD triggers the graph needs. A bad or unreachable base names its FROM line.
+  const bases = new Map<number, Promise<Image>>();
+  const baseOf = (stage: ResolvedStage): Promise<Image> | undefined => {
+    if (stage.base.kind !== 'image') return undefined;
+    let pending = bases.get(stage.index);
+    if (pending === undefined) {
+      const { ref } = stage.base;
+      const platform = stage.platform === undefined ? opts.platform : parsePlatformSpec(stage.platform);
+      pending = pull(ref, platform).then(async (image) => { await image.configFile(); return image; }).catch((err: unknown) => {
+        if (!isBuildError(err)) throw err;
+        throw new BuildError(err.code, `${opts.dockerfilePath}:${stage.line}: FROM ${ref}: ${err.message}`, { cause: err, exitCode: err.exitCode, ...(err.hint !== undefined ? { hint: err.hint } : {}) });
+      });
+      pending.catch(() => undefined);
+      bases.set(stage.index, pending);
+    }
+    return pending;
+  };
+  // The stages to build: all (kaniko), or with --skip-unused-stages those the target needs, ONBUILD edges included.
+  const facts = new Map<number, StageFacts>();
+  const factsOf = async (stage: ResolvedStage): Promise<StageFacts> => {
+    let f = facts.get(stage.index);
+    if (f === undefined) {
+      const base = baseOf(stage);
+      const triggers = base === undefined ? undefined : (await (await base).configFile()).config.OnBuild ?? [];
+      f = stageFacts(stage, stages, { ...(triggers !== undefined ? { triggers } : {}), file: opts.dockerfilePath, escape: dockerfile.escape, stageByName });
+      facts.set(stage.index, f);
+    }
+    return f;
+  };
+  let wanted = new Set(stages.filter((s) => !opts.skipUnusedStages || s.needed).map((s) => s.index));
+  wanted.add(target.index);
+  for (const s of stages) if (wanted.has(s.index)) baseOf(s);
+  for (;;) {
+    // In Dockerfile order: the first bad base reported is the first a sequential build would meet.
+    for (const s of stages) if (wanted.has(s.index)) await factsOf(s);
+    if (!opts.skipUnusedStages) break;
+    const closure = neededStages([...facts.values()].map((f) => f.node), target.index);
+    if ([...closure].every((i) => wanted.has(i))) { wanted = closure; break; }
+    wanted = new Set([...wanted, ...closure]);
+  }
+  for (const s of stages) if (!wanted.has(s.index)) log.info(`Skipping unused stage ${s.name ?? s.index}`);
+  const copiedFrom = new Set([...facts.values()].flatMap((f) => f.copiesFrom));
+  // Container mode: '/' is the target's; a non-target stage builds in its own directory under the work directory
+  // (inside --kaniko-dir), except one that RUNs: an unprivileged pod cannot chroot it with /proc and /dev, so it
+  // takes '/' as before, one such stage at a time, '/' reset after it, all of them before the target.
+  const inRoot = (index: number): boolean => index === target.index || (containerMode && facts.get(index)?.runs === true);
+  const nodes = [...facts.values()].filter((f) => wanted.has(f.node.index)).map((f) => f.node.index !== target.index || !containerMode ? f.node
+    : { index: f.node.index, deps: [...new Set([...f.node.deps, ...[...wanted].filter((i) => i !== target.index && inRoot(i))])] });
+  const graph = stageGraph(nodes, wanted);
+  const limit = opts.maxParallelStages ?? Math.max(2, availableParallelism());
+  // RUN output of stages that may run at once carries the stage, line by line; a chain of stages prints as kaniko.
+  const overlap = limit > 1 && mayOverlap(graph);
+  const rootLock = createLock();
+
+  const buildOne = async (stage: ResolvedStage, ctx: StageTaskContext<BuiltStage>): Promise<BuiltStage> => {
     const isTarget = stage.index === target.index;
-    const root = isTarget || containerMode ? opts.rootDir : join(opts.workDir, 'stages', String(stage.index));
+    const shared = containerMode && inRoot(stage.index);
+    const root = isTarget || shared ? opts.rootDir : join(opts.workDir, 'stages', String(stage.index));
+    const label = stage.name ?? String(stage.index);
     // FROM --platform picks the base's manifest and the stage image's os/architecture (Docker).
     const platform = stage.platform === undefined ? opts.platform : parsePlatformSpec(stage.platform);
     let base: Image;
@@ -116,30 +173,21 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
     switch (stage.base.kind) {
       case 'scratch': base = emptyImage(platform); baseKey = `scratch ${formatPlatform(platform)}`; break;
       case 'stage': {
-        const from = built.get(stage.base.index);
-        if (from === undefined) throw new BuildError('BUILD', `stage ${stage.base.index} was not built before stage ${stage.index}`);
+        const from = await ctx.result(stage.base.index);
         base = from.image;
         baseKey = from.cacheKey;
         break;
       }
-      case 'image': {
-        // A bad or unreachable base names its FROM line, as every other step's failure does.
-        const { ref, line } = { ref: stage.base.ref, line: stage.line };
-        base = await pull(ref, platform).catch((err: unknown) => {
-          if (!isBuildError(err)) throw err;
-          throw new BuildError(err.code, `${opts.dockerfilePath}:${line}: FROM ${ref}: ${err.message}`, { cause: err, exitCode: err.exitCode, ...(err.hint !== undefined ? { hint: err.hint } : {}) });
-        });
-        break;
-      }
+      case 'image': base = await (baseOf(stage) ?? Promise.reject(new Error('no base'))); break;
     }
     // COPY --from and RUN --mount from= (bind, cache) resolve through this: named build contexts belong here.
     const resolveFrom = async (from: string): Promise<string> => {
       const index = stageByName.get(from.toLowerCase());
       if (index !== undefined && index < stage.index) {
-        const dep = built.get(index);
-        if (containerMode && dep !== undefined) return stageFs.dirFor(index, dep.image);
-        if (dep === undefined || !dep.unpacked) throw new BuildError('BUILD', `COPY --from=${from}: stage ${index} has no filesystem`);
-        return dep.root;
+        if (!wanted.has(index)) throw new BuildError('BUILD', `COPY --from=${from}: stage ${index} has no filesystem`);
+        const dep = await ctx.result(index);
+        // Not unpacked (every step a cache hit, or it built in '/' that was reset since): its image is extracted once.
+        return dep.unpacked && dep.root !== opts.rootDir ? dep.root : stageFs.dirFor(index, dep.image);
       }
       const image = from;
       let pending = pulledRoots.get(image);
@@ -156,17 +204,27 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
       }
       return pending;
     };
-    log.info(`Building stage ${stage.name ?? stage.index}${stage.base.kind === 'image' ? ` from ${stage.base.ref}` : ''}`);
+    const stageLog = overlap ? log.child({ stage: label }) : log;
+    stageLog.info(`Building stage ${label}${stage.base.kind === 'image' ? ` from ${stage.base.ref}` : ''}`);
+    const stageOpts: BuildOptions = { ...opts, signal: ctx.signal, ...(overlap ? { runOutput: prefixLines(`[${label}] `, opts.runOutput) } : {}) };
     const result = await buildStage(
       { index: stage.index, ...(stage.name !== undefined ? { name: stage.name } : {}), instructions: stage.stage.instructions, file: opts.dockerfilePath, escape: dockerfile.escape },
-      // In container mode a later COPY --from reads the stage's image, not '/': no unpack just for it.
-      { opts, root, base, metaArgs: resolved.metaArgs, ignore, dockerignore, filesNeeded: !containerMode && copiedFrom.has(stage.index), containerMode, resolveFrom,
+      // A stage in '/' that a later COPY --from reads is extracted from its image instead: no unpack just for it.
+      { opts: stageOpts, root, base, metaArgs: resolved.metaArgs, ignore, dockerignore, filesNeeded: !shared && copiedFrom.has(stage.index), containerMode, resolveFrom,
         platform, ...(baseKey !== undefined ? { baseKey } : {}), baseName: baseNameOf(stage.base, stages),
         ...(isTarget && opts.onTargetLayer !== undefined ? { onLayer: opts.onTargetLayer } : {}) },
     );
-    built.set(stage.index, result);
-    if (containerMode && !isTarget) await reset();
-  }
+    if (shared && !isTarget) await reset();
+    return result;
+  };
+  const built = await runGraph<BuiltStage>({
+    nodes: graph, limit, signal: opts.signal,
+    run: async (index, ctx) => {
+      const stage = stages[index];
+      if (stage === undefined) throw new BuildError('BUILD', `stage ${index} is not part of this build`);
+      return containerMode && inRoot(index) ? rootLock.run(() => buildOne(stage, ctx)) : buildOne(stage, ctx);
+    },
+  });
   const final = built.get(target.index);
   if (final === undefined) throw new BuildError('BUILD', 'the target stage was not built');
   // --cleanup in container mode: the image is complete (its layers are files under the work directory).

@@ -50,6 +50,8 @@ export interface BuildOptions {
   readonly sourceDateEpoch?: number;
   readonly cleanup: boolean;
   readonly skipUnusedStages: boolean;
+  /** --max-parallel-stages: independent stages built at once (unset: the CPU count, at least 2; 1: one after another). */
+  readonly maxParallelStages?: number;
   readonly compression: 'gzip' | 'zstd';
   /**
    * Called with each layer of the target stage as soon as it exists (built or taken from the layer cache): the CLI

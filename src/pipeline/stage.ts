@@ -19,6 +19,7 @@ import { findRunHelper } from '../sandbox/run-in-root.ts';
 import { writeLayerTarTo, type LayerChanges } from '../snapshot/layer-tar.ts';
 import { createSnapshotter, type Snapshotter } from '../snapshot/snapshotter.ts';
 import { DEFAULT_COMPRESSION_LEVEL, type BuildOptions } from './options.ts';
+import { prefetchLayer, type Prefetched } from './prefetch.ts';
 
 export const defaultPathEnv = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -116,19 +117,40 @@ async function extractionError(err: unknown, which: string, layer: Layer, image:
 async function unpackBase(base: Image, root: string, deps: StageDeps): Promise<void> {
   const { log } = deps.opts;
   const layers = await base.layers();
+  // The next registry layer downloads into a file while this one extracts (prefetch.ts); a failed read-ahead is
+  // forgotten and that layer streams from the registry as before.
+  const ahead = (j: number): Promise<Prefetched | undefined> | undefined => {
+    const next = layers[j];
+    if (next === undefined) return undefined;
+    const p = prefetchLayer(next, join(deps.opts.workDir, 'prefetch'), deps.opts.signal);
+    p.catch(() => undefined);
+    return p;
+  };
+  let pending: Promise<Prefetched | undefined> | undefined;
   for (const [i, layer] of layers.entries()) {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const started = Date.now();
-        const result = await extractLayer(root, await layer.uncompressed(), { ignore: deps.ignore, log });
-        log.debug({ layer: i, digest: await layer.digest(), entries: result.entries, durationMs: Date.now() - started, rssMiB: rssMiB() }, 'Extracted layer');
-        break;
-      } catch (err) {
-        if (attempt >= deps.opts.imageFsExtractRetry || (isBuildError(err) && err.code === 'ROOTFS')) {
-          throw await extractionError(err, `layer ${i + 1}/${layers.length}`, layer, deps.baseName ?? 'the base image');
+    deps.opts.signal.throwIfAborted();
+    const fetched = i === 0 ? undefined : await pending?.catch((err: unknown) => {
+      log.debug({ layer: i, reason: (err as Error).message }, 'Layer read-ahead failed; streaming it');
+      return undefined;
+    });
+    pending = ahead(i + 1);
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const started = Date.now();
+          const source = attempt === 0 && fetched !== undefined ? fetched.layer : layer;
+          const result = await extractLayer(root, await source.uncompressed(), { ignore: deps.ignore, log });
+          log.debug({ layer: i, digest: await layer.digest(), readAhead: source !== layer, entries: result.entries, durationMs: Date.now() - started, rssMiB: rssMiB() }, 'Extracted layer');
+          break;
+        } catch (err) {
+          if (attempt >= deps.opts.imageFsExtractRetry || (isBuildError(err) && err.code === 'ROOTFS')) {
+            throw await extractionError(err, `layer ${i + 1}/${layers.length}`, layer, deps.baseName ?? 'the base image');
+          }
+          log.warn({ attempt: attempt + 1 }, `Retrying extraction of base layer ${i}: ${(err as Error).message}`);
         }
-        log.warn({ attempt: attempt + 1 }, `Retrying extraction of base layer ${i}: ${(err as Error).message}`);
       }
+    } finally {
+      await fetched?.dispose();
     }
   }
 }
@@ -230,6 +252,7 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
   let stepCommand: Command | undefined;
   try {
     for (const [n, command] of commands.entries()) {
+      opts.signal.throwIfAborted(); // another stage failed: stop between steps
       stepCommand = command;
       log.info(`${command.text}`);
       const step: StepContext = {

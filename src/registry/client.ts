@@ -51,6 +51,8 @@ export class RegistryClient {
   readonly #transports = new Map<string, RegistryTransport>();
   /** One upload per blob and repository at a time; failures are forgotten so a retry uploads again. */
   readonly #uploads = new Map<string, Promise<UploadOutcome>>();
+  /** registry@digest → the first repository it went to: another repository of that registry mounts it from there. */
+  readonly #firstUpload = new Map<string, { readonly repository: string; readonly outcome: Promise<UploadOutcome> }>();
 
   constructor(options: RegistryOptions) {
     this.options = options;
@@ -151,7 +153,15 @@ export class RegistryClient {
     const key = `${repo.registry}/${repo.repository}@${digest}`;
     const running = this.#uploads.get(key);
     if (running !== undefined) return running;
-    const p = this.#upload(repo, digest, blob, opts.mountFrom);
+    // A blob going (or gone) to another repository of the same registry — a layer built on a cache miss goes to the
+    // cache repository and to the destination — is uploaded once: the second waits for the first and mounts it
+    // (a registry that refuses the mount answers 202 and the blob is uploaded after all).
+    const regKey = `${repo.registry}@${digest}`;
+    const first = opts.mountFrom === undefined ? this.#firstUpload.get(regKey) : undefined;
+    const p = first !== undefined && first.repository !== repo.repository
+      ? first.outcome.catch(() => undefined).then(() => this.#upload(repo, digest, blob, { registry: repo.registry, repository: first.repository }))
+      : this.#upload(repo, digest, blob, opts.mountFrom);
+    if (first === undefined) this.#firstUpload.set(regKey, { repository: repo.repository, outcome: p });
     this.#uploads.set(key, p);
     p.catch(() => this.#uploads.delete(key));
     return p;
