@@ -1,0 +1,17 @@
+// `--check` output as `docker build --check` prints it: the count, then per warning `WARNING: Rule - url`,
+// the message, `Dockerfile:N` and the excerpt with the line marked `>>>`.
+import type { LintResult } from '../pipeline/lint.ts';
+import { formatExcerpt } from './excerpt.ts';
+import { printable } from './run-cli.ts';
+
+export function formatCheckReport(result: LintResult): string {
+  const n = result.warnings.length;
+  if (n === 0) return 'Check complete, no warnings found.\n';
+  let out = `Check complete, ${n === 1 ? '1 warning has' : `${n} warnings have`} been found!\n`;
+  for (const w of result.warnings) {
+    out += `\nWARNING: ${w.rule} - ${w.url}\n${printable(w.message)}\n`;
+    const excerpt = formatExcerpt(result.source, w.line, result.escape);
+    if (excerpt !== undefined) out += `${printable(result.file)}:${w.line}\n${excerpt}`;
+  }
+  return out;
+}
