@@ -49,15 +49,27 @@ export interface CheckInput {
 const nonEnvArgs = new Set(['BUILDKIT_SBOM_SCAN_CONTEXT', 'BUILDKIT_SBOM_SCAN_STAGE']);
 const reservedStageNames = new Set(['context', 'scratch']);
 
-/** An env for expandWord that records which names were looked up and found or not (BuildKit's ProcessWordWithMatches). */
-class RecordingEnv extends Map<string, string> {
+/**
+ * An env for expandWord that records which names were looked up and found or not (BuildKit's ProcessWordWithMatches).
+ * It reads through to the stage's env (no copy per word: a long Dockerfile stays linear).
+ */
+class RecordingEnv implements ReadonlyMap<string, string> {
   readonly matched = new Set<string>();
   readonly unmatched = new Set<string>();
-  override get(key: string): string | undefined {
-    const v = super.get(key);
+  private readonly base: ReadonlyMap<string, string>;
+  constructor(base: ReadonlyMap<string, string>) { this.base = base; }
+  get(key: string): string | undefined {
+    const v = this.base.get(key);
     if (v === undefined) this.unmatched.add(key); else this.matched.add(key);
     return v;
   }
+  has(key: string): boolean { return this.get(key) !== undefined; }
+  get size(): number { return this.base.size; }
+  forEach(fn: (value: string, key: string, map: ReadonlyMap<string, string>) => void): void { this.base.forEach((v, k) => fn(v, k, this)); }
+  entries(): MapIterator<[string, string]> { return this.base.entries(); }
+  keys(): MapIterator<string> { return this.base.keys(); }
+  values(): MapIterator<string> { return this.base.values(); }
+  [Symbol.iterator](): MapIterator<[string, string]> { return this.base[Symbol.iterator](); }
 }
 
 interface Expanded { readonly result: string; readonly matched: ReadonlySet<string>; readonly unmatched: ReadonlySet<string> }

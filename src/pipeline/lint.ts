@@ -94,12 +94,20 @@ export async function lintBuild(opts: BuildOptions, settings: LintSettings): Pro
   const config = checkConfig(source, file, settings);
   const dockerignore = await loadDockerignore(opts.contextDir, file);
   const envs = await baseImageEnvs(dockerfile, opts, settings.baseEnvTimeoutMs ?? 10_000);
-  const warnings = runChecks({
-    dockerfile, source, buildArgs: opts.buildArgs, platform: opts.platform, allStages: settings.allStages,
-    ...(opts.buildPlatform !== undefined ? { buildPlatform: opts.buildPlatform } : {}),
-    ...(opts.target !== undefined ? { target: opts.target } : {}),
-    dockerignore, baseImageEnv: (ref) => envs.get(ref), config,
-  });
+  let warnings: CheckWarning[];
+  try {
+    warnings = runChecks({
+      dockerfile, source, buildArgs: opts.buildArgs, platform: opts.platform, allStages: settings.allStages,
+      ...(opts.buildPlatform !== undefined ? { buildPlatform: opts.buildPlatform } : {}),
+      ...(opts.target !== undefined ? { target: opts.target } : {}),
+      dockerignore, baseImageEnv: (ref) => envs.get(ref), config,
+    });
+  } catch (err) {
+    // A fault of the checks must not stop a build that would work: say so and build.
+    if (settings.allStages) throw err;
+    opts.log.warn(`build checks skipped: ${(err as Error).message}`);
+    warnings = [];
+  }
   return { warnings, config, source, file, escape: dockerfile.escape };
 }
 
