@@ -140,7 +140,8 @@ export async function executorMain(io: CliIo): Promise<void> {
     // BuildKit's build checks: `--check` reports them and stops; every build logs them (check=error=true fails it here).
     const checkOptions = opts.buildArgs.get('BUILDKIT_DOCKERFILE_CHECK') ?? io.env['BUILDKIT_DOCKERFILE_CHECK'];
     const checkSkip = flags.string('check-skip');
-    const lint = await lintBuild(opts, { allStages: checkOnly, ...(checkOptions !== undefined ? { checkOptions } : {}), ...(checkSkip !== undefined ? { skip: checkSkip } : {}) });
+    // `--check` without --target looks at every stage, as `docker build --check`.
+    const lint = await lintBuild(opts, { allStages: checkOnly && target === undefined, ...(checkOptions !== undefined ? { checkOptions } : {}), ...(checkSkip !== undefined ? { skip: checkSkip } : {}) });
     if (checkOnly) {
       io.stdout(formatCheckReport(lint));
       if (lint.warnings.length > 0) throw new BuildError('DOCKERFILE', violationMessage(lint.warnings.map((w) => w.rule)));

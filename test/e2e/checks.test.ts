@@ -37,7 +37,8 @@ describe('build checks', () => {
   test('--check prints the warnings BuildKit-style and exits 1, without building', async () => {
     const file = await dockerfile('Dockerfile.bad', 'FROM scratch as build\nCOPY app.txt /\nCMD echo hi\n');
     const r = root();
-    const run = await runExecutor([`--context=dir://${dir}`, `--dockerfile=${file}`, `--root-dir=${r}`, '--no-push', '--check']);
+    // --check needs neither --destination nor --no-push: it builds and pushes nothing.
+    const run = await runExecutor([`--context=dir://${dir}`, `--dockerfile=${file}`, `--root-dir=${r}`, '--check']);
     assert.equal(run.code, 1, run.stderr);
     assert.match(run.stdout, /^Check complete, 2 warnings have been found!\n/);
     assert.match(run.stdout, /\nWARNING: FromAsCasing - https:\/\/docs\.docker\.com\/go\/dockerfile\/rule\/from-as-casing\/\n'as' and 'FROM' keywords' casing do not match\n.*Dockerfile\.bad:1\n-+\n\s+1 \| >>> FROM scratch as build\n/);
