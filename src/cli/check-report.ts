@@ -15,3 +15,14 @@ export function formatCheckReport(result: LintResult): string {
   }
   return out;
 }
+
+/** Under --log-format=json every stdout line is one JSON object: one per warning, then the count. */
+export function formatCheckReportJson(result: LintResult): string {
+  const n = result.warnings.length;
+  const lines = result.warnings.map((w) => JSON.stringify({
+    level: 'warn', check: w.rule, url: w.url, file: result.file, line: w.line, msg: w.message, description: w.description,
+  }));
+  lines.push(JSON.stringify({ level: 'info', warnings: n,
+    msg: n === 0 ? 'Check complete, no warnings found.' : `Check complete, ${n === 1 ? '1 warning has' : `${n} warnings have`} been found!` }));
+  return lines.join('\n') + '\n';
+}

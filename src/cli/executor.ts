@@ -8,7 +8,7 @@ import { checkPrivileges, chooseBuildRoot, hostSignals } from '../pipeline/build
 import type { BuildOptions } from '../pipeline/options.ts';
 import { failOnWarnings, lintBuild, logWarnings } from '../pipeline/lint.ts';
 import { violationMessage } from '../checks/config.ts';
-import { formatCheckReport } from './check-report.ts';
+import { formatCheckReport, formatCheckReportJson } from './check-report.ts';
 import { checkDestinations, earlyLayerUploads, platformIndex, publish, publishIndex } from '../pipeline/publish.ts';
 import { annotationsFor, parseAnnotation } from '../oci/annotations.ts';
 import { withManifestAnnotations } from '../oci/mutate.ts';
@@ -143,7 +143,7 @@ export async function executorMain(io: CliIo): Promise<void> {
     // `--check` without --target looks at every stage, as `docker build --check`.
     const lint = await lintBuild(opts, { allStages: checkOnly && target === undefined, ...(checkOptions !== undefined ? { checkOptions } : {}), ...(checkSkip !== undefined ? { skip: checkSkip } : {}) });
     if (checkOnly) {
-      io.stdout(formatCheckReport(lint));
+      io.stdout(flags.string('log-format') === 'json' ? formatCheckReportJson(lint) : formatCheckReport(lint));
       if (lint.warnings.length > 0) throw new BuildError('DOCKERFILE', violationMessage(lint.warnings.map((w) => w.rule)));
       return;
     }

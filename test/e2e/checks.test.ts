@@ -70,6 +70,16 @@ describe('build checks', () => {
     assert.equal((await build(directive, ['--check'], { BUILDKIT_DOCKERFILE_CHECK: 'skip=ReservedStageName' })).code, 1);
   });
 
+  test('--check --log-format=json prints one JSON object per line', async () => {
+    const file = await dockerfile('Dockerfile.json', 'FROM scratch as build\nCOPY app.txt /\n');
+    const run = await build(file, ['--check', '--log-format=json']);
+    assert.equal(run.code, 1);
+    const objects = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(objects.map((o) => [o['level'], o['check'], o['line']]), [['warn', 'FromAsCasing', 1], ['info', undefined, undefined]]);
+    assert.equal(objects[1]?.['msg'], 'Check complete, 1 warning has been found!');
+    for (const l of run.stderr.trim().split('\n')) JSON.parse(l);
+  });
+
   test('a bad check option names where it came from', async () => {
     const file = await dockerfile('Dockerfile.badopt', '# check=skip\nFROM scratch\nCOPY app.txt /\n');
     const run = await build(file, ['--check']);
