@@ -22,10 +22,11 @@ export const allowed: Readonly<Record<string, readonly string[]>> = {
   snapshot: ['.', 'oci', 'rootfs'],
   mounts: ['.'],
   scheduler: ['.'],
+  checks: ['.', 'dockerfile'],
   commands: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'sandbox', 'mounts'],
   cache: ['.', 'oci', 'registry', 'archive', 'auth'],
-  pipeline: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'sandbox', 'mounts', 'scheduler'],
-  cli: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'pipeline', 'sandbox', 'mounts', 'scheduler'],
+  pipeline: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'sandbox', 'mounts', 'scheduler', 'checks'],
+  cli: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'pipeline', 'sandbox', 'mounts', 'scheduler', 'checks'],
 };
 
 function* sourceFiles(dir: string): Generator<string> {

@@ -212,7 +212,8 @@ export function registryMap(flags: FlagReader): Map<string, string[]> {
 export function outputOptions(flags: FlagReader): OutputOptions {
   const destinations = flags.list('destination');
   const noPush = flags.bool('no-push');
-  if (destinations.length === 0 && !noPush) {
+  // --check builds nothing, so it needs no destination.
+  if (destinations.length === 0 && !noPush && !flags.bool('check')) {
     throw new UsageError('you must provide --destination, or use --no-push');
   }
   for (const name of ['digest-file', 'image-name-with-digest-file', 'image-name-tag-with-digest-file']) {

@@ -6,6 +6,9 @@ import { join, resolve } from 'node:path';
 import { build, checkEmulation } from '../pipeline/build.ts';
 import { checkPrivileges, chooseBuildRoot, hostSignals } from '../pipeline/build-root.ts';
 import type { BuildOptions } from '../pipeline/options.ts';
+import { failOnWarnings, lintBuild, logWarnings } from '../pipeline/lint.ts';
+import { violationMessage } from '../checks/config.ts';
+import { formatCheckReport, formatCheckReportJson } from './check-report.ts';
 import { checkDestinations, earlyLayerUploads, platformIndex, publish, publishIndex } from '../pipeline/publish.ts';
 import { annotationsFor, parseAnnotation } from '../oci/annotations.ts';
 import { withManifestAnnotations } from '../oci/mutate.ts';
@@ -20,7 +23,7 @@ import type { OutputOptions } from '../pipeline/options.ts';
 import type { RemoteOptions } from '../registry/remote.ts';
 import type { Log } from '../log.ts';
 import type { Platform } from '../oci/types.ts';
-import { UsageError } from '../errors.ts';
+import { BuildError, UsageError } from '../errors.ts';
 import { executorFlags } from './flags.ts';
 import { indexMain } from './index-command.ts';
 import {
@@ -95,7 +98,8 @@ export async function executorMain(io: CliIo): Promise<void> {
   const workDir = await mkdtemp(join(rootChoice.containerMode ? kanikoDir : tmpdir(), 'build-'));
   const abort = new AbortController();
   try {
-    await checkDestinations(out, { push, log });
+    const checkOnly = flags.bool('check');
+    if (!checkOnly) await checkDestinations(out, { push, log });
     // kaniko's legacy --bucket names a GCS bucket holding context.tar.gz, used when --context names no scheme.
     const bucket = flags.string('bucket');
     const contextFlag = flags.string('context') ?? '/workspace/';
@@ -137,6 +141,18 @@ export async function executorMain(io: CliIo): Promise<void> {
       ...(earlyUploads !== undefined ? { onTargetLayer: earlyUploads } : {}),
       log, signal: abort.signal,
     };
+    // BuildKit's build checks: `--check` reports them and stops; every build logs them (check=error=true fails it here).
+    const checkOptions = opts.buildArgs.get('BUILDKIT_DOCKERFILE_CHECK') ?? io.env['BUILDKIT_DOCKERFILE_CHECK'];
+    const checkSkip = flags.string('check-skip');
+    // `--check` without --target looks at every stage, as `docker build --check`.
+    const lint = await lintBuild(opts, { allStages: checkOnly && target === undefined, ...(checkOptions !== undefined ? { checkOptions } : {}), ...(checkSkip !== undefined ? { skip: checkSkip } : {}) });
+    if (checkOnly) {
+      io.stdout(flags.string('log-format') === 'json' ? formatCheckReportJson(lint) : formatCheckReport(lint));
+      if (lint.warnings.length > 0) throw new BuildError('DOCKERFILE', violationMessage(lint.warnings.map((w) => w.rule)));
+      return;
+    }
+    logWarnings(lint, log);
+    failOnWarnings(lint);
     const mountInfo = rootChoice.containerMode ? await readFile('/proc/self/mountinfo', 'utf8').catch(() => '') : '';
     const host = hostPlatform();
     await checkEmulation(opts, platforms, host);

@@ -104,6 +104,8 @@ export const executorFlags: readonly FlagSpec[] = [
   { name: 'git', kind: 'multi', supported: true, help: 'Git context option: branch=, single-branch=, recurse-submodules=, insecure-skip-tls=, depth=' },
   { name: 'ignore-path', kind: 'multi', supported: true, help: 'Path to leave out of snapshots and extraction (repeatable)' },
   { name: 'force-build-metadata', kind: 'bool', default: false, supported: true, help: 'Snapshot metadata-only instructions too' },
+  { name: 'check', kind: 'bool', default: false, supported: true, extension: true, help: "Run BuildKit's build checks without building; exit 1 when any fires" },
+  { name: 'check-skip', kind: 'string', supported: true, extension: true, help: 'Build checks to skip: Rule1,Rule2 or all (adds to # check=skip= and BUILDKIT_DOCKERFILE_CHECK)' },
   { name: 'skip-push-permission-check', kind: 'bool', default: false, supported: true, help: 'Skip the push-permission check before the build' },
 ];
 

@@ -201,7 +201,6 @@ test('errors carry file:line', () => {
   fails('FROM a\nCOPY --link=maybe a b\n', 2, /expecting boolean value for flag link/);
   fails('FROM a AS b c\n', 1, /FROM requires either one or three arguments/);
   fails('FROM a AS 1bad\n', 1, /invalid name for build stage/);
-  fails('FROM a AS x\nFROM b AS X\n', 2, /duplicate stage name "x"/);
   fails('FROM a\nSHELL /bin/sh -c\n', 2, /SHELL requires the arguments to be in JSON form/);
   fails('FROM a\nCMD ["a", 1]\n', 2, /must contain only strings/);
   fails('FROM a\nENV A=1 B\n', 2, /can't find = in "B"/);

@@ -155,23 +155,19 @@ export function parseDockerfile(text: string, file: string): Dockerfile {
   return { file, escape, ...(syntax === undefined ? {} : { syntax }), ...groupStages(instructions, file) };
 }
 
-/** Splits instructions into meta ARGs and stages; checks stage names. */
+/** Splits instructions into meta ARGs and stages. */
 function groupStages(instructions: readonly Instruction[], file: string): { metaArgs: ArgInstruction[]; stages: Stage[] } {
   const metaArgs: ArgInstruction[] = [];
   const stages: Stage[] = [];
   let current: { stage: Omit<Stage, 'instructions'>; instructions: Instruction[] } | undefined;
-  const names = new Set<string>();
   const flush = (): void => {
     if (current !== undefined) stages.push({ ...current.stage, instructions: current.instructions });
   };
   for (const instr of instructions) {
     if (instr.kind === 'FROM') {
       flush();
+      // A repeated stage name is not an error (BuildKit's DuplicateStageName check warns); the later one wins.
       const name = instr.stageName?.toLowerCase();
-      if (name !== undefined) {
-        if (names.has(name)) throw new DockerfileError(file, instr.line, `duplicate stage name "${name}"`);
-        names.add(name);
-      }
       current = {
         stage: {
           index: stages.length, base: instr.image, line: instr.line, text: instr.text,

@@ -131,3 +131,10 @@ test('resolveStages: errors', () => {
   assert.throws(() => resolveStages(bad, { buildArgs: noArgs, platform: linuxAmd64 }),
     (e: unknown) => e instanceof DockerfileError && e.line === 1 && /missing '}'/.test(e.message));
 });
+
+test('a repeated stage name is allowed: the latest stage of that name so far is the one referenced (BuildKit)', () => {
+  const df = parseDockerfile('FROM a AS x\nFROM b AS X\nFROM x\nFROM c AS x\n', 'Dockerfile');
+  const { stages } = resolveStages(df, { buildArgs: noArgs, platform: linuxAmd64 });
+  assert.deepEqual(stages[2]?.base, { kind: 'stage', index: 1 });
+  assert.equal(resolveStages(df, { buildArgs: noArgs, platform: linuxAmd64, target: 'X' }).stages.length, 4);
+});

@@ -62,8 +62,9 @@ function wrap<T>(file: string, line: number, fn: () => T): T {
 /** Looks a name up among the stages before `before`; a number is a stage index. */
 function findStage(stages: readonly Stage[], name: string, before: number, allowIndex: boolean): number | undefined {
   const lower = name.toLowerCase();
-  const byName = stages.findIndex((s) => s.name === lower);
-  if (byName >= 0 && byName < before) return byName;
+  // A repeated name (BuildKit's DuplicateStageName warns) means the latest stage of that name so far.
+  const byName = stages.slice(0, Math.max(0, before)).findLastIndex((s) => s.name === lower);
+  if (byName >= 0) return byName;
   if (allowIndex && /^\d+$/u.test(name)) {
     const idx = Number(name);
     if (idx < before) return idx;
@@ -92,7 +93,7 @@ export function resolveStages(df: Dockerfile, opts: ResolveOptions): ResolvedDoc
   let last = df.stages.length - 1;
   if (opts.target !== undefined) {
     const want = opts.target.toLowerCase();
-    last = df.stages.findIndex((s) => s.name === want);
+    last = df.stages.findLastIndex((s) => s.name === want);
     if (last < 0) {
       const names = df.stages.flatMap((s) => (s.name === undefined ? [] : [s.name]));
       throw new BuildError('DOCKERFILE', `target stage "${opts.target}" could not be found`, {
