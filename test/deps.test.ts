@@ -21,10 +21,11 @@ export const allowed: Readonly<Record<string, readonly string[]>> = {
   archive: ['.', 'oci'],
   snapshot: ['.', 'oci', 'rootfs'],
   mounts: ['.'],
+  attestations: ['.', 'oci'],
   commands: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'sandbox', 'mounts'],
   cache: ['.', 'oci', 'registry', 'archive', 'auth'],
-  pipeline: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'sandbox', 'mounts'],
-  cli: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'pipeline', 'sandbox', 'mounts'],
+  pipeline: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'sandbox', 'mounts', 'attestations'],
+  cli: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'pipeline', 'sandbox', 'mounts', 'attestations'],
 };
 
 function* sourceFiles(dir: string): Generator<string> {

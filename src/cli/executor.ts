@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { build, checkEmulation } from '../pipeline/build.ts';
 import { checkPrivileges, chooseBuildRoot, hostSignals } from '../pipeline/build-root.ts';
 import type { BuildOptions } from '../pipeline/options.ts';
+import { parseAttestFlags, sbomAttestation } from '../pipeline/attest.ts';
 import { checkDestinations, earlyLayerUploads, platformIndex, publish, publishIndex } from '../pipeline/publish.ts';
 import { annotationsFor, parseAnnotation } from '../oci/annotations.ts';
 import { withManifestAnnotations } from '../oci/mutate.ts';
@@ -19,7 +20,7 @@ import { defaultCacheRepo, ociLayerCache, parseCacheRepo, registryLayerCache, ty
 import type { OutputOptions } from '../pipeline/options.ts';
 import type { RemoteOptions } from '../registry/remote.ts';
 import type { Log } from '../log.ts';
-import type { Platform } from '../oci/types.ts';
+import type { Descriptor, Platform } from '../oci/types.ts';
 import { UsageError } from '../errors.ts';
 import { executorFlags } from './flags.ts';
 import { indexMain } from './index-command.ts';
@@ -62,6 +63,9 @@ export async function executorMain(io: CliIo): Promise<void> {
   checkPrivileges(hostSignals.readFile('/proc/self/status'));
   const platforms = platformsFrom(flags);
   const platform = platforms[0] ?? hostPlatform();
+  const attest = parseAttestFlags(flags.bool('sbom'), flags.list('attest'));
+  // BuildKit: attestations make the result an index (image manifest + attestation manifest), even for one platform.
+  const asIndex = platforms.length > 1 || attest.sbom;
   const multi = platforms.length > 1;
   const annotations = flags.list('annotation').map(parseAnnotation);
   if (!multi && annotations.some((a) => a.target !== 'manifest')) {
@@ -74,7 +78,7 @@ export async function executorMain(io: CliIo): Promise<void> {
   if (out.ociLayoutAnnotations !== undefined && out.ociLayoutPath === undefined) {
     throw new UsageError('--annotation index-descriptor: annotates the entry in --oci-layout-path\'s index.json; give --oci-layout-path');
   }
-  if (multi && out.tarPath !== undefined) throw new UsageError('--tar-path: a docker-save tarball holds one image per platform only; use --oci-layout-path for several platforms');
+  if (asIndex && out.tarPath !== undefined) throw new UsageError(`--tar-path: a docker-save tarball holds one image per platform only; use --oci-layout-path for ${multi ? 'several platforms' : '--sbom'}`);
   const pullSettings = registryOptions(flags, 'pull', { env: io.env, log, kanikoDir, platform });
   const pushSettings = registryOptions(flags, 'push', { env: io.env, log, kanikoDir, platform });
   // One client per direction: connections, tokens and upload bookkeeping are shared by every call.
@@ -139,14 +143,23 @@ export async function executorMain(io: CliIo): Promise<void> {
     const forPlatform = (p: Platform): Record<string, string> => annotationsFor(annotations, 'manifest', (want) => platformMatches(p, want));
     let digest;
     let root = opts.rootDir;
-    if (!multi) {
+    const attestations: { image: Image; descriptor: Descriptor }[] = [];
+    const sbomFor = async (image: Image, built: { root: string; unpacked: boolean }, p: Platform, scratch: string): Promise<void> => {
+      if (!attest.sbom) return;
+      attestations.push(await sbomAttestation(image, built.root, built.unpacked, {
+        destinations: out.destinations, platform: p, scratchDir: scratch, tool: `kaniko-ts-${version}`, log,
+        skip: rootChoice.containerMode ? [kanikoDir, workDir, ...opts.ignorePaths] : [],
+      }));
+    };
+    if (!asIndex) {
       const result = await build({ ...opts, buildPlatform: host }, rootChoice.containerMode, mountInfo);
       root = result.root;
       digest = await publish(withManifestAnnotations(result.image, forPlatform(platform)), out, { push, log });
     } else {
       const entries: { platform: Platform; image: Image; annotations?: Record<string, string> }[] = [];
-      for (const [i, p] of platforms.entries()) {
-        log.info(`Building for platform ${formatPlatform(p)} (${i + 1} of ${platforms.length})`);
+      const list = platforms.length > 0 ? platforms : [platform];
+      for (const [i, p] of list.entries()) {
+        log.info(`Building for platform ${formatPlatform(p)} (${i + 1} of ${list.length})`);
         const pWork = join(workDir, `platform-${i}`);
         await mkdir(pWork, { recursive: true });
         // Each platform starts from an empty root; the images already built keep their layers under the work directory.
@@ -160,14 +173,15 @@ export async function executorMain(io: CliIo): Promise<void> {
         const result = await build({
           ...opts, platform: p, buildPlatform: host, workDir: pWork, ...(pCache !== undefined ? { layerCache: pCache } : {}),
           // Container mode: '/' is reset after every platform but the last, so the next one starts clean.
-          cleanup: rootChoice.containerMode && i < platforms.length - 1 ? true : opts.cleanup,
+          cleanup: rootChoice.containerMode && i < list.length - 1 ? true : opts.cleanup,
         }, rootChoice.containerMode, mountInfo);
         root = result.root;
+        await sbomFor(withManifestAnnotations(result.image, forPlatform(p)), result, p, pWork);
         const descriptorAnnotations = annotationsFor(annotations, 'manifest-descriptor', (want) => platformMatches(p, want));
         entries.push({ platform: p, image: withManifestAnnotations(result.image, forPlatform(p)),
           ...(Object.keys(descriptorAnnotations).length > 0 ? { annotations: descriptorAnnotations } : {}) });
       }
-      const idx = platformIndex(entries, { annotations: annotationsFor(annotations, 'index') });
+      const idx = platformIndex(entries, { annotations: annotationsFor(annotations, 'index'), extra: attestations });
       digest = await publishIndex(idx, out, { push, log });
     }
     log.info({ digest }, `Built image with digest ${digest}`);

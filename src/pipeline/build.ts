@@ -28,6 +28,8 @@ export interface BuildResult {
   readonly image: Image;
   /** Directory holding the target stage's filesystem. */
   readonly root: string;
+  /** Whether that directory holds the image's files (false: every step was a cache hit or needed no files). */
+  readonly unpacked: boolean;
 }
 
 function baseNameOf(base: ResolvedStage['base'], stages: readonly ResolvedStage[]): string {
@@ -167,7 +169,7 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
   if (final === undefined) throw new BuildError('BUILD', 'the target stage was not built');
   // --cleanup in container mode: the image is complete (its layers are files under the work directory).
   if (containerMode && opts.cleanup) await reset();
-  return { image: final.image, root: final.root };
+  return { image: final.image, root: final.root, unpacked: final.unpacked };
 }
 
 /** qemu-user's name for an OCI architecture (binfmt_misc entries are named qemu-<name>). */
