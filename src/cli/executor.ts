@@ -6,7 +6,10 @@ import { join, resolve } from 'node:path';
 import { build, checkEmulation } from '../pipeline/build.ts';
 import { checkPrivileges, chooseBuildRoot, hostSignals } from '../pipeline/build-root.ts';
 import type { BuildOptions } from '../pipeline/options.ts';
-import { parseAttestFlags, sbomAttestation } from '../pipeline/attest.ts';
+import { attestationFor, dockerfileName, gitHead, parseAttestFlags, provenanceStatement, sbomStatement } from '../pipeline/attest.ts';
+import type { Statement } from '../attestations/in-toto.ts';
+import { gitSourceUrl, type Material, type StepRecord } from '../attestations/provenance.ts';
+import { randomUUID } from 'node:crypto';
 import { checkDestinations, earlyLayerUploads, platformIndex, publish, publishIndex } from '../pipeline/publish.ts';
 import { annotationsFor, parseAnnotation } from '../oci/annotations.ts';
 import { withManifestAnnotations } from '../oci/mutate.ts';
@@ -63,9 +66,10 @@ export async function executorMain(io: CliIo): Promise<void> {
   checkPrivileges(hostSignals.readFile('/proc/self/status'));
   const platforms = platformsFrom(flags);
   const platform = platforms[0] ?? hostPlatform();
-  const attest = parseAttestFlags(flags.bool('sbom'), flags.list('attest'));
+  const startedOn = new Date();
+  const attest = parseAttestFlags(flags.bool('sbom'), flags.list('attest'), flags.string('provenance'));
   // BuildKit: attestations make the result an index (image manifest + attestation manifest), even for one platform.
-  const asIndex = platforms.length > 1 || attest.sbom;
+  const asIndex = platforms.length > 1 || attest.sbom || attest.provenance !== undefined;
   const multi = platforms.length > 1;
   const annotations = flags.list('annotation').map(parseAnnotation);
   if (!multi && annotations.some((a) => a.target !== 'manifest')) {
@@ -106,6 +110,7 @@ export async function executorMain(io: CliIo): Promise<void> {
     const contextSpec = bucket !== undefined && !contextFlag.includes('://') ? `gs://${bucket}` : contextFlag;
     const source = pickContextSource(contextSpec, { env: io.env, stdin: process.stdin, git: parseGitOptions(flags.list('git')), log });
     let contextDir = await source.fetch(join(workDir, 'context'), abort.signal);
+    const fetchedDir = contextDir;
     const sub = flags.string('context-sub-path');
     if (sub !== undefined) contextDir = await enterContextSubPath(contextDir, sub);
     const dockerfileSpec = flags.string('dockerfile') ?? 'Dockerfile';
@@ -144,12 +149,43 @@ export async function executorMain(io: CliIo): Promise<void> {
     let digest;
     let root = opts.rootDir;
     const attestations: { image: Image; descriptor: Descriptor }[] = [];
-    const sbomFor = async (image: Image, built: { root: string; unpacked: boolean }, p: Platform, scratch: string): Promise<void> => {
-      if (!attest.sbom) return;
-      attestations.push(await sbomAttestation(image, built.root, built.unpacked, {
-        destinations: out.destinations, platform: p, scratchDir: scratch, tool: `kaniko-ts-${version}`, log,
-        skip: rootChoice.containerMode ? [kanikoDir, workDir, ...opts.ignorePaths] : [],
-      }));
+    // Per platform: the images pulled (materials) and, for --provenance=mode=max, every step.
+    let materials: Material[] = [];
+    let steps: StepRecord[] = [];
+    const contextGit = contextSpec.startsWith('git://') ? await gitHead(fetchedDir) : undefined;
+    const attestFor = async (image: Image, built: { root: string; unpacked: boolean }, p: Platform, scratch: string): Promise<void> => {
+      const statements: Statement[] = [];
+      if (attest.sbom) {
+        statements.push(await sbomStatement(image, built.root, built.unpacked, {
+          destinations: out.destinations, platform: p, scratchDir: scratch, tool: `kaniko-ts-${version}`, log,
+          skip: rootChoice.containerMode ? [kanikoDir, workDir, ...opts.ignorePaths] : [],
+        }));
+      }
+      if (attest.provenance !== undefined) {
+        const max = attest.provenance === 'max';
+        statements.push(await provenanceStatement(image, out.destinations, p, {
+          mode: attest.provenance, builderId: 'https://github.com/kaniko-ts/executor', builderVersion: version,
+          dockerfile: dockerfileName(contextDir, dockerfilePath), ...(target !== undefined ? { target } : {}),
+          buildArgs: opts.buildArgs, secretIds: [...(opts.secrets?.keys() ?? [])], platform: formatPlatform(p),
+          ...(contextGit !== undefined ? { git: { url: gitSourceUrl(contextSpec, io.env['GIT_PULL_METHOD'] === 'http' ? 'http' : 'https'), commit: contextGit } } : {}),
+          materials, startedOn, finishedOn: new Date(), invocationId: randomUUID(),
+          ...(max ? { dockerfileText: await readFile(dockerfilePath, 'utf8'), steps } : {}),
+        }));
+      }
+      if (statements.length > 0) attestations.push(await attestationFor(image, statements));
+    };
+    const tracking = (p: Platform): Pick<BuildOptions, 'onStep' | 'onPulled'> => {
+      materials = [];
+      steps = [];
+      if (attest.provenance === undefined) return {};
+      const seen = new Set<string>();
+      return {
+        onStep: (st) => { steps.push(st); },
+        onPulled: (ref, pp, d) => {
+          const uri = `pkg:docker/${ref.includes('@') ? ref : ref.replace(/:([^/:@]+)$/, '@$1')}?platform=${encodeURIComponent(formatPlatform(pp ?? p))}`;
+          if (!seen.has(uri)) { seen.add(uri); materials.push({ uri, digest: { sha256: d.slice('sha256:'.length) } }); }
+        },
+      };
     };
     if (!asIndex) {
       const result = await build({ ...opts, buildPlatform: host }, rootChoice.containerMode, mountInfo);
@@ -171,12 +207,12 @@ export async function executorMain(io: CliIo): Promise<void> {
           runLayers: flags.bool('cache-run-layers', true), copyLayers: flags.bool('cache-copy-layers'),
         } : undefined;
         const result = await build({
-          ...opts, platform: p, buildPlatform: host, workDir: pWork, ...(pCache !== undefined ? { layerCache: pCache } : {}),
+          ...opts, ...tracking(p), platform: p, buildPlatform: host, workDir: pWork, ...(pCache !== undefined ? { layerCache: pCache } : {}),
           // Container mode: '/' is reset after every platform but the last, so the next one starts clean.
           cleanup: rootChoice.containerMode && i < list.length - 1 ? true : opts.cleanup,
         }, rootChoice.containerMode, mountInfo);
         root = result.root;
-        await sbomFor(withManifestAnnotations(result.image, forPlatform(p)), result, p, pWork);
+        await attestFor(withManifestAnnotations(result.image, forPlatform(p)), result, p, pWork);
         const descriptorAnnotations = annotationsFor(annotations, 'manifest-descriptor', (want) => platformMatches(p, want));
         entries.push({ platform: p, image: withManifestAnnotations(result.image, forPlatform(p)),
           ...(Object.keys(descriptorAnnotations).length > 0 ? { annotations: descriptorAnnotations } : {}) });

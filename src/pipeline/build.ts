@@ -77,6 +77,11 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
   const pulledRoots = new Map<string, Promise<string>>();
   const mirrors = { map: opts.registryMap, skipDefaultFallback: opts.skipDefaultRegistryFallback };
   const pull = async (ref: string, platform: Platform = opts.platform): Promise<Image> => {
+    const image = await pullImage(ref, platform);
+    if (opts.onPulled !== undefined) opts.onPulled(ref, platform, await image.digest());
+    return image;
+  };
+  const pullImage = async (ref: string, platform: Platform): Promise<Image> => {
     if (opts.cache) {
       // The warmer's cache first; the registry is asked only for the tag → digest (and not at all when it is down).
       const cached = await cachedBaseImage(ref, {

@@ -1,6 +1,7 @@
-// Issue 15 item 3 end to end: --sbom / --attest type=sbom push an index holding the image manifest and an attestation
-// manifest in BuildKit's layout, checked from outside with skopeo; the SPDX statement read back from the registry.
+// Issue 15 items 3 and 4 end to end: --sbom / --attest type=sbom / --provenance push an index holding the image manifest
+// and an attestation manifest in BuildKit's layout, checked from outside with skopeo; the statements read back from the registry.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,12 +10,24 @@ import { pushBusyboxBase } from '../support/busybox-base.ts';
 import { runExecutor } from '../support/executor-process.ts';
 import { startRegistry } from '../support/registry-server.ts';
 import { skopeoInspect } from '../support/run-image.ts';
+import { commitFiles, initWorkTree, publishBare, startGitServer } from '../support/git-server.ts';
 
 const tls = ['--tls-verify=false'];
 
 interface Desc { mediaType: string; digest: string; size: number; platform?: { architecture: string; os: string }; annotations?: Record<string, string> }
 
-describe('SBOM attestations', () => {
+/** The index's attestation manifest and its statements, read from the registry. */
+async function attestationsOf(host: string, repo: string, tag: string): Promise<{ image: Desc; att: Desc; layers: Desc[]; statements: Record<string, any>[] }> {
+  const index = await skopeoInspect(`docker://${host}/${repo}:${tag}`, ['--raw', ...tls]);
+  const [image, att] = index['manifests'] as Desc[];
+  assert.ok(image !== undefined && att !== undefined);
+  const m = await skopeoInspect(`docker://${host}/${repo}@${att.digest}`, ['--raw', ...tls]);
+  const layers = m['layers'] as Desc[];
+  const statements = await Promise.all(layers.map(async (l) => (await fetch(`http://${host}/v2/${repo}/blobs/${l.digest}`)).json() as Promise<Record<string, any>>));
+  return { image, att, layers, statements };
+}
+
+describe('SBOM and provenance attestations', () => {
   let registry: Awaited<ReturnType<typeof startRegistry>>;
   let work: string;
 
@@ -88,5 +101,59 @@ describe('SBOM attestations', () => {
     assert.match(bad.stderr, /--attest "type=spdx": unknown type "spdx"/);
     const res = await fetch(`http://${registry.host}/v2/bad/tags/list`);
     assert.notEqual(res.status, 200);
+  });
+
+  test('--sbom --provenance=mode=max: one attestation manifest with SPDX then SLSA v0.2; materials, args, Dockerfile, steps; no secret value', async () => {
+    const ctx = join(work, 'ctx-prov');
+    await mkdir(ctx, { recursive: true });
+    await writeFile(join(ctx, 'Dockerfile'), `ARG BASE\nFROM $BASE\nARG GREETING\nRUN --mount=type=secret,id=token cat /run/secrets/token > /dev/null && echo $GREETING > /g\n`);
+    const run = await runExecutor([`--context=dir://${ctx}`, `--destination=${registry.host}/prov:latest`, '--sbom', '--provenance=mode=max',
+      `--build-arg=BASE=${registry.host}/busybox:latest`, '--build-arg=GREETING=hello', '--secret=id=token,env=TOKEN_VALUE',
+      `--root-dir=${join(work, 'root-prov')}`, '--insecure', '--insecure-pull', '--log-format=text'], { env: { TOKEN_VALUE: 's3cr3t-t0ken-value' } });
+    assert.equal(run.code, 0, run.stderr);
+    const { image, layers, statements } = await attestationsOf(registry.host, 'prov', 'latest');
+    assert.deepEqual(layers.map((l) => l.annotations?.['in-toto.io/predicate-type']), ['https://spdx.dev/Document', 'https://slsa.dev/provenance/v0.2']);
+    const prov = statements[1] ?? {};
+    assert.equal(prov['predicateType'], 'https://slsa.dev/provenance/v0.2');
+    assert.equal(prov['subject'][0].digest.sha256, image.digest.slice(7));
+    const p = prov['predicate'];
+    assert.equal(p.buildType, 'https://mobyproject.org/buildkit@v1');
+    assert.equal(typeof p.builder.id, 'string');
+    assert.deepEqual(p.invocation.parameters.args, { 'build-arg:BASE': `${registry.host}/busybox:latest`, 'build-arg:GREETING': 'hello' });
+    assert.deepEqual(p.invocation.parameters.secrets, [{ id: 'token', optional: false }]);
+    assert.equal(p.invocation.configSource.entryPoint, 'Dockerfile');
+    // The base's resolved manifest digest, as the registry serves it.
+    const res = await fetch(`http://${registry.host}/v2/busybox/manifests/latest`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' } });
+    const busyboxDigest = createHash('sha256').update(Buffer.from(await res.arrayBuffer())).digest('hex');
+    assert.deepEqual(p.materials, [{ uri: `pkg:docker/${registry.host}/busybox@latest?platform=linux%2Famd64`, digest: { sha256: busyboxDigest } }]);
+    assert.ok(Date.parse(p.metadata.buildStartedOn) <= Date.parse(p.metadata.buildFinishedOn));
+    const meta = p.metadata['https://mobyproject.org/buildkit@v1#metadata'];
+    assert.match(Buffer.from(meta.source.infos[0].data, 'base64').toString(), /RUN --mount=type=secret,id=token/);
+    assert.deepEqual(p.buildConfig.steps.map((s: { line: number; cached: boolean }) => [s.line, s.cached]), [[3, false], [4, false]]);
+    assert.match(p.buildConfig.steps[1].layer, /^sha256:/);
+    assert.equal(JSON.stringify(statements).includes('s3cr3t-t0ken-value'), false);
+  });
+
+  test('--attest type=provenance (min) from a git context: the git URL and commit, no Dockerfile or steps', async () => {
+    const projects = join(work, 'git-projects');
+    const wt = join(work, 'git-wt');
+    await mkdir(projects, { recursive: true });
+    await initWorkTree(wt);
+    const commit = await commitFiles(wt, { Dockerfile: `FROM ${registry.host}/busybox:latest\nCOPY a.txt /a.txt\n`, 'a.txt': 'a\n' }, 'one');
+    await publishBare(wt, projects, 'repo');
+    const git = await startGitServer({ projectRoot: projects });
+    try {
+      const run = await runExecutor([`--context=git://${git.host}/repo.git`, `--destination=${registry.host}/prov-git:latest`, '--attest=type=provenance',
+        `--root-dir=${join(work, 'root-prov-git')}`, '--insecure', '--insecure-pull', '--log-format=text'], { env: { GIT_PULL_METHOD: 'http' } });
+      assert.equal(run.code, 0, run.stderr);
+      const { layers, statements } = await attestationsOf(registry.host, 'prov-git', 'latest');
+      assert.equal(layers.length, 1);
+      const p = statements[0]?.['predicate'];
+      assert.deepEqual(p.invocation.configSource, { uri: `http://${git.host}/repo.git`, digest: { sha1: commit }, entryPoint: 'Dockerfile' });
+      assert.deepEqual(p.materials.at(-1), { uri: `http://${git.host}/repo.git`, digest: { sha1: commit } });
+      assert.deepEqual(p.metadata['https://mobyproject.org/buildkit@v1#metadata'].vcs, { source: `http://${git.host}/repo.git`, revision: commit });
+      assert.equal(p.buildConfig, undefined);
+      assert.equal(p.metadata['https://mobyproject.org/buildkit@v1#metadata'].source, undefined);
+    } finally { await git.close(); }
   });
 });
