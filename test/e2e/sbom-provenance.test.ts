@@ -19,7 +19,9 @@ interface Desc { mediaType: string; digest: string; size: number; platform?: { a
 /** The index's attestation manifest and its statements, read from the registry. */
 async function attestationsOf(host: string, repo: string, tag: string): Promise<{ image: Desc; att: Desc; layers: Desc[]; statements: Record<string, any>[] }> {
   const index = await skopeoInspect(`docker://${host}/${repo}:${tag}`, ['--raw', ...tls]);
-  const [image, att] = index['manifests'] as Desc[];
+  const all = index['manifests'] as Desc[];
+  const att = all.find((d) => d.platform?.os === 'unknown');
+  const image = all.find((d) => d.digest === att?.annotations?.['vnd.docker.reference.digest']);
   assert.ok(image !== undefined && att !== undefined);
   const m = await skopeoInspect(`docker://${host}/${repo}@${att.digest}`, ['--raw', ...tls]);
   const layers = m['layers'] as Desc[];
@@ -155,5 +157,28 @@ describe('SBOM and provenance attestations', () => {
       assert.equal(p.buildConfig, undefined);
       assert.equal(p.metadata['https://mobyproject.org/buildkit@v1#metadata'].source, undefined);
     } finally { await git.close(); }
+  });
+
+  test('two platforms with --sbom: an attestation manifest per platform after the images; --metadata-file and --oci-layout-path name the index', async () => {
+    const ctx = join(work, 'ctx-multi');
+    await mkdir(join(ctx, 'node_modules', 'left-pad'), { recursive: true });
+    await writeFile(join(ctx, 'node_modules', 'left-pad', 'package.json'), '{"name":"left-pad","version":"1.3.0"}');
+    await writeFile(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY node_modules /node_modules\n');
+    const run = await runExecutor([`--context=dir://${ctx}`, `--destination=${registry.host}/multi-sbom:latest`, '--sbom', '--platform=linux/amd64,linux/arm64',
+      `--metadata-file=${join(work, 'multi-meta.json')}`, `--oci-layout-path=${join(work, 'multi-oci')}`,
+      `--root-dir=${join(work, 'root-multi')}`, '--insecure', '--insecure-pull', '--log-format=text']);
+    assert.equal(run.code, 0, run.stderr);
+    const index = await skopeoInspect(`docker://${registry.host}/multi-sbom:latest`, ['--raw', ...tls]);
+    const m = index['manifests'] as Desc[];
+    assert.deepEqual(m.map((d) => `${d.platform?.os}/${d.platform?.architecture}`), ['linux/amd64', 'linux/arm64', 'unknown/unknown', 'unknown/unknown']);
+    assert.deepEqual(m.slice(2).map((d) => d.annotations?.['vnd.docker.reference.digest']), m.slice(0, 2).map((d) => d.digest));
+    const first = await attestationsOf(registry.host, 'multi-sbom', 'latest');
+    assert.equal(first.statements[0]?.['predicate'].packages[0].name, 'left-pad');
+    assert.equal(first.statements[0]?.['subject'][0].name, `pkg:docker/${registry.host}/multi-sbom@latest?platform=linux%2Famd64`);
+    const meta = JSON.parse(await readFile(join(work, 'multi-meta.json'), 'utf8')) as Record<string, any>;
+    assert.equal(meta['containerimage.descriptor'].mediaType, 'application/vnd.oci.image.index.v1+json');
+    assert.equal(meta['image.name'], `${registry.host}/multi-sbom:latest`);
+    const layout = JSON.parse(await readFile(join(work, 'multi-oci', 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+    assert.equal(layout.manifests[0]?.digest, meta['containerimage.digest']);
   });
 });
