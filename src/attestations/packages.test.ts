@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
 import {
-  parseApkInstalled, parseDpkgStatus, parseGoBuildInfo, parseNpmPackageJson, parsePythonMetadata, parseRpmHeader, scanRoot, scanRpmSqlite,
+  goBuildInfoBytes, parseApkInstalled, parseDpkgStatus, parseGoBuildInfo, parseNpmPackageJson, parsePythonMetadata, parseRpmHeader, scanRoot, scanRpmSqlite,
 } from './packages.ts';
 import { spdxDocument } from './spdx.ts';
 import { attestationManifest, statement, SPDX_PREDICATE } from './in-toto.ts';
@@ -149,4 +149,37 @@ test('SPDX 2.3 document and attestation manifest in BuildKit\'s layout', async (
   assert.equal(manifest.layers[0]?.mediaType, 'application/vnd.in-toto+json');
   assert.deepEqual(manifest.layers[0]?.annotations, { 'in-toto.io/predicate-type': 'https://spdx.dev/Document' });
   assert.equal(att.descriptor.digest, await att.image.digest());
+});
+
+/** A minimal ELF64 LE with section headers: null, .shstrtab, .text, .go.buildinfo (holding `info`). */
+function elfWithSections(info: Buffer | undefined): Buffer {
+  const names = Buffer.from('\0.shstrtab\0.text\0.go.buildinfo\0');
+  const sections: [number, Buffer][] = [[0, Buffer.alloc(0)], [1, names], [11, Buffer.alloc(16, 0x90)], ...(info !== undefined ? [[17, info] as [number, Buffer]] : [])];
+  const header = Buffer.alloc(64);
+  Buffer.from('\x7fELF', 'latin1').copy(header); header[4] = 2; header[5] = 1;
+  let offset = 64;
+  const bodies: Buffer[] = [];
+  const entries = sections.map(([name, body]) => {
+    const e = Buffer.alloc(64);
+    e.writeUInt32LE(name, 0); e.writeBigUInt64LE(BigInt(offset), 0x18); e.writeBigUInt64LE(BigInt(body.length), 0x20);
+    bodies.push(body); offset += body.length;
+    return e;
+  });
+  header.writeBigUInt64LE(BigInt(offset), 0x28); header.writeUInt16LE(64, 0x3a); header.writeUInt16LE(sections.length, 0x3c); header.writeUInt16LE(1, 0x3e);
+  return Buffer.concat([header, ...bodies, ...entries]);
+}
+
+test('Go build info is read from the ELF .go.buildinfo section; an ELF without one is not read further', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'elf-'));
+  try {
+    const info = goBinary().subarray(64);
+    await writeFile(join(dir, 'go'), elfWithSections(info));
+    await writeFile(join(dir, 'c'), elfWithSections(undefined));
+    await writeFile(join(dir, 'text'), 'not an elf');
+    const bytes = goBuildInfoBytes(join(dir, 'go'));
+    assert.ok(bytes !== undefined);
+    assert.deepEqual(parseGoBuildInfo(bytes, '/go').map((p) => p.name), ['example.com/app', 'github.com/pkg/errors', 'stdlib']);
+    assert.equal(goBuildInfoBytes(join(dir, 'c')), undefined);
+    assert.equal(goBuildInfoBytes(join(dir, 'text')), undefined);
+  } finally { await rm(dir, { recursive: true, force: true }); }
 });

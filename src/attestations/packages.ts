@@ -212,13 +212,49 @@ export function parseGoBuildInfo(data: Buffer, location: string): FoundPackage[]
   return out;
 }
 
-function readHead(path: string, size: number): Buffer {
-  const fd = openSync(path, 'r');
+function readAt(fd: number, offset: number, size: number): Buffer {
+  const buf = Buffer.alloc(size);
+  const n = readSync(fd, buf, 0, size, offset);
+  return buf.subarray(0, n);
+}
+
+/**
+ * The bytes holding a Go binary's build info: its ELF `.go.buildinfo` section (as debug/buildinfo reads it), so an
+ * ELF without one is never read beyond its headers; an ELF without section headers is read whole. Undefined: no ELF.
+ */
+export function goBuildInfoBytes(path: string): Buffer | undefined {
+  let fd: number;
+  try { fd = openSync(path, 'r'); } catch { return undefined; }
   try {
-    const buf = Buffer.alloc(size);
-    const n = readSync(fd, buf, 0, size, 0);
-    return buf.subarray(0, n);
-  } finally { closeSync(fd); }
+    const h = readAt(fd, 0, 64);
+    if (h.length < 52 || h.toString('latin1', 0, 4) !== '\x7fELF') return undefined;
+    const is64 = h[4] === 2;
+    const le = h[5] === 1;
+    const u16 = (b: Buffer, o: number): number => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
+    const u32 = (b: Buffer, o: number): number => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
+    const word = (b: Buffer, o: number): number => (is64 ? Number(le ? b.readBigUInt64LE(o) : b.readBigUInt64BE(o)) : u32(b, o));
+    const shoff = word(h, is64 ? 0x28 : 0x20);
+    const shentsize = u16(h, is64 ? 0x3a : 0x2e);
+    const shnum = u16(h, is64 ? 0x3c : 0x30);
+    const shstrndx = u16(h, is64 ? 0x3e : 0x32);
+    if (shoff === 0 || shnum === 0 || shentsize < (is64 ? 64 : 40) || shstrndx >= shnum) return readFileSync(path);
+    const table = readAt(fd, shoff, shnum * shentsize);
+    const section = (i: number): { name: number; offset: number; size: number } => {
+      const at = i * shentsize;
+      return { name: u32(table, at), offset: word(table, at + (is64 ? 0x18 : 0x10)), size: word(table, at + (is64 ? 0x20 : 0x14)) };
+    };
+    if (table.length < shnum * shentsize) return undefined;
+    const strtab = section(shstrndx);
+    const names = readAt(fd, strtab.offset, Math.min(strtab.size, 1 << 20));
+    for (let i = 0; i < shnum; i++) {
+      const sec = section(i);
+      const end = names.indexOf(0, sec.name);
+      if (names.toString('latin1', sec.name, end < 0 ? names.length : end) !== '.go.buildinfo') continue;
+      // Go ≥ 1.18 keeps the strings inline after the 32-byte header; 64 KiB covers the module list.
+      return readAt(fd, sec.offset, Math.min(Math.max(sec.size, 64 * 1024), 16 << 20));
+    }
+    return undefined;
+  } catch { return undefined; } finally { closeSync(fd); }
 }
 
 export interface ScanOptions {
@@ -271,9 +307,8 @@ export async function scanRoot(root: string, opts: ScanOptions = {}): Promise<Fo
         let st;
         try { st = lstatSync(abs); } catch { continue; }
         if ((st.mode & 0o111) === 0 || st.size < 64 || st.size > maxBinary) continue;
-        const head = readHead(abs, 4);
-        if (head.toString('latin1') !== '\x7fELF') continue;
-        for (const p of parseGoBuildInfo(readFileSync(abs), childRel)) add(p);
+        const bytes = goBuildInfoBytes(abs);
+        if (bytes !== undefined) for (const p of parseGoBuildInfo(bytes, childRel)) add(p);
       }
     }
   }
