@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { checkDestinations, earlyLayerUploads, platformIndex, publish, publishIndex } from '../pipeline/publish.ts';
 import { annotationsFor, parseAnnotation } from '../oci/annotations.ts';
 import { withManifestAnnotations } from '../oci/mutate.ts';
+import { defaultIgnoreEntries, readMountPoints } from '../rootfs/ignore-list.ts';
 import { formatPlatform, hostPlatform, platformMatches } from '../oci/platform.ts';
 import type { Image } from '../oci/image.ts';
 import { mkdir, readdir } from 'node:fs/promises';
@@ -158,7 +159,9 @@ export async function executorMain(io: CliIo): Promise<void> {
       if (attest.sbom) {
         statements.push(await sbomStatement(image, built.root, built.unpacked, {
           destinations: out.destinations, platform: p, scratchDir: scratch, tool: `kaniko-ts-${version}`, log,
-          skip: rootChoice.containerMode ? [kanikoDir, workDir, ...opts.ignorePaths] : [],
+          // Container mode: '/' also holds the executor, mounts, the context and the work directory — none of them image content.
+          skip: rootChoice.containerMode ? [workDir, contextDir, ...defaultIgnoreEntries({ kanikoDir, ignoreVarRun: opts.ignoreVarRun, extraPaths: opts.ignorePaths,
+            mountPoints: readMountPoints(mountInfo) }).map((e) => e.path)] : [],
         }));
       }
       if (attest.provenance !== undefined) {
