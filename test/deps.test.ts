@@ -23,10 +23,11 @@ export const allowed: Readonly<Record<string, readonly string[]>> = {
   mounts: ['.'],
   scheduler: ['.'],
   checks: ['.', 'dockerfile'],
+  attestations: ['.', 'oci'],
   commands: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'sandbox', 'mounts'],
   cache: ['.', 'oci', 'registry', 'archive', 'auth'],
-  pipeline: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'sandbox', 'mounts', 'scheduler', 'checks'],
-  cli: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'pipeline', 'sandbox', 'mounts', 'scheduler', 'checks'],
+  pipeline: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'sandbox', 'mounts', 'scheduler', 'checks', 'attestations'],
+  cli: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'pipeline', 'sandbox', 'mounts', 'scheduler', 'checks', 'attestations'],
 };
 
 function* sourceFiles(dir: string): Generator<string> {

@@ -9,9 +9,14 @@ import type { BuildOptions } from '../pipeline/options.ts';
 import { failOnWarnings, lintBuild, logWarnings } from '../pipeline/lint.ts';
 import { violationMessage } from '../checks/config.ts';
 import { formatCheckReport, formatCheckReportJson } from './check-report.ts';
+import { attestationFor, dockerfileName, gitHead, parseAttestFlags, provenanceStatement, sbomStatement } from '../pipeline/attest.ts';
+import type { Statement } from '../attestations/in-toto.ts';
+import { gitSourceUrl, type Material, type StepRecord } from '../attestations/provenance.ts';
+import { randomUUID } from 'node:crypto';
 import { checkDestinations, earlyLayerUploads, platformIndex, publish, publishIndex } from '../pipeline/publish.ts';
 import { annotationsFor, parseAnnotation } from '../oci/annotations.ts';
 import { withManifestAnnotations } from '../oci/mutate.ts';
+import { defaultIgnoreEntries, readMountPoints } from '../rootfs/ignore-list.ts';
 import { formatPlatform, hostPlatform, platformMatches } from '../oci/platform.ts';
 import type { Image } from '../oci/image.ts';
 import { mkdir, readdir } from 'node:fs/promises';
@@ -22,7 +27,7 @@ import { defaultCacheRepo, ociLayerCache, parseCacheRepo, registryLayerCache, ty
 import type { OutputOptions } from '../pipeline/options.ts';
 import type { RemoteOptions } from '../registry/remote.ts';
 import type { Log } from '../log.ts';
-import type { Platform } from '../oci/types.ts';
+import type { Descriptor, Platform } from '../oci/types.ts';
 import { BuildError, UsageError } from '../errors.ts';
 import { executorFlags } from './flags.ts';
 import { indexMain } from './index-command.ts';
@@ -65,6 +70,10 @@ export async function executorMain(io: CliIo): Promise<void> {
   checkPrivileges(hostSignals.readFile('/proc/self/status'));
   const platforms = platformsFrom(flags);
   const platform = platforms[0] ?? hostPlatform();
+  const startedOn = new Date();
+  const attest = parseAttestFlags(flags.bool('sbom'), flags.list('attest'), flags.string('provenance'));
+  // BuildKit: attestations make the result an index (image manifest + attestation manifest), even for one platform.
+  const asIndex = platforms.length > 1 || attest.sbom || attest.provenance !== undefined;
   const multi = platforms.length > 1;
   const annotations = flags.list('annotation').map(parseAnnotation);
   if (!multi && annotations.some((a) => a.target !== 'manifest')) {
@@ -77,7 +86,7 @@ export async function executorMain(io: CliIo): Promise<void> {
   if (out.ociLayoutAnnotations !== undefined && out.ociLayoutPath === undefined) {
     throw new UsageError('--annotation index-descriptor: annotates the entry in --oci-layout-path\'s index.json; give --oci-layout-path');
   }
-  if (multi && out.tarPath !== undefined) throw new UsageError('--tar-path: a docker-save tarball holds one image per platform only; use --oci-layout-path for several platforms');
+  if (asIndex && out.tarPath !== undefined) throw new UsageError(`--tar-path: a docker-save tarball holds one image per platform only; use --oci-layout-path for ${multi ? 'several platforms' : '--sbom'}`);
   const pullSettings = registryOptions(flags, 'pull', { env: io.env, log, kanikoDir, platform });
   const pushSettings = registryOptions(flags, 'push', { env: io.env, log, kanikoDir, platform });
   // One client per direction: connections, tokens and upload bookkeeping are shared by every call.
@@ -106,6 +115,7 @@ export async function executorMain(io: CliIo): Promise<void> {
     const contextSpec = bucket !== undefined && !contextFlag.includes('://') ? `gs://${bucket}` : contextFlag;
     const source = pickContextSource(contextSpec, { env: io.env, stdin: process.stdin, git: parseGitOptions(flags.list('git')), log });
     let contextDir = await source.fetch(join(workDir, 'context'), abort.signal);
+    const fetchedDir = contextDir;
     const sub = flags.string('context-sub-path');
     if (sub !== undefined) contextDir = await enterContextSubPath(contextDir, sub);
     const dockerfileSpec = flags.string('dockerfile') ?? 'Dockerfile';
@@ -159,14 +169,56 @@ export async function executorMain(io: CliIo): Promise<void> {
     const forPlatform = (p: Platform): Record<string, string> => annotationsFor(annotations, 'manifest', (want) => platformMatches(p, want));
     let digest;
     let root = opts.rootDir;
-    if (!multi) {
+    const attestations: { image: Image; descriptor: Descriptor }[] = [];
+    // Per platform: the images pulled (materials) and, for --provenance=mode=max, every step.
+    let materials: Material[] = [];
+    let steps: StepRecord[] = [];
+    const contextGit = contextSpec.startsWith('git://') ? await gitHead(fetchedDir) : undefined;
+    const attestFor = async (image: Image, built: { root: string; unpacked: boolean }, p: Platform, scratch: string): Promise<void> => {
+      const statements: Statement[] = [];
+      if (attest.sbom) {
+        statements.push(await sbomStatement(image, built.root, built.unpacked, {
+          destinations: out.destinations, platform: p, scratchDir: scratch, tool: `kaniko-ts-${version}`, log,
+          // Container mode: '/' also holds the executor, mounts, the context and the work directory — none of them image content.
+          skip: rootChoice.containerMode ? [workDir, contextDir, ...defaultIgnoreEntries({ kanikoDir, ignoreVarRun: opts.ignoreVarRun, extraPaths: opts.ignorePaths,
+            mountPoints: readMountPoints(mountInfo) }).map((e) => e.path)] : [],
+        }));
+      }
+      if (attest.provenance !== undefined) {
+        const max = attest.provenance === 'max';
+        statements.push(await provenanceStatement(image, out.destinations, p, {
+          mode: attest.provenance, builderId: 'https://github.com/kaniko-ts/executor', builderVersion: version,
+          dockerfile: dockerfileName(contextDir, dockerfilePath), ...(target !== undefined ? { target } : {}),
+          buildArgs: opts.buildArgs, secretIds: [...(opts.secrets?.keys() ?? [])], platform: formatPlatform(p),
+          ...(contextGit !== undefined ? { git: { url: gitSourceUrl(contextSpec, io.env['GIT_PULL_METHOD'] === 'http' ? 'http' : 'https'), commit: contextGit } } : {}),
+          materials, startedOn, finishedOn: new Date(), invocationId: randomUUID(),
+          ...(max ? { dockerfileText: await readFile(dockerfilePath, 'utf8'), steps } : {}),
+        }));
+      }
+      if (statements.length > 0) attestations.push(await attestationFor(image, statements));
+    };
+    const tracking = (p: Platform): Pick<BuildOptions, 'onStep' | 'onPulled'> => {
+      materials = [];
+      steps = [];
+      if (attest.provenance === undefined) return {};
+      const seen = new Set<string>();
+      return {
+        onStep: (st) => { steps.push(st); },
+        onPulled: (ref, pp, d) => {
+          const uri = `pkg:docker/${ref.includes('@') ? ref : ref.replace(/:([^/:@]+)$/, '@$1')}?platform=${encodeURIComponent(formatPlatform(pp ?? p))}`;
+          if (!seen.has(uri)) { seen.add(uri); materials.push({ uri, digest: { sha256: d.slice('sha256:'.length) } }); }
+        },
+      };
+    };
+    if (!asIndex) {
       const result = await build({ ...opts, buildPlatform: host }, rootChoice.containerMode, mountInfo);
       root = result.root;
       digest = await publish(withManifestAnnotations(result.image, forPlatform(platform)), out, { push, log });
     } else {
       const entries: { platform: Platform; image: Image; annotations?: Record<string, string> }[] = [];
-      for (const [i, p] of platforms.entries()) {
-        log.info(`Building for platform ${formatPlatform(p)} (${i + 1} of ${platforms.length})`);
+      const list = platforms.length > 0 ? platforms : [platform];
+      for (const [i, p] of list.entries()) {
+        log.info(`Building for platform ${formatPlatform(p)} (${i + 1} of ${list.length})`);
         const pWork = join(workDir, `platform-${i}`);
         await mkdir(pWork, { recursive: true });
         // Each platform starts from an empty root; the images already built keep their layers under the work directory.
@@ -178,16 +230,17 @@ export async function executorMain(io: CliIo): Promise<void> {
           runLayers: flags.bool('cache-run-layers', true), copyLayers: flags.bool('cache-copy-layers'),
         } : undefined;
         const result = await build({
-          ...opts, platform: p, buildPlatform: host, workDir: pWork, ...(pCache !== undefined ? { layerCache: pCache } : {}),
+          ...opts, ...tracking(p), platform: p, buildPlatform: host, workDir: pWork, ...(pCache !== undefined ? { layerCache: pCache } : {}),
           // Container mode: '/' is reset after every platform but the last, so the next one starts clean.
-          cleanup: rootChoice.containerMode && i < platforms.length - 1 ? true : opts.cleanup,
+          cleanup: rootChoice.containerMode && i < list.length - 1 ? true : opts.cleanup,
         }, rootChoice.containerMode, mountInfo);
         root = result.root;
+        await attestFor(withManifestAnnotations(result.image, forPlatform(p)), result, p, pWork);
         const descriptorAnnotations = annotationsFor(annotations, 'manifest-descriptor', (want) => platformMatches(p, want));
         entries.push({ platform: p, image: withManifestAnnotations(result.image, forPlatform(p)),
           ...(Object.keys(descriptorAnnotations).length > 0 ? { annotations: descriptorAnnotations } : {}) });
       }
-      const idx = platformIndex(entries, { annotations: annotationsFor(annotations, 'index') });
+      const idx = platformIndex(entries, { annotations: annotationsFor(annotations, 'index'), extra: attestations });
       digest = await publishIndex(idx, out, { push, log });
     }
     log.info({ digest }, `Built image with digest ${digest}`);

@@ -35,6 +35,8 @@ export interface BuildResult {
   readonly image: Image;
   /** Directory holding the target stage's filesystem. */
   readonly root: string;
+  /** Whether that directory holds the image's files (false: every step was a cache hit or needed no files). */
+  readonly unpacked: boolean;
 }
 
 function baseNameOf(base: ResolvedStage['base'], stages: readonly ResolvedStage[]): string {
@@ -83,6 +85,11 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
   const pulledRoots = new Map<string, Promise<string>>();
   const mirrors = { map: opts.registryMap, skipDefaultFallback: opts.skipDefaultRegistryFallback };
   const pull = async (ref: string, platform: Platform = opts.platform): Promise<Image> => {
+    const image = await pullImage(ref, platform);
+    if (opts.onPulled !== undefined) opts.onPulled(ref, platform, await image.digest());
+    return image;
+  };
+  const pullImage = async (ref: string, platform: Platform): Promise<Image> => {
     if (opts.cache) {
       // The warmer's cache first; the registry is asked only for the tag → digest (and not at all when it is down).
       const cached = await cachedBaseImage(ref, {
@@ -229,7 +236,7 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
   if (final === undefined) throw new BuildError('BUILD', 'the target stage was not built');
   // --cleanup in container mode: the image is complete (its layers are files under the work directory).
   if (containerMode && opts.cleanup) await reset();
-  return { image: final.image, root: final.root };
+  return { image: final.image, root: final.root, unpacked: final.unpacked };
 }
 
 /** qemu-user's name for an OCI architecture (binfmt_misc entries are named qemu-<name>). */

@@ -5,6 +5,7 @@ import type { Platform } from '../oci/types.ts';
 import type { RemoteOptions } from '../registry/remote.ts';
 import type { LayerCache } from '../cache/layer-cache.ts';
 import type { SecretSource, SshSource } from '../commands/command.ts';
+import type { StepRecord } from '../attestations/provenance.ts';
 
 export interface OutputOptions {
   readonly destinations: readonly string[];
@@ -58,6 +59,10 @@ export interface BuildOptions {
    * starts uploading it to the destinations while the build goes on.
    */
   readonly onTargetLayer?: (layer: Layer) => void;
+  /** Called after each step (--provenance=mode=max records them; not called under --single-snapshot). */
+  readonly onStep?: (step: StepRecord) => void;
+  /** Called with every base or COPY --from image pulled, and its resolved manifest digest (--provenance materials). */
+  readonly onPulled?: (ref: string, platform: Platform, digest: string) => void;
   /** Unset: DEFAULT_COMPRESSION_LEVEL. */
   readonly compressionLevel?: number;
   readonly imageFsExtractRetry: number;

@@ -13,7 +13,7 @@ import { RegistryClient } from '../registry/client.ts';
 import { formatReference, parseReference, type Reference } from '../registry/reference.ts';
 import { writeImage, type RemoteOptions } from '../registry/remote.ts';
 import { withRetries } from '../registry/retry.ts';
-import { writeMetadataFile } from './metadata-file.ts';
+import { writeIndexMetadataFile, writeMetadataFile } from './metadata-file.ts';
 import type { OutputOptions } from './options.ts';
 
 export interface PublishDeps {
@@ -148,6 +148,7 @@ export async function publishIndex(idx: ImageIndex, out: OutputOptions, deps: Pu
   }
   if (out.noPush) {
     log.info('Skipping push to container registry due to --no-push flag');
+    if (out.metadataFile !== undefined) await writeIndexMetadataFile(out.metadataFile, idx, []);
     return digest;
   }
   const client = deps.push.client ?? new RegistryClient(deps.push);
@@ -172,5 +173,6 @@ export async function publishIndex(idx: ImageIndex, out: OutputOptions, deps: Pu
   } finally {
     if (deps.push.client === undefined) await client.close();
   }
+  if (out.metadataFile !== undefined) await writeIndexMetadataFile(out.metadataFile, idx, refs.map((r) => formatReference(r)));
   return digest;
 }

@@ -255,6 +255,12 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
       opts.signal.throwIfAborted(); // another stage failed: stop between steps
       stepCommand = command;
       log.info(`${command.text}`);
+      const stepStarted = new Date().toISOString();
+      const record = async (stepCached: boolean, layer?: Layer): Promise<void> => {
+        if (opts.onStep === undefined) return;
+        opts.onStep({ stage: plan.name ?? String(plan.index), line: command.line, instruction: command.text, cached: stepCached,
+          ...(layer !== undefined ? { layer: await layer.digest() } : {}), startedOn: stepStarted, finishedOn: new Date().toISOString() });
+      };
       const step: StepContext = {
         root: deps.root, contextDir: opts.contextDir, image: config, args, buildArgs: opts.buildArgs,
         metaArgs: deps.metaArgs, env: replacementEnv(args, config), cmdSet, escape: plan.escape, log,
@@ -273,6 +279,7 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
           // RUN/COPY/ADD leave the config alone, so a hit needs no execution: the layer joins the image as it is
           // (pushed later by cross-repo mount), and its files reach the root only if a later step needs them.
           log.info({ key }, 'Using caching version of cmd');
+          await record(true, hit.layer);
           image = appendLayers(withEmptySteps(image), { layer: hit.layer, history });
           deps.onLayer?.(hit.layer);
           layers++;
@@ -318,6 +325,7 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
       }
       // Pushed to the cache while the build goes on; awaited before the stage ends (its tar files live in workDir).
       if (cached && cache !== undefined && produced !== undefined) puts.push(cache.store.put(key, produced, history));
+      await record(false, produced);
     }
   } catch (err) {
     throw stepCommand === undefined ? err : await diskFullAt(err, stepCommand, plan.file, { root: deps.root, workDir: layerDir });
