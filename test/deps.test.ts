@@ -12,19 +12,20 @@ const src = join(dirname(fileURLToPath(import.meta.url)), '..', 'src');
 export const allowed: Readonly<Record<string, readonly string[]>> = {
   '.': [],
   oci: ['.'],
-  rootfs: ['.'],
+  ownership: ['.'],
+  rootfs: ['.', 'ownership'],
   dockerfile: ['.'],
   context: ['.', 'rootfs'],
   sandbox: ['.'],
   auth: ['.', 'oci'],
   registry: ['.', 'oci', 'auth'],
   archive: ['.', 'oci'],
-  snapshot: ['.', 'oci', 'rootfs'],
+  snapshot: ['.', 'oci', 'rootfs', 'ownership'],
   mounts: ['.'],
-  commands: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'sandbox', 'mounts'],
+  commands: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'sandbox', 'mounts', 'ownership'],
   cache: ['.', 'oci', 'registry', 'archive', 'auth'],
-  pipeline: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'sandbox', 'mounts'],
-  cli: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'pipeline', 'sandbox', 'mounts'],
+  pipeline: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'sandbox', 'mounts', 'ownership'],
+  cli: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'pipeline', 'sandbox', 'mounts', 'ownership'],
 };
 
 function* sourceFiles(dir: string): Generator<string> {

@@ -20,6 +20,7 @@ import { remoteImageWithMirrors } from '../registry/remote.ts';
 import { cacheKeyFor, cachedBaseImage } from '../cache/base-image-cache.ts';
 import { createIgnoreList, defaultIgnoreEntries, readMountPoints } from '../rootfs/ignore-list.ts';
 import { extractLayer } from '../rootfs/extract.ts';
+import { OwnershipTable } from '../ownership/table.ts';
 import { resetRoot, stageFilesystems } from './container-stages.ts';
 import type { BuildOptions } from './options.ts';
 import { buildStage, type BuiltStage } from './stage.ts';
@@ -102,6 +103,16 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
     if (s.name !== undefined) stageByName.set(s.name.toLowerCase(), s.index);
   }
 
+  if (opts.rootless !== undefined) refuseRunWithoutRoot(stages, needed, opts.dockerfilePath, opts.rootless);
+  // Non-root mode: each stage root's owners and modes (a stage's own table; pulled COPY --from images have theirs).
+  const owners = new Map<string, OwnershipTable>();
+  const freshTable = (dir: string): OwnershipTable | undefined => {
+    if (opts.rootless === undefined) return undefined;
+    const table = new OwnershipTable();
+    owners.set(dir, table);
+    return table;
+  };
+
   for (const stage of stages) {
     if (!needed.has(stage.index)) { log.info(`Skipping unused stage ${stage.name ?? stage.index}`); continue; }
     const isTarget = stage.index === target.index;
@@ -143,8 +154,9 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
         pending = (async () => {
           const dir = join(opts.workDir, 'images', String(pulledRoots.size));
           await mkdir(dir, { recursive: true });
+          const table = freshTable(dir);
           for (const layer of await (await pull(image)).layers()) {
-            await extractLayer(dir, await layer.uncompressed(), { ignore: createIgnoreList([]), log });
+            await extractLayer(dir, await layer.uncompressed(), { ignore: createIgnoreList([]), log, ...(table !== undefined ? { owners: table } : {}) });
           }
           return dir;
         })();
@@ -153,11 +165,13 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
       return pending;
     };
     log.info(`Building stage ${stage.name ?? stage.index}${stage.base.kind === 'image' ? ` from ${stage.base.ref}` : ''}`);
+    const table = freshTable(root);
     const result = await buildStage(
       { index: stage.index, ...(stage.name !== undefined ? { name: stage.name } : {}), instructions: stage.stage.instructions, file: opts.dockerfilePath, escape: dockerfile.escape },
       // In container mode a later COPY --from reads the stage's image, not '/': no unpack just for it.
       { opts, root, base, metaArgs: resolved.metaArgs, ignore, dockerignore, filesNeeded: !containerMode && copiedFrom.has(stage.index), containerMode, resolveFrom,
         platform, ...(baseKey !== undefined ? { baseKey } : {}), baseName: baseNameOf(stage.base, stages),
+        ...(table !== undefined ? { owners: table, ownersOf: (dir: string) => owners.get(dir) } : {}),
         ...(isTarget && opts.onTargetLayer !== undefined ? { onLayer: opts.onTargetLayer } : {}) },
     );
     built.set(stage.index, result);
@@ -168,6 +182,20 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
   // --cleanup in container mode: the image is complete (its layers are files under the work directory).
   if (containerMode && opts.cleanup) await reset();
   return { image: final.image, root: final.root };
+}
+
+/**
+ * Non-root mode, before any work: a RUN in a stage that will be built fails with one line naming the stage, the
+ * instruction and the mode (the syscall supervisor that would run it without root is not built yet).
+ */
+export function refuseRunWithoutRoot(stages: readonly ResolvedStage[], needed: ReadonlySet<number>, file: string, why: string): void {
+  for (const stage of stages) {
+    if (!needed.has(stage.index)) continue;
+    const run = stage.stage.instructions.find((i) => i.kind === 'RUN');
+    if (run === undefined) continue;
+    throw new BuildError('BUILD', `${file}:${run.line}: stage ${stage.name ?? stage.index}: ${run.text}: RUN needs root or the supervisor, not built yet (non-root mode: ${why})`,
+      { location: { file, line: run.line }, hint: 'build this Dockerfile as root, or keep RUN out of non-root builds for now' });
+  }
 }
 
 /** qemu-user's name for an OCI architecture (binfmt_misc entries are named qemu-<name>). */
