@@ -12,22 +12,23 @@ const src = join(dirname(fileURLToPath(import.meta.url)), '..', 'src');
 export const allowed: Readonly<Record<string, readonly string[]>> = {
   '.': [],
   oci: ['.'],
-  rootfs: ['.'],
+  ownership: ['.'],
+  rootfs: ['.', 'ownership'],
   dockerfile: ['.'],
   context: ['.', 'rootfs'],
   sandbox: ['.'],
   auth: ['.', 'oci'],
   registry: ['.', 'oci', 'auth'],
   archive: ['.', 'oci'],
-  snapshot: ['.', 'oci', 'rootfs'],
+  snapshot: ['.', 'oci', 'rootfs', 'ownership'],
   mounts: ['.'],
   scheduler: ['.'],
   checks: ['.', 'dockerfile'],
   attestations: ['.', 'oci'],
-  commands: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'sandbox', 'mounts'],
+  commands: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'sandbox', 'mounts', 'ownership'],
   cache: ['.', 'oci', 'registry', 'archive', 'auth'],
-  pipeline: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'sandbox', 'mounts', 'scheduler', 'checks', 'attestations'],
-  cli: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'pipeline', 'sandbox', 'mounts', 'scheduler', 'checks', 'attestations'],
+  pipeline: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'sandbox', 'mounts', 'scheduler', 'checks', 'attestations', 'ownership'],
+  cli: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'pipeline', 'sandbox', 'mounts', 'scheduler', 'checks', 'attestations', 'ownership'],
 };
 
 function* sourceFiles(dir: string): Generator<string> {

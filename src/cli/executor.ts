@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build, checkEmulation } from '../pipeline/build.ts';
-import { checkPrivileges, chooseBuildRoot, hostSignals } from '../pipeline/build-root.ts';
+import { chooseBuildRoot, chooseRootMode, hostSignals } from '../pipeline/build-root.ts';
 import type { BuildOptions } from '../pipeline/options.ts';
 import { failOnWarnings, lintBuild, logWarnings } from '../pipeline/lint.ts';
 import { violationMessage } from '../checks/config.ts';
@@ -67,7 +67,11 @@ export async function executorMain(io: CliIo): Promise<void> {
   const kanikoDir = flags.string('kaniko-dir') ?? '/kaniko';
   const rootChoice = chooseBuildRoot({ ...(flags.string('root-dir') !== undefined ? { rootDir: resolve(flags.string('root-dir') ?? '') } : {}), force: flags.bool('force') },
     { ...hostSignals, env: io.env });
-  checkPrivileges(hostSignals.readFile('/proc/self/status'));
+  const rootless = chooseRootMode(oneOf('rootless', flags.string('rootless') ?? 'auto', ['auto', 'always', 'never'] as const),
+    hostSignals.readFile('/proc/self/status'), { isolate: !rootChoice.containerMode, ...(process.geteuid !== undefined ? { euid: process.geteuid() } : {}) });
+  log.info(rootless.rootless
+    ? `Non-root mode (${rootless.reason}): owners and modes are kept in an ownership table; RUN is not supported yet`
+    : `Root mode (${rootless.reason})`);
   const platforms = platformsFrom(flags);
   const platform = platforms[0] ?? hostPlatform();
   const startedOn = new Date();
@@ -134,7 +138,7 @@ export async function executorMain(io: CliIo): Promise<void> {
       ssh: parseSsh(flags.list('ssh'), io.env),
       gitEnv: Object.fromEntries(['GIT_TOKEN', 'GIT_USERNAME', 'GIT_PASSWORD', 'GIT_SSH_COMMAND'].map((k) => [k, io.env[k]])),
       ...(target !== undefined ? { target } : {}),
-      platform, rootDir: rootChoice.rootDir, workDir, kanikoDir,
+      platform, rootDir: rootChoice.rootDir, workDir, kanikoDir, ...(rootless.rootless ? { rootless: rootless.reason } : {}),
       ignorePaths: flags.list('ignore-path'), ignoreVarRun: flags.bool('ignore-var-run', true),
       snapshotMode: oneOf('snapshot-mode', flags.string('snapshot-mode') ?? 'full', ['full', 'redo', 'time'] as const),
       singleSnapshot: flags.bool('single-snapshot'), forceBuildMetadata: flags.bool('force-build-metadata'), reproducible: flags.bool('reproducible'),

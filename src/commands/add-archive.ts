@@ -21,7 +21,8 @@ import type { Header } from 'tar-stream';
 import { BuildError, isBuildError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import type { Ownership } from '../rootfs/copy.ts';
-import { ensureDirectories, lstatOrUndefined, removeTree } from '../rootfs/fs-nodes.ts';
+import { ensureDirectories, lstatOrUndefined, removeTree, setNodeOwner } from '../rootfs/fs-nodes.ts';
+import type { OwnershipTable } from '../ownership/table.ts';
 import { resolveInRoot, toRootPath } from '../rootfs/resolve.ts';
 import { makeDevice, makeFifo } from '../rootfs/special-files.ts';
 
@@ -147,6 +148,8 @@ export interface ExtractArchiveOptions {
   readonly signal: AbortSignal;
   /** Receives every root path created or written ('/a/b'). */
   readonly changed: Set<string>;
+  /** Non-root mode: owners and modes are recorded here, not set on disk. */
+  readonly owners?: OwnershipTable | undefined;
 }
 
 interface UntarState extends ExtractArchiveOptions {
@@ -218,8 +221,7 @@ async function applyEntry(s: UntarState, header: Header, entry: EntryData): Prom
     // to '/', not '.', so that one merges its directory metadata into the destination.
     if (type === 'directory' && posix.normalize(header.name).startsWith('/')) {
       const owner: Ownership = s.owner ?? { uid: paxId(header, 'uid') ?? header.uid, gid: paxId(header, 'gid') ?? header.gid };
-      await lchown(host, owner.uid, owner.gid);
-      await chmod(host, header.mode & 0o7777);
+      setNodeOwner(s.root, host, owner.uid, owner.gid, header.mode & 0o7777, true, s.owners);
       s.dirTimes.set(host, header.mtime);
       s.changed.add(toRootPath(s.root, host));
     }
@@ -228,7 +230,7 @@ async function applyEntry(s: UntarState, header: Header, entry: EntryData): Prom
   const owner: Ownership = s.owner ?? { uid: paxId(header, 'uid') ?? header.uid, gid: paxId(header, 'gid') ?? header.gid };
   const parentOwner: Ownership = s.owner ?? { uid: 0, gid: 0 };
   await ensureDirectories(s.destHost, path.dirname(host), { ...parentOwner, mode: 0o755 }, `ADD archive entry ${JSON.stringify(header.name)}`,
-    (created) => { s.changed.add(toRootPath(s.root, created)); });
+    (created) => { s.changed.add(toRootPath(s.root, created)); }, s.owners, s.root);
   const mode = header.mode & 0o7777;
   const mtime = header.mtime;
   const existing = await lstatOrUndefined(host);
@@ -238,20 +240,21 @@ async function applyEntry(s: UntarState, header: Header, entry: EntryData): Prom
     case 'directory':
       await drain(entry);
       if (!merge) await mkdir(host, { mode: 0o700 });
-      await lchown(host, owner.uid, owner.gid);
-      await chmod(host, mode);
+      setNodeOwner(s.root, host, owner.uid, owner.gid, mode, true, s.owners);
       s.dirTimes.set(host, mtime);
       break;
     case 'file':
     case 'contiguous-file':
-      await writeFile(host, entry, owner, mode);
+      await writeFile(host, entry, s.owners === undefined ? owner : undefined, mode);
+      if (s.owners !== undefined) setNodeOwner(s.root, host, owner.uid, owner.gid, mode, false, s.owners);
       await lutimes(host, mtime, mtime);
       break;
     case 'symlink':
       await drain(entry);
       // Created as data, whatever it points at: inside the chroot even '../..' names the destination.
       await symlink(header.linkname, host);
-      await lchown(host, owner.uid, owner.gid);
+      if (s.owners !== undefined) s.owners.set(toRootPath(s.root, host), { uid: owner.uid, gid: owner.gid, mode: 0o777 });
+      else await lchown(host, owner.uid, owner.gid);
       await lutimes(host, mtime, mtime);
       break;
     case 'link':
@@ -262,6 +265,14 @@ async function applyEntry(s: UntarState, header: Header, entry: EntryData): Prom
     case 'character-device':
     case 'block-device': {
       await drain(entry);
+      if (s.owners !== undefined && type !== 'fifo') {
+        // Non-root: no mknod. The device is recorded; an empty placeholder file keeps its name on disk.
+        await (await open(host, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600)).close();
+        s.owners.set(toRootPath(s.root, host), { uid: owner.uid, gid: owner.gid, mode, device: {
+          kind: type === 'block-device' ? 'block' : 'char', major: header.devmajor, minor: header.devminor } });
+        await lutimes(host, mtime, mtime);
+        break;
+      }
       const made = type === 'fifo'
         ? await makeFifo(host, mode)
         : await makeDevice(host, type === 'block-device' ? 'block' : 'char', mode, header.devmajor, header.devminor);
@@ -270,8 +281,7 @@ async function applyEntry(s: UntarState, header: Header, entry: EntryData): Prom
         s.log.warn({ entry: header.name, reason: made.kind === 'failed' ? made.message : `${made.tool} not installed` }, 'ADD skips a special file from the archive');
         return;
       }
-      await lchown(host, owner.uid, owner.gid);
-      await chmod(host, mode);
+      setNodeOwner(s.root, host, owner.uid, owner.gid, mode, false, s.owners);
       await lutimes(host, mtime, mtime);
       break;
     }
@@ -283,7 +293,7 @@ async function applyEntry(s: UntarState, header: Header, entry: EntryData): Prom
   s.changed.add(toRootPath(s.root, host));
 }
 
-async function writeFile(host: string, entry: EntryData, owner: Ownership, mode: number): Promise<void> {
+async function writeFile(host: string, entry: EntryData, owner: Ownership | undefined, mode: number): Promise<void> {
   // O_EXCL|O_NOFOLLOW: whatever was there is gone; never write through a node that reappeared.
   const fh = await open(host, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
   try {
@@ -292,6 +302,7 @@ async function writeFile(host: string, entry: EntryData, owner: Ownership, mode:
       let offset = 0;
       while (offset < chunk.length) offset += (await fh.write(chunk, offset, chunk.length - offset)).bytesWritten;
     }
+    if (owner === undefined) return; // non-root mode: the caller records owner and mode
     await fh.chown(owner.uid, owner.gid);
     // After chown: chown clears setuid/setgid.
     await fh.chmod(mode);
@@ -309,4 +320,5 @@ async function applyHardlink(s: UntarState, host: string, header: Header, exists
   if (target === host) return;
   if (exists) await removeTree(host, () => false);
   await link(target, host);
+  s.owners?.link(toRootPath(s.root, target), toRootPath(s.root, host));
 }

@@ -159,7 +159,7 @@ async function copyVia(plan: AddPlan, word: string, forceDir: boolean, heredoc?:
 /** The destination directory for an extraction (created if missing, 0755). */
 async function openDestDir(plan: AddPlan): Promise<string> {
   const { step } = plan;
-  for (const p of await mkdirAllInRoot(step.root, plan.destRootPath, { ...(plan.owner ?? { uid: 0, gid: 0 }), mode: 0o755 })) plan.changed.add(p);
+  for (const p of await mkdirAllInRoot(step.root, plan.destRootPath, { ...(plan.owner ?? { uid: 0, gid: 0 }), mode: 0o755, owners: step.owners })) plan.changed.add(p);
   const host = await resolveInRoot(step.root, plan.destRootPath);
   return toRootPath(step.root, host);
 }
@@ -167,7 +167,7 @@ async function openDestDir(plan: AddPlan): Promise<string> {
 async function extractInto(plan: AddPlan, archive: string, source: string): Promise<void> {
   if (plan.chmod !== '') plan.step.log.warn({ source }, 'ADD --chmod is not applied to files extracted from an archive');
   await extractArchive(archive, {
-    root: plan.step.root, destRootPath: await openDestDir(plan), owner: plan.owner, tools: plan.tools, source,
+    root: plan.step.root, destRootPath: await openDestDir(plan), owner: plan.owner, tools: plan.tools, source, owners: plan.step.owners,
     log: plan.step.log, signal: plan.step.signal, changed: plan.changed,
   });
 }
@@ -263,7 +263,7 @@ async function addRemote(plan: AddPlan, url: string, checksum: Checksum | undefi
     }
     const owner = plan.owner ?? { uid: 0, gid: 0 };
     const mode = plan.chmod === '' ? 0o600 : parseChmod(plan.chmod).apply(0o600, false);
-    for (const p of await copyFileInto(step.root, got.file, target, { ...owner, mode, preserveTimes: true })) plan.changed.add(p);
+    for (const p of await copyFileInto(step.root, got.file, target, { ...owner, mode, preserveTimes: true, owners: step.owners })) plan.changed.add(p);
     plan.changed.add(toRootPath(step.root, await resolveInRoot(step.root, target, { followFinal: false })));
   } finally {
     await rm(tmp, { recursive: true, force: true });

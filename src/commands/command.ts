@@ -1,5 +1,6 @@
 // The one interface every Dockerfile instruction implements. Effects are declared as data
 // (not kaniko's boolean methods) so the build loop can plan snapshots and caching.
+import type { OwnershipTable } from '../ownership/table.ts';
 import type { Log } from '../log.ts';
 import type { ConfigFile } from '../oci/types.ts';
 
@@ -34,6 +35,10 @@ export interface StepContext {
   readonly escape: string;
   readonly log: Log;
   readonly signal: AbortSignal;
+  /** Non-root mode: this root's ownership table (COPY/ADD record owners and modes there instead of chown). */
+  readonly owners?: OwnershipTable;
+  /** Non-root mode: the table of a COPY --from root (its owners and modes), when it has one. */
+  readonly ownersOf?: (root: string) => OwnershipTable | undefined;
   /** How RUN executes: the native helper, whether to isolate (--root-dir builds), where its output goes (an empty chunk after each RUN: its output has ended). */
   readonly runtime: {
     readonly helperPath: string; readonly isolate: boolean; readonly output: (chunk: Buffer) => void;

@@ -9,6 +9,7 @@ import { posix } from 'node:path';
 import path from 'node:path';
 import { BuildError } from '../errors.ts';
 import type { Log } from '../log.ts';
+import { diskMode, type OwnerRecord, type OwnershipTable } from '../ownership/table.ts';
 import { copyFileInto, copySymlinkInto, mkdirAllInRoot } from '../rootfs/copy.ts';
 import type { Ownership } from '../rootfs/copy.ts';
 import { resolveInRoot, toRootPath } from '../rootfs/resolve.ts';
@@ -84,7 +85,11 @@ export interface EntryFilter {
 export interface TreeCopy {
   readonly root: string;
   /** Owner of a copied node: the --chown owner, 0:0, or the source's own (COPY --from). */
-  ownerOf(st: Stats): Ownership;
+  ownerOf(st: Stats, srcHost: string): Ownership;
+  /** Non-root mode: the destination root's ownership table (owners and modes are recorded there, not chowned). */
+  readonly owners?: OwnershipTable | undefined;
+  /** Non-root mode, COPY --from: the source root's record of a source node (its owner and mode), when it has one. */
+  readonly sourceRecord?: ((srcHost: string) => OwnerRecord | undefined) | undefined;
   /** Owner of missing destination parents created on the way (0755). */
   readonly parentOwner: Ownership;
   readonly mode: ModeSpec | undefined;
@@ -95,8 +100,8 @@ export interface TreeCopy {
   readonly signal: AbortSignal;
 }
 
-function modeOf(t: TreeCopy, st: Stats, isDir: boolean): number {
-  const own = st.mode & 0o7777;
+function modeOf(t: TreeCopy, st: Stats, isDir: boolean, srcHost: string): number {
+  const own = t.sourceRecord?.(srcHost)?.mode ?? st.mode & 0o7777;
   return t.mode === undefined ? own : t.mode.apply(own, isDir);
 }
 
@@ -106,13 +111,13 @@ function note(t: TreeCopy, rootPaths: readonly string[]): void {
 
 /** mkdir -p of destination parents (0755, parentOwner), recording what was created. */
 export async function ensureDestDir(t: TreeCopy, rootPath: string): Promise<void> {
-  note(t, await mkdirAllInRoot(t.root, rootPath, { ...t.parentOwner, mode: 0o755 }));
+  note(t, await mkdirAllInRoot(t.root, rootPath, { ...t.parentOwner, mode: 0o755, owners: t.owners }));
 }
 
 /** Copies one regular file to destRootPath (an existing non-directory there is replaced, never followed). */
 export async function copyFileNode(t: TreeCopy, srcHost: string, st: Stats, destRootPath: string): Promise<void> {
-  const owner = t.ownerOf(st);
-  note(t, await copyFileInto(t.root, srcHost, destRootPath, { uid: owner.uid, gid: owner.gid, mode: modeOf(t, st, false), preserveTimes: true }));
+  const owner = t.ownerOf(st, srcHost);
+  note(t, await copyFileInto(t.root, srcHost, destRootPath, { uid: owner.uid, gid: owner.gid, mode: modeOf(t, st, false, srcHost), preserveTimes: true, owners: t.owners }));
   const host = await resolveInRoot(t.root, destRootPath, { followFinal: false });
   t.changed.add(toRootPath(t.root, host));
 }
@@ -141,11 +146,17 @@ async function openNestedDir(t: TreeCopy, destRootPath: string): Promise<string>
 }
 
 /** fsutil's copyFileInfo for a directory: owner, mode, then times (last, after its children were written). */
-async function finishDir(t: TreeCopy, resolvedRootPath: string, st: Stats): Promise<void> {
+async function finishDir(t: TreeCopy, resolvedRootPath: string, st: Stats, srcHost: string): Promise<void> {
   const host = await resolveInRoot(t.root, resolvedRootPath, { followFinal: false });
-  const owner = t.ownerOf(st);
-  await lchown(host, owner.uid, owner.gid);
-  await chmod(host, modeOf(t, st, true));
+  const owner = t.ownerOf(st, srcHost);
+  const mode = modeOf(t, st, true, srcHost);
+  if (t.owners !== undefined) {
+    t.owners.set(resolvedRootPath, { uid: owner.uid, gid: owner.gid, mode });
+    await chmod(host, diskMode(mode, true));
+  } else {
+    await lchown(host, owner.uid, owner.gid);
+    await chmod(host, mode);
+  }
   await lutimes(host, st.atime, st.mtime);
   t.changed.add(resolvedRootPath);
 }
@@ -176,7 +187,7 @@ async function walkInto(t: TreeCopy, srcDir: string, ensureDir: () => Promise<st
       };
       if (!excluded) await ensureSelf();
       await walkInto(t, src, ensureSelf);
-      if (made !== undefined) await finishDir(t, made, st);
+      if (made !== undefined) await finishDir(t, made, st, src);
       continue;
     }
     if (excluded) continue;
@@ -184,8 +195,8 @@ async function walkInto(t: TreeCopy, srcDir: string, ensureDir: () => Promise<st
     if (st.isFile()) {
       await copyFileNode(t, src, st, dest);
     } else if (st.isSymbolicLink()) {
-      const owner = t.ownerOf(st);
-      note(t, await copySymlinkInto(t.root, await readlink(src), dest, owner));
+      const owner = t.ownerOf(st, src);
+      note(t, await copySymlinkInto(t.root, await readlink(src), dest, { ...owner, owners: t.owners }));
       const host = await resolveInRoot(t.root, dest, { followFinal: false });
       await lutimes(host, st.atime, st.mtime);
       t.changed.add(toRootPath(t.root, host));

@@ -14,6 +14,7 @@ import { compileGoGlob, GlobSyntaxError, hasGlobMeta } from '../context/glob.ts'
 import type { CopyInstruction, Heredoc } from '../dockerfile/instructions.ts';
 import { expandWord } from '../dockerfile/expand.ts';
 import { BuildError, isBuildError } from '../errors.ts';
+import type { OwnerRecord } from '../ownership/table.ts';
 import type { Ownership } from '../rootfs/copy.ts';
 import { resolveInRoot, toRootPath } from '../rootfs/resolve.ts';
 import { resolveOwnership } from '../rootfs/users.ts';
@@ -43,6 +44,7 @@ interface SourceMatch {
 }
 
 const rootOwner: Ownership = { uid: 0, gid: 0 };
+const sourceOwner = (o: { readonly uid: number; readonly gid: number }): Ownership => ({ uid: o.uid, gid: o.gid });
 
 function relFrom(base: string, hostPath: string): string {
   return path.relative(base, hostPath).split(path.sep).join('/');
@@ -361,11 +363,17 @@ async function executeCopy(instr: CopyInstruction, opts: CopyOptions, step: Step
 async function copyPlanned(plan: CopyPlan, step: StepContext): Promise<StepResult> {
   const { from, matches, destRootPath } = plan;
   const owner = plan.chown === '' ? undefined : await resolveOwnership(step.root, plan.chown);
+  // Non-root mode, COPY --from: owners and modes of the source are in its root's table, not on its disk.
+  const sourceTable = from === '' ? undefined : step.ownersOf?.(plan.scope.root);
+  const sourceRecord = sourceTable === undefined ? undefined
+    : (srcHost: string): OwnerRecord | undefined => sourceTable.get(toRootPath(plan.scope.root, srcHost));
   const t: TreeCopy = {
     root: step.root,
     // BuildKit: context files are 0:0; COPY --from keeps the source owner; --chown wins over both.
-    ownerOf: (st) => owner ?? (from === '' ? rootOwner : { uid: st.uid, gid: st.gid }),
+    ownerOf: (st, srcHost) => owner ?? (from === '' ? rootOwner : sourceOwner(sourceRecord?.(srcHost) ?? st)),
     parentOwner: owner ?? rootOwner,
+    owners: step.owners,
+    sourceRecord,
     mode: plan.chmod === '' ? undefined : parseChmod(plan.chmod),
     filter: { excluded: () => false, canSkipDir: () => false },
     changed: new Set<string>(),

@@ -32,7 +32,7 @@ export function workdirCommand(instr: WorkdirInstruction): Command {
       const dir = normalizeWorkdir(step.image.config.WorkingDir ?? '', raw);
       // BuildKit's readUser: never fails for a USER missing from /etc/passwd (that owner is 0:0).
       const owner = await fileOpOwner(step.root, step.image.config.User ?? '');
-      const created = await mkdirAllInRoot(step.root, clean(dir), { uid: owner.uid, gid: owner.gid, mode: 0o755 });
+      const created = await mkdirAllInRoot(step.root, clean(dir), { uid: owner.uid, gid: owner.gid, mode: 0o755, owners: step.owners });
       return { image: withContainerConfig(step.image, { WorkingDir: dir }), changed: created };
     },
   };

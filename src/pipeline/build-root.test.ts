@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { UsageError } from '../errors.ts';
-import { checkPrivileges, chooseBuildRoot, detectContainer, type ContainerSignals } from './build-root.ts';
+import { chooseBuildRoot, chooseRootMode, detectContainer, type ContainerSignals } from './build-root.ts';
 
 function signals(files: Record<string, string>, env: Record<string, string> = {}): ContainerSignals {
   return { env, readFile: (p) => files[p], exists: (p) => p in files };
@@ -24,10 +24,9 @@ test('outside a container, / needs --force; --root-dir is always fine', () => {
   assert.deepEqual(chooseBuildRoot({ force: false }, signals({ '/.dockerenv': '' })), { rootDir: '/', containerMode: true });
 });
 
-test('checkPrivileges: root with the default container capabilities passes; a non-root uid is told what is missing', () => {
-  assert.doesNotThrow(() => checkPrivileges('Uid:\t0\t0\t0\t0\nCapEff:\t00000000a80425fb\n'));
-  assert.doesNotThrow(() => checkPrivileges(undefined));
-  assert.throws(() => checkPrivileges('Uid:\t1000\t1000\t1000\t1000\nCapEff:\t0000000000000000\n'),
-    /needs root privileges: running as uid 1000 without CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_SETGID, CAP_SETUID/);
-  assert.throws(() => checkPrivileges('Uid:\t0\t0\t0\t0\nCapEff:\t00000000a80425f8\n'), /uid 0 without CAP_CHOWN, CAP_DAC_OVERRIDE$/);
+test('chooseRootMode: auto decides, never without the capabilities is refused with what is missing', () => {
+  assert.equal(chooseRootMode('auto', 'Uid:\t0\t0\t0\t0\nCapEff:\t00000000a80425fb\n', { isolate: false }).rootless, false);
+  assert.equal(chooseRootMode('auto', 'Uid:\t1000\t1000\t1000\t1000\nCapEff:\t0000000000000000\n', { isolate: true }).rootless, true);
+  assert.throws(() => chooseRootMode('never', 'Uid:\t0\t0\t0\t0\nCapEff:\t00000000a80425f8\n', { isolate: false }),
+    /--rootless=never: the executor needs root privileges: running as uid 0 without CAP_CHOWN, CAP_DAC_OVERRIDE$/);
 });

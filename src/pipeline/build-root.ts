@@ -2,6 +2,7 @@
 // writing to '/' would wreck the host, so it needs --force; --root-dir builds in a directory instead.
 import { existsSync, readFileSync } from 'node:fs';
 import { UsageError } from '../errors.ts';
+import { decideRootless, type RootlessDecision, type RootlessFlag } from '../ownership/privileges.ts';
 
 export interface ContainerSignals {
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -51,25 +52,18 @@ export function chooseBuildRoot(opts: { rootDir?: string; force: boolean }, sign
   return { rootDir: '/', containerMode: true };
 }
 
-/** The capabilities every build needs: owners and modes of extracted and copied files, RUN as the image's user. */
-const requiredCapabilities: ReadonlyArray<readonly [number, string]> = [
-  [0, 'CAP_CHOWN'], [1, 'CAP_DAC_OVERRIDE'], [3, 'CAP_FOWNER'], [6, 'CAP_SETGID'], [7, 'CAP_SETUID'],
-];
-
 /**
- * Refuse at start-up, with one line saying what is missing, when the process lacks the privileges a build needs
- * (a non-root uid, or root with capabilities dropped), instead of failing half-way through the first chown.
- * `status` is /proc/self/status; unreadable ⇒ no verdict.
+ * Root mode or non-root mode (issue 19), from --rootless and the process's credentials (`status`: /proc/self/status).
+ * --rootless=never without the root path's capabilities is refused at start-up with one line saying what is missing,
+ * instead of failing half-way through the first chown.
  */
-export function checkPrivileges(status: string | undefined): void {
-  if (status === undefined) return;
-  const capLine = /^CapEff:\s*([0-9a-f]+)\s*$/im.exec(status);
-  if (capLine === null) return;
-  const caps = BigInt(`0x${capLine[1] ?? '0'}`);
-  const missing = requiredCapabilities.filter(([bit]) => ((caps >> BigInt(bit)) & 1n) === 0n).map(([, name]) => name);
-  if (missing.length === 0) return;
-  const uid = /^Uid:\s*\d+\s+(\d+)/m.exec(status)?.[1] ?? '?';
-  throw new UsageError(`the executor needs root privileges: running as uid ${uid} without ${missing.join(', ')}`, {
-    hint: 'run it as uid 0 with the default container capabilities (Pod Security Standards "Baseline"); builds as a non-root user are not supported yet',
-  });
+export function chooseRootMode(flag: RootlessFlag, status: string | undefined, opts: { readonly isolate: boolean; readonly euid?: number }): RootlessDecision {
+  const decision = decideRootless(flag, status, opts);
+  if (flag === 'never' && decision.missing.length > 0) {
+    const who = decision.uid === undefined ? 'an unknown uid' : `uid ${decision.uid}`;
+    throw new UsageError(`--rootless=never: the executor needs root privileges: running as ${who} without ${decision.missing.join(', ')}`, {
+      hint: 'run it as uid 0 with the default container capabilities, or leave --rootless=auto to build in non-root mode',
+    });
+  }
+  return decision;
 }

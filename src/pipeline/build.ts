@@ -23,6 +23,7 @@ import { remoteImageWithMirrors } from '../registry/remote.ts';
 import { cacheKeyFor, cachedBaseImage } from '../cache/base-image-cache.ts';
 import { createIgnoreList, defaultIgnoreEntries, readMountPoints } from '../rootfs/ignore-list.ts';
 import { extractLayer } from '../rootfs/extract.ts';
+import { OwnershipTable } from '../ownership/table.ts';
 import { resetRoot, stageFilesystems } from './container-stages.ts';
 import type { BuildOptions } from './options.ts';
 import { buildStage, type BuiltStage } from './stage.ts';
@@ -145,6 +146,8 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
   };
   let wanted = new Set(stages.filter((s) => !opts.skipUnusedStages || s.needed).map((s) => s.index));
   wanted.add(target.index);
+  // Non-root mode: a RUN is refused before any base is asked for.
+  if (opts.rootless !== undefined) refuseRunWithoutRoot(stages, wanted, opts.dockerfilePath, opts.rootless);
   for (const s of stages) if (wanted.has(s.index)) baseOf(s);
   for (;;) {
     // In Dockerfile order: the first bad base reported is the first a sequential build would meet.
@@ -155,6 +158,15 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
     wanted = new Set([...wanted, ...closure]);
   }
   for (const s of stages) if (!wanted.has(s.index)) log.info(`Skipping unused stage ${s.name ?? s.index}`);
+  if (opts.rootless !== undefined) refuseRunWithoutRoot(stages, wanted, opts.dockerfilePath, opts.rootless); // stages ONBUILD edges added
+  // Non-root mode: each stage root's owners and modes (a stage's own table; pulled COPY --from images have theirs).
+  const owners = new Map<string, OwnershipTable>();
+  const freshTable = (dir: string): OwnershipTable | undefined => {
+    if (opts.rootless === undefined) return undefined;
+    const table = new OwnershipTable();
+    owners.set(dir, table);
+    return table;
+  };
   const copiedFrom = new Set([...facts.values()].flatMap((f) => f.copiesFrom));
   // Container mode: '/' is the target's; a non-target stage builds in its own directory under the work directory
   // (inside --kaniko-dir), except one that RUNs: an unprivileged pod cannot chroot it with /proc and /dev, so it
@@ -202,8 +214,9 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
         pending = (async () => {
           const dir = join(opts.workDir, 'images', String(pulledRoots.size));
           await mkdir(dir, { recursive: true });
+          const table = freshTable(dir);
           for (const layer of await (await pull(image)).layers()) {
-            await extractLayer(dir, await layer.uncompressed(), { ignore: createIgnoreList([]), log });
+            await extractLayer(dir, await layer.uncompressed(), { ignore: createIgnoreList([]), log, ...(table !== undefined ? { owners: table } : {}) });
           }
           return dir;
         })();
@@ -214,11 +227,13 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
     const stageLog = overlap ? log.child({ stage: label }) : log;
     stageLog.info(`Building stage ${label}${stage.base.kind === 'image' ? ` from ${stage.base.ref}` : ''}`);
     const stageOpts: BuildOptions = { ...opts, signal: ctx.signal, ...(overlap ? { runOutput: prefixLines(`[${label}] `, opts.runOutput) } : {}) };
+    const table = freshTable(root);
     const result = await buildStage(
       { index: stage.index, ...(stage.name !== undefined ? { name: stage.name } : {}), instructions: stage.stage.instructions, file: opts.dockerfilePath, escape: dockerfile.escape },
       // A stage in '/' that a later COPY --from reads is extracted from its image instead: no unpack just for it.
       { opts: stageOpts, root, base, metaArgs: resolved.metaArgs, ignore, dockerignore, filesNeeded: !shared && copiedFrom.has(stage.index), containerMode, resolveFrom,
         platform, ...(baseKey !== undefined ? { baseKey } : {}), baseName: baseNameOf(stage.base, stages),
+        ...(table !== undefined ? { owners: table, ownersOf: (dir: string) => owners.get(dir) } : {}),
         ...(isTarget && opts.onTargetLayer !== undefined ? { onLayer: opts.onTargetLayer } : {}) },
     );
     if (shared && !isTarget) await reset();
@@ -237,6 +252,20 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
   // --cleanup in container mode: the image is complete (its layers are files under the work directory).
   if (containerMode && opts.cleanup) await reset();
   return { image: final.image, root: final.root, unpacked: final.unpacked };
+}
+
+/**
+ * Non-root mode, before any work: a RUN in a stage that will be built fails with one line naming the stage, the
+ * instruction and the mode (the syscall supervisor that would run it without root is not built yet).
+ */
+export function refuseRunWithoutRoot(stages: readonly ResolvedStage[], needed: ReadonlySet<number>, file: string, why: string): void {
+  for (const stage of stages) {
+    if (!needed.has(stage.index)) continue;
+    const run = stage.stage.instructions.find((i) => i.kind === 'RUN');
+    if (run === undefined) continue;
+    throw new BuildError('BUILD', `${file}:${run.line}: stage ${stage.name ?? stage.index}: ${run.text}: RUN needs root or the supervisor, not built yet (non-root mode: ${why})`,
+      { location: { file, line: run.line }, hint: 'build this Dockerfile as root, or keep RUN out of non-root builds for now' });
+  }
 }
 
 /** qemu-user's name for an OCI architecture (binfmt_misc entries are named qemu-<name>). */

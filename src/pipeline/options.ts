@@ -40,6 +40,8 @@ export interface BuildOptions {
   /** Scratch space for layer tars and stage roots (removed at the end). */
   readonly workDir: string;
   readonly kanikoDir: string;
+  /** Set in non-root mode (issue 19): why. Owners and modes then live in ownership tables, and RUN is refused. */
+  readonly rootless?: string;
   readonly ignorePaths: readonly string[];
   readonly ignoreVarRun: boolean;
   readonly snapshotMode: 'full' | 'redo' | 'time';

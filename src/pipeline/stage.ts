@@ -14,6 +14,7 @@ import type { Layer } from '../oci/image.ts';
 import { cacheKey } from '../cache/cache-key.ts';
 import type { ConfigFile, History, Platform } from '../oci/types.ts';
 import { extractLayer } from '../rootfs/extract.ts';
+import type { OwnershipTable } from '../ownership/table.ts';
 import type { IgnoreList } from '../rootfs/ignore-list.ts';
 import { findRunHelper } from '../sandbox/run-in-root.ts';
 import { writeLayerTarTo, type LayerChanges } from '../snapshot/layer-tar.ts';
@@ -49,6 +50,10 @@ export interface StageDeps {
   readonly baseKey?: string;
   /** '/' in the executor's own container: RUN then runs without chroot or namespaces. */
   readonly containerMode: boolean;
+  /** Non-root mode: this stage root's ownership table (owners and modes the filesystem cannot hold). */
+  readonly owners?: OwnershipTable;
+  /** Non-root mode: the table of another root (an earlier stage's, a pulled image's) for COPY --from. */
+  readonly ownersOf?: (root: string) => OwnershipTable | undefined;
   /** Receives each layer this stage adds, as soon as it exists (the target stage's go to the destinations early). */
   readonly onLayer?: (layer: Layer) => void;
   resolveFrom(from: string): Promise<string>;
@@ -139,7 +144,7 @@ async function unpackBase(base: Image, root: string, deps: StageDeps): Promise<v
         try {
           const started = Date.now();
           const source = attempt === 0 && fetched !== undefined ? fetched.layer : layer;
-          const result = await extractLayer(root, await source.uncompressed(), { ignore: deps.ignore, log });
+          const result = await extractLayer(root, await source.uncompressed(), { ignore: deps.ignore, log, ...(deps.owners !== undefined ? { owners: deps.owners } : {}) });
           log.debug({ layer: i, digest: await layer.digest(), readAhead: source !== layer, entries: result.entries, durationMs: Date.now() - started, rssMiB: rssMiB() }, 'Extracted layer');
           break;
         } catch (err) {
@@ -162,6 +167,11 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
   const instructions = [...onbuildTriggers(baseConfig, plan), ...plan.instructions];
   const commands: Command[] = instructions.map((i) => commandFor(i, deps.dockerignore === undefined ? {} : { ignore: deps.dockerignore }));
   await mkdir(deps.root, { recursive: true });
+  // Non-root mode: a RUN from the base image's ONBUILD triggers (the Dockerfile's own were refused before the build).
+  const run = opts.rootless !== undefined ? commands.find((c) => c.effects.snapshot === 'tree') : undefined;
+  if (run !== undefined) {
+    throw new BuildError('BUILD', `${plan.file}:${run.line}: stage ${plan.name ?? plan.index}: ${run.text}: RUN needs root or the supervisor, not built yet (non-root mode: ${opts.rootless ?? ''})`);
+  }
   // The base is unpacked lazily: only when a step that is not a cache hit needs files (kaniko does the same), so a
   // rebuild whose every RUN/COPY is cached never extracts anything. Cache hits before that point wait in `pending`.
   let materialized = false;
@@ -169,7 +179,7 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
   let baselineStale = false;
   const applyLayer = async (layer: Layer): Promise<void> => {
     try {
-      await extractLayer(deps.root, await layer.uncompressed(), { ignore: deps.ignore, log });
+      await extractLayer(deps.root, await layer.uncompressed(), { ignore: deps.ignore, log, ...(deps.owners !== undefined ? { owners: deps.owners } : {}) });
     } catch (err) {
       throw await extractionError(err, 'cached layer', layer, 'the layer cache');
     }
@@ -233,7 +243,7 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
     const started = Date.now();
     // The tar streams straight into the compressor: only the compressed layer is written, never re-read to compress.
     const { layer, result: written } = await layerFromTarWriter((sink) => writeLayerTarTo(deps.root, changes, sink,
-      { ignore: deps.ignore, ...(stamp !== undefined ? { timestamp: stamp } : {}) }), {
+      { ignore: deps.ignore, ...(deps.owners !== undefined ? { owners: deps.owners } : {}), ...(stamp !== undefined ? { timestamp: stamp } : {}) }), {
       compression: opts.compression, workDir: layerDir, level: opts.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL,
     });
     log.debug({ entries: written.entries, digest: await layer.digest(), size: await layer.size(), durationMs: Date.now() - started, rssMiB: rssMiB() }, 'Layer snapshot');
@@ -265,6 +275,7 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
         root: deps.root, contextDir: opts.contextDir, image: config, args, buildArgs: opts.buildArgs,
         metaArgs: deps.metaArgs, env: replacementEnv(args, config), cmdSet, escape: plan.escape, log,
         signal: opts.signal, resolveFrom: (from) => deps.resolveFrom(from), runtime,
+        ...(deps.owners !== undefined ? { owners: deps.owners, ownersOf: (r: string) => deps.ownersOf?.(r) } : {}),
       };
       const history: History = { created, created_by: command.text };
       const cached = cache !== undefined && command.effects.cacheable && !opts.singleSnapshot

@@ -6,7 +6,8 @@ import { closeSync, constants as fsc, fchmodSync, fchownSync, futimesSync, openS
 import { chmod, lchown, lutimes, mkdir, stat, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { BuildError } from '../errors.ts';
-import { ensureDirectories, lstatOrUndefined, removeTree } from './fs-nodes.ts';
+import { ensureDirectories, lstatOrUndefined, removeTree, setNodeOwner } from './fs-nodes.ts';
+import { diskMode, type OwnershipTable } from '../ownership/table.ts';
 import { resolveInRoot, toRootPath } from './resolve.ts';
 
 export interface Ownership {
@@ -14,25 +15,30 @@ export interface Ownership {
   readonly gid: number;
 }
 
-export interface CopyFileOptions extends Ownership {
+/** Non-root mode: owners and modes are recorded in this table instead of set on disk. */
+export interface InTable {
+  readonly owners?: OwnershipTable | undefined;
+}
+
+export interface CopyFileOptions extends Ownership, InTable {
   /** Permission bits for the new file; default: the source file's. */
   readonly mode?: number;
   /** Copy the source's atime/mtime (otherwise the file gets the time of writing). */
   readonly preserveTimes: boolean;
 }
 
-export interface MkdirOptions extends Ownership {
+export interface MkdirOptions extends Ownership, InTable {
   readonly mode: number;
 }
 
 /** Resolves the destination itself (not through a final symlink) and prepares its parent. */
-async function prepareDestination(root: string, destRootPath: string, owner: Ownership, created: string[]): Promise<string> {
+async function prepareDestination(root: string, destRootPath: string, owner: Ownership & InTable, created: string[]): Promise<string> {
   const host = await resolveInRoot(root, destRootPath, { followFinal: false });
   if (host === path.resolve(root)) {
     throw new BuildError('ROOTFS', `cannot replace the build root itself with ${JSON.stringify(destRootPath)}`);
   }
   await ensureDirectories(root, path.dirname(host), { uid: owner.uid, gid: owner.gid, mode: 0o755 }, `copy to ${destRootPath}`,
-    (dir) => { created.push(toRootPath(root, dir)); });
+    (dir) => { created.push(toRootPath(root, dir)); }, owner.owners);
   const existing = await lstatOrUndefined(host);
   if (existing?.isDirectory() === true) {
     throw new BuildError('ROOTFS', `cannot copy to ${destRootPath}: ${toRootPath(root, host)} is a directory`);
@@ -81,9 +87,15 @@ export async function copyFileInto(root: string, srcHostPath: string, destRootPa
     } finally {
       closeSync(src);
     }
-    fchownSync(out, opts.uid, opts.gid);
-    // chmod after chown: chown clears setuid/setgid.
-    fchmodSync(out, opts.mode ?? srcStat.mode & 0o7777);
+    const mode = opts.mode ?? srcStat.mode & 0o7777;
+    if (opts.owners !== undefined) {
+      opts.owners.set(toRootPath(root, host), { uid: opts.uid, gid: opts.gid, mode: mode & 0o7777 });
+      fchmodSync(out, diskMode(mode, false));
+    } else {
+      fchownSync(out, opts.uid, opts.gid);
+      // chmod after chown: chown clears setuid/setgid.
+      fchmodSync(out, mode);
+    }
     if (opts.preserveTimes) futimesSync(out, srcStat.atime, srcStat.mtime);
   } finally {
     closeSync(out);
@@ -92,11 +104,12 @@ export async function copyFileInto(root: string, srcHostPath: string, destRootPa
 }
 
 /** Creates a symlink at destRootPath (replacing an existing non-directory); linkTarget is stored verbatim. */
-export async function copySymlinkInto(root: string, linkTarget: string, destRootPath: string, opts: Ownership): Promise<string[]> {
+export async function copySymlinkInto(root: string, linkTarget: string, destRootPath: string, opts: Ownership & InTable): Promise<string[]> {
   const created: string[] = [];
   const host = await prepareDestination(root, destRootPath, opts, created);
   await symlink(linkTarget, host);
-  await lchown(host, opts.uid, opts.gid);
+  if (opts.owners !== undefined) opts.owners.set(toRootPath(root, host), { uid: opts.uid, gid: opts.gid, mode: 0o777 });
+  else await lchown(host, opts.uid, opts.gid);
   return created;
 }
 
@@ -119,10 +132,9 @@ export async function mkdirAllInRoot(root: string, rootPath: string, opts: Mkdir
     }
     // The resolved parent exists as a directory (previous iteration), unless the link led elsewhere.
     await ensureDirectories(root, path.dirname(host), { uid: opts.uid, gid: opts.gid, mode: opts.mode & 0o7777 }, `mkdir ${rootPath}`,
-      (dir) => { created.push(toRootPath(root, dir)); });
+      (dir) => { created.push(toRootPath(root, dir)); }, opts.owners);
     await mkdir(host, { mode: 0o700 });
-    await lchown(host, opts.uid, opts.gid);
-    await chmod(host, opts.mode & 0o7777);
+    setNodeOwner(root, host, opts.uid, opts.gid, opts.mode, true, opts.owners);
     created.push(toRootPath(root, host));
   }
   return created;

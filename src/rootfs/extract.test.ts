@@ -11,6 +11,7 @@ import type { Header } from 'tar-stream';
 import { BuildError } from '../errors.ts';
 import { cleanEntryName, extractLayer } from './extract.ts';
 import { createIgnoreList } from './ignore-list.ts';
+import { OwnershipTable } from '../ownership/table.ts';
 
 type TarHeader = Partial<Header> & Pick<Header, 'name'>;
 interface TarItem { readonly header: TarHeader; readonly data?: string }
@@ -326,5 +327,34 @@ describe('extractLayer', () => {
     await assert.rejects(extractLayer(root, Readable.from([tar.subarray(0, 1500)]), { ignore: noIgnore, log }), isRootfsError);
     const failing = new Readable({ read() { this.destroy(new Error('network down')); } });
     await assert.rejects(extractLayer(root, failing, { ignore: noIgnore, log }), (e: unknown) => isRootfsError(e) && /network down/.test(String(e)));
+  });
+});
+
+describe('extractLayer in non-root mode (an ownership table)', () => {
+  let root: string;
+  beforeEach(async () => { root = await mkdtemp(path.join(os.tmpdir(), 'extract-owners-')); });
+  afterEach(async () => { await rm(root, { recursive: true, force: true }); });
+
+  it('records owners, setuid modes and devices in the table; the disk keeps what the build needs', async () => {
+    const owners = new OwnershipTable();
+    const tarBytes = await makeTar([
+      { header: { name: 'ro/', type: 'directory', mode: 0o555, uid: 3, gid: 4 } },
+      { header: { name: 'ro/su', mode: 0o4755, uid: 0, gid: 0 }, data: 'su' },
+      { header: { name: 'ro/su2', type: 'link', linkname: 'ro/su' } },
+      { header: { name: 'ro/null', type: 'character-device', mode: 0o666, devmajor: 1, devminor: 3 } },
+      { header: { name: 'ro/gone', mode: 0o644, uid: 9 }, data: 'x' },
+      { header: { name: 'ro/.wh.gone' } },
+      { header: { name: 'ro/l', type: 'symlink', linkname: 'su', uid: 5, gid: 6 } },
+    ]);
+    await extractLayer(root, Readable.from([tarBytes]), { ignore: noIgnore, log, owners });
+    assert.deepEqual(owners.get('/ro'), { uid: 3, gid: 4, mode: 0o555 });
+    assert.deepEqual(owners.get('/ro/su'), { uid: 0, gid: 0, mode: 0o4755 });
+    assert.equal(owners.get('/ro/su2'), owners.get('/ro/su'), 'a hard link shares its target\'s record');
+    assert.deepEqual(owners.get('/ro/null'), { uid: 0, gid: 0, mode: 0o666, device: { kind: 'char', major: 1, minor: 3 } });
+    assert.equal(owners.get('/ro/gone'), undefined, 'a whiteout removes the record');
+    assert.deepEqual(owners.get('/ro/l'), { uid: 5, gid: 6, mode: 0o777 });
+    assert.equal((await stat(path.join(root, 'ro'))).mode & 0o7777, 0o755, 'writable on disk');
+    assert.equal((await stat(path.join(root, 'ro/su'))).mode & 0o7777, 0o755, 'no setuid on disk');
+    assert.ok((await lstat(path.join(root, 'ro/null'))).isFile(), 'a placeholder, not a device');
   });
 });

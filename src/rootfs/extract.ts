@@ -17,6 +17,7 @@ import { BuildError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { ensureDirectoriesSync, lstatOrUndefinedSync, removeTreeSync } from './fs-nodes.ts';
 import type { IgnoreList } from './ignore-list.ts';
+import { diskMode, type OwnershipTable } from '../ownership/table.ts';
 import { resolveInRootSync, toRootPath } from './resolve.ts';
 import { makeDevice, makeFifo, setXattr } from './special-files.ts';
 import type { ToolResult } from './special-files.ts';
@@ -24,6 +25,8 @@ import type { ToolResult } from './special-files.ts';
 export interface ExtractOptions {
   readonly ignore: IgnoreList;
   readonly log: Log;
+  /** Non-root mode: owners, modes and devices go to this table; the disk gets what the build itself needs. */
+  readonly owners?: OwnershipTable;
 }
 
 export interface ExtractResult {
@@ -45,6 +48,7 @@ interface LayerState {
   readonly root: string;
   readonly ignore: IgnoreList;
   readonly log: Log;
+  readonly owners: OwnershipTable | undefined;
   /** Host paths this layer created or wrote: opaque directories keep these. */
   readonly written: Set<string>;
   /** Host dir → mtime, applied after every entry (writing children changes a dir's mtime). */
@@ -79,6 +83,7 @@ export async function extractLayer(root: string, tar: Readable, opts: ExtractOpt
     root: path.resolve(root),
     ignore: opts.ignore,
     log: opts.log,
+    owners: opts.owners,
     written: new Set(),
     dirTimes: new Map(),
     opaqueDirs: new Set(),
@@ -180,7 +185,7 @@ async function applyEntry(state: LayerState, header: EntryHeader, entry: EntryDa
     }
     if (host !== state.root) {
       ensureDirectoriesSync(state.root, path.dirname(host), { uid: 0, gid: 0, mode: 0o755 }, `tar entry ${JSON.stringify(name)}`,
-        (created) => { state.written.add(created); });
+        (created) => { state.written.add(created); }, state.owners);
       if (host === lexical) state.realDirs.add(parent);
     }
   }
@@ -208,7 +213,8 @@ async function applyEntry(state: LayerState, header: EntryHeader, entry: EntryDa
       replaceExisting(state, host, name);
       // The target is data: stored verbatim, never resolved or followed here.
       symlinkSync(header.linkname ?? '', host);
-      lchownSync(host, uid, gid);
+      if (state.owners !== undefined) state.owners.set(toRootPath(state.root, host), { uid, gid, mode: 0o777 });
+      else lchownSync(host, uid, gid);
       lutimesSync(host, mtime, mtime);
       break;
     case 'link':
@@ -220,9 +226,16 @@ async function applyEntry(state: LayerState, header: EntryHeader, entry: EntryDa
     case 'block-device':
       await drain(entry);
       replaceExisting(state, host, name);
+      if (state.owners !== undefined && type !== 'fifo') {
+        // Non-root: no mknod. The device is recorded; an empty placeholder file keeps its name on disk.
+        closeSync(openSync(host, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600));
+        state.owners.set(toRootPath(state.root, host), { uid, gid, mode, device: {
+          kind: type === 'block-device' ? 'block' : 'char', major: header.devmajor ?? 0, minor: header.devminor ?? 0 } });
+        lutimesSync(host, mtime, mtime);
+        break;
+      }
       if (!(await makeSpecialNode(state, host, name, header, mode))) return;
-      lchownSync(host, uid, gid);
-      chmodSync(host, mode);
+      setOwner(state, host, uid, gid, mode, false);
       lutimesSync(host, mtime, mtime);
       break;
     default:
@@ -253,13 +266,30 @@ function applyWhiteout(state: LayerState, rootPath: string, entryName: string): 
   if (host === state.root || isIgnoredHost(state, host)) return;
   forgetRealDirs(state);
   removeTreeSync(host, (p) => isIgnoredHost(state, p));
+  state.owners?.remove(toRootPath(state.root, host));
+}
+
+/** Owner and mode of a node: on disk as root; in non-root mode in the table, the disk keeping what the build needs. */
+function setOwner(state: LayerState, host: string, uid: number, gid: number, mode: number, isDirectory: boolean, fd?: number): void {
+  if (state.owners !== undefined) {
+    state.owners.set(toRootPath(state.root, host), { uid, gid, mode });
+    if (fd !== undefined) fchmodSync(fd, diskMode(mode, isDirectory));
+    else chmodSync(host, diskMode(mode, isDirectory));
+    return;
+  }
+  if (fd !== undefined) { fchownSync(fd, uid, gid); fchmodSync(fd, mode); return; }
+  lchownSync(host, uid, gid);
+  // After chown: chown clears setuid/setgid, and mkdir's mode is filtered by the umask.
+  chmodSync(host, mode);
 }
 
 /** Removes whatever is at host so a new node can take its place (kaniko/containerd semantics). */
 function replaceExisting(state: LayerState, host: string, entryName: string): void {
   if (lstatOrUndefinedSync(host) === undefined) return;
   forgetRealDirs(state);
-  if (!removeTreeSync(host, (p) => isIgnoredHost(state, p))) {
+  const removed = removeTreeSync(host, (p) => isIgnoredHost(state, p));
+  state.owners?.remove(toRootPath(state.root, host));
+  if (!removed) {
     throw new BuildError('ROOTFS', `tar entry ${JSON.stringify(entryName)}: cannot replace ${toRootPath(state.root, host)}, it holds ignored paths`);
   }
 }
@@ -270,9 +300,7 @@ function applyDirectory(state: LayerState, host: string, entryName: string, uid:
   if (st === undefined || !st.isDirectory()) {
     mkdirSync(host, { mode: 0o700 });
   }
-  lchownSync(host, uid, gid);
-  // After chown: chown clears setuid/setgid, and mkdir's mode is filtered by the umask.
-  chmodSync(host, mode);
+  setOwner(state, host, uid, gid, mode, true);
 }
 
 async function writeRegularFile(state: LayerState, host: string, entryName: string, entry: EntryData, uid: number, gid: number,
@@ -295,8 +323,7 @@ async function writeRegularFile(state: LayerState, host: string, entryName: stri
       while (offset < chunk.length) offset += writeSync(fd, chunk, offset, chunk.length - offset);
       state.bytes += chunk.length;
     }
-    fchownSync(fd, uid, gid);
-    fchmodSync(fd, mode);
+    setOwner(state, host, uid, gid, mode, false, fd);
     futimesSync(fd, mtime, mtime);
   } finally {
     closeSync(fd);
@@ -320,6 +347,7 @@ function applyHardlink(state: LayerState, host: string, entryName: string, linkn
   if (target === host) return;
   replaceExisting(state, host, entryName);
   linkSync(target, host);
+  state.owners?.link(toRootPath(state.root, target), toRootPath(state.root, host));
 }
 
 async function makeSpecialNode(state: LayerState, host: string, entryName: string, header: EntryHeader, mode: number): Promise<boolean> {
@@ -384,6 +412,7 @@ function pruneOpaqueDir(state: LayerState, hostDir: string): void {
       const childHost = path.join(dir, child);
       if (!keep.has(childHost)) {
         removeTreeSync(childHost, isProtected);
+        state.owners?.remove(toRootPath(state.root, childHost));
       } else if (lstatOrUndefinedSync(childHost)?.isDirectory() === true) {
         prune(childHost);
       }

@@ -5,6 +5,7 @@
 import { chmodSync, lchownSync, lstatSync, mkdirSync, readdirSync, rmdirSync, unlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { BuildError } from '../errors.ts';
+import { diskMode, type OwnershipTable } from '../ownership/table.ts';
 
 export async function lstatOrUndefined(hostPath: string): Promise<Stats | undefined> {
   return lstatOrUndefinedSync(hostPath);
@@ -62,8 +63,10 @@ export async function ensureDirectories(
   owner: DirOwnership,
   what: string,
   onCreated: (hostPath: string) => void,
+  owners?: OwnershipTable,
+  tableRoot: string = root,
 ): Promise<void> {
-  ensureDirectoriesSync(root, hostDir, owner, what, onCreated);
+  ensureDirectoriesSync(root, hostDir, owner, what, onCreated, owners, tableRoot);
 }
 
 export function ensureDirectoriesSync(
@@ -72,6 +75,9 @@ export function ensureDirectoriesSync(
   owner: DirOwnership,
   what: string,
   onCreated: (hostPath: string) => void,
+  owners?: OwnershipTable,
+  /** The build root the table's paths are relative to (when `root` is a directory inside it). */
+  tableRoot: string = root,
 ): void {
   const hostRoot = path.resolve(root);
   const fast = lstatOrUndefinedSync(hostDir);
@@ -90,9 +96,29 @@ export function ensureDirectoriesSync(
       throw new BuildError('ROOTFS', `${what}: ${current} exists and is not a directory`);
     }
     mkdirSync(current, { mode: 0o700 });
-    lchownSync(current, owner.uid, owner.gid);
-    // chmod after chown (chown clears setgid) and because mkdir's mode is filtered by the umask.
-    chmodSync(current, owner.mode);
+    setNodeOwner(tableRoot, current, owner.uid, owner.gid, owner.mode, true, owners);
     onCreated(current);
   }
+}
+
+/** The '/a/b' root path of a host path already inside hostRoot (no symlinks resolved). */
+function rootPathOf(hostRoot: string, hostPath: string): string {
+  const rel = path.relative(hostRoot, hostPath);
+  return rel === '' ? '/' : `/${rel.split(path.sep).join('/')}`;
+}
+
+/**
+ * Owner and mode of a node at hostPath: lchown + chmod as root; in non-root mode (owners given) recorded in the table,
+ * the disk getting diskMode (what the build itself needs to go on writing and reading it).
+ */
+export function setNodeOwner(root: string, hostPath: string, uid: number, gid: number, mode: number, isDirectory: boolean,
+  owners: OwnershipTable | undefined): void {
+  if (owners !== undefined) {
+    owners.set(rootPathOf(path.resolve(root), hostPath), { uid, gid, mode: mode & 0o7777 });
+    chmodSync(hostPath, diskMode(mode, isDirectory));
+    return;
+  }
+  lchownSync(hostPath, uid, gid);
+  // chmod after chown (chown clears setgid) and because mkdir's mode is filtered by the umask.
+  chmodSync(hostPath, mode & 0o7777);
 }

@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import * as tar from 'tar-stream';
 import { createIgnoreList } from '../rootfs/ignore-list.ts';
 import { planLayer, writeLayerTar } from './layer-tar.ts';
+import { OwnershipTable } from '../ownership/table.ts';
 
 type Read = { name: string; type: string; mode: number; linkname: string | null; size: number; body: string; mtime: Date };
 
@@ -80,4 +81,33 @@ describe('layer tar', () => {
     const r = await writeLayerTar(root, { added: ['/app/nothing-here'], deleted: [] }, out);
     assert.equal(r.entries, 1); // only the parent directory
   });
+});
+
+test('non-root mode: owners, modes and recorded devices come from the ownership table; no record is 0:0', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'layer-owners-'));
+  try {
+    await mkdir(join(root, 'd'));
+    await writeFile(join(root, 'd', 'su'), 'su');
+    await writeFile(join(root, 'd', 'null'), '');
+    await writeFile(join(root, 'd', 'plain'), 'p');
+    await chmod(join(root, 'd', 'plain'), 0o640);
+    const owners = new OwnershipTable();
+    owners.set('/d', { uid: 7, gid: 8, mode: 0o2775 });
+    owners.set('/d/su', { uid: 0, gid: 0, mode: 0o4755 });
+    owners.set('/d/null', { uid: 0, gid: 0, mode: 0o666, device: { kind: 'char', major: 1, minor: 3 } });
+    const out = join(root, '..', `${root.split('/').pop() ?? 'x'}.tar`);
+    await writeLayerTar(root, { added: ['/d/su', '/d/null', '/d/plain'], deleted: [] }, out, { owners });
+    const headers: tar.Header[] = [];
+    const extract = tar.extract();
+    createReadStream(out).pipe(extract);
+    for await (const e of extract) { headers.push(e.header); for await (const _ of e) { /* drain */ } }
+    await rm(out, { force: true });
+    const row = (n: string): string => { const h = headers.find((x) => x.name === n); return `${h?.type} ${h?.uid}:${h?.gid} ${(h?.mode ?? 0).toString(8)}${h?.type === 'character-device' ? ` ${h.devmajor},${h.devminor}` : ''}`; };
+    assert.equal(row('d/'), 'directory 7:8 2775');
+    assert.equal(row('d/su'), 'file 0:0 4755');
+    assert.equal(row('d/null'), 'character-device 0:0 666 1,3');
+    assert.equal(row('d/plain'), 'file 0:0 640');
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
 });

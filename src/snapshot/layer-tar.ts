@@ -9,7 +9,8 @@ import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import { BuildError } from '../errors.ts';
-import { resolveInRootSync } from '../rootfs/resolve.ts';
+import { resolveInRootSync, toRootPath } from '../rootfs/resolve.ts';
+import type { OwnershipTable } from '../ownership/table.ts';
 import type { IgnoreList } from '../rootfs/ignore-list.ts';
 
 export interface LayerChanges {
@@ -25,6 +26,11 @@ export interface LayerTarOptions {
   readonly ignore?: IgnoreList;
   /** When set (--reproducible / SOURCE_DATE_EPOCH), every timestamp is clamped to this time. */
   readonly timestamp?: Date;
+  /**
+   * Non-root mode: owners, modes and recorded devices come from this table, not the disk (a path without a record is
+   * 0:0 with the mode on disk: what a root build gives a node it created).
+   */
+  readonly owners?: OwnershipTable;
 }
 
 export interface LayerTarResult {
@@ -173,8 +179,15 @@ export async function writeLayerTarTo(root: string, changes: LayerChanges, out: 
       const ready = prepare(entry.path);
       if (ready === undefined) continue;
       const { host, st } = ready;
-      const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: clampTime(st.mtime, opts) };
-      if (st.isDirectory()) {
+      const rec = opts.owners?.get(host === join(root, entry.path) ? entry.path : toRootPath(root, host));
+      const base = opts.owners === undefined
+        ? { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: clampTime(st.mtime, opts) }
+        : { mode: rec?.mode ?? st.mode & 0o7777, uid: rec?.uid ?? 0, gid: rec?.gid ?? 0, mtime: clampTime(st.mtime, opts) };
+      if (rec?.device !== undefined && st.isFile()) {
+        // A device recorded, not created (non-root mode): the placeholder on disk stands for it.
+        await put({ ...base, name, type: rec.device.kind === 'block' ? 'block-device' : 'character-device',
+          devmajor: rec.device.major, devminor: rec.device.minor });
+      } else if (st.isDirectory()) {
         await put({ ...base, name: name + '/', type: 'directory' });
       } else if (st.isSymbolicLink()) {
         await put({ ...base, name, type: 'symlink', linkname: ready.linkTarget ?? '' });

@@ -27,10 +27,13 @@ describe('failures always settle', () => {
   });
   after(async () => { await rm(dir, { recursive: true, force: true }); });
 
-  test('as uid 1000 without capabilities (PSS Restricted): one line saying what is missing', { skip: !hasSeccomp && 'needs Debian python3-seccomp' }, async () => {
-    const run = await runExecutor(['1000:1000', join(projectRoot, 'bin', 'executor'), `--context=dir://${dir}`, `--root-dir=${join(dir, 'root')}`, '--no-push'], { bin: pss });
-    assert.notEqual(run.code, 0);
-    assert.match(oneErrorLine(run.stderr), /needs root privileges: running as uid 1000 without CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_SETGID, CAP_SETUID/);
+  test('as uid 1000 without capabilities (PSS Restricted): non-root mode builds; --rootless=never says what is missing', { skip: !hasSeccomp && 'needs Debian python3-seccomp' }, async () => {
+    const never = await runExecutor(['1000:1000', join(projectRoot, 'bin', 'executor'), `--context=dir://${dir}`, `--root-dir=${join(dir, 'root')}`, '--no-push', '--rootless=never'], { bin: pss });
+    assert.notEqual(never.code, 0);
+    assert.match(oneErrorLine(never.stderr), /--rootless=never: the executor needs root privileges: running as uid 1000 without CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_SETGID, CAP_SETUID/);
+    const auto = await runExecutor(['1000:1000', join(projectRoot, 'bin', 'executor'), `--context=dir://${dir}`, `--root-dir=${join(dir, 'root2')}`, '--no-push'], { bin: pss });
+    assert.equal(auto.code, 0, auto.stderr);
+    assert.match(auto.stdout + auto.stderr, /Non-root mode \(running as uid 1000 without CAP_CHOWN/);
   });
 
   test('a run whose promise can never settle exits with one line, not Node\'s silent 13', () => {
