@@ -213,7 +213,7 @@ async function applyEntry(state: LayerState, header: EntryHeader, entry: EntryDa
       replaceExisting(state, host, name);
       // The target is data: stored verbatim, never resolved or followed here.
       symlinkSync(header.linkname ?? '', host);
-      if (state.owners !== undefined) state.owners.set(toRootPath(state.root, host), { uid, gid, mode: 0o777 });
+      if (state.owners !== undefined) state.owners.set(rootKey(state, host), { uid, gid, mode: 0o777 });
       else lchownSync(host, uid, gid);
       lutimesSync(host, mtime, mtime);
       break;
@@ -229,7 +229,7 @@ async function applyEntry(state: LayerState, header: EntryHeader, entry: EntryDa
       if (state.owners !== undefined && type !== 'fifo') {
         // Non-root: no mknod. The device is recorded; an empty placeholder file keeps its name on disk.
         closeSync(openSync(host, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600));
-        state.owners.set(toRootPath(state.root, host), { uid, gid, mode, device: {
+        state.owners.set(rootKey(state, host), { uid, gid, mode, device: {
           kind: type === 'block-device' ? 'block' : 'char', major: header.devmajor ?? 0, minor: header.devminor ?? 0 } });
         lutimesSync(host, mtime, mtime);
         break;
@@ -266,13 +266,19 @@ function applyWhiteout(state: LayerState, rootPath: string, entryName: string): 
   if (host === state.root || isIgnoredHost(state, host)) return;
   forgetRealDirs(state);
   removeTreeSync(host, (p) => isIgnoredHost(state, p));
-  state.owners?.remove(toRootPath(state.root, host));
+  state.owners?.remove(rootKey(state, host));
+}
+
+/** The table key of a host path already resolved inside the root (no path.relative per entry: extraction is hot). */
+function rootKey(state: LayerState, host: string): string {
+  if (state.root === '/') return host;
+  return host.length > state.root.length && host.startsWith(`${state.root}/`) ? host.slice(state.root.length) : toRootPath(state.root, host);
 }
 
 /** Owner and mode of a node: on disk as root; in non-root mode in the table, the disk keeping what the build needs. */
 function setOwner(state: LayerState, host: string, uid: number, gid: number, mode: number, isDirectory: boolean, fd?: number): void {
   if (state.owners !== undefined) {
-    state.owners.set(toRootPath(state.root, host), { uid, gid, mode });
+    state.owners.set(rootKey(state, host), { uid, gid, mode });
     if (fd !== undefined) fchmodSync(fd, diskMode(mode, isDirectory));
     else chmodSync(host, diskMode(mode, isDirectory));
     return;
@@ -288,7 +294,7 @@ function replaceExisting(state: LayerState, host: string, entryName: string): vo
   if (lstatOrUndefinedSync(host) === undefined) return;
   forgetRealDirs(state);
   const removed = removeTreeSync(host, (p) => isIgnoredHost(state, p));
-  state.owners?.remove(toRootPath(state.root, host));
+  state.owners?.remove(rootKey(state, host));
   if (!removed) {
     throw new BuildError('ROOTFS', `tar entry ${JSON.stringify(entryName)}: cannot replace ${toRootPath(state.root, host)}, it holds ignored paths`);
   }
@@ -347,7 +353,7 @@ function applyHardlink(state: LayerState, host: string, entryName: string, linkn
   if (target === host) return;
   replaceExisting(state, host, entryName);
   linkSync(target, host);
-  state.owners?.link(toRootPath(state.root, target), toRootPath(state.root, host));
+  state.owners?.link(rootKey(state, target), rootKey(state, host));
 }
 
 async function makeSpecialNode(state: LayerState, host: string, entryName: string, header: EntryHeader, mode: number): Promise<boolean> {
@@ -412,7 +418,7 @@ function pruneOpaqueDir(state: LayerState, hostDir: string): void {
       const childHost = path.join(dir, child);
       if (!keep.has(childHost)) {
         removeTreeSync(childHost, isProtected);
-        state.owners?.remove(toRootPath(state.root, childHost));
+        state.owners?.remove(rootKey(state, childHost));
       } else if (lstatOrUndefinedSync(childHost)?.isDirectory() === true) {
         prune(childHost);
       }
