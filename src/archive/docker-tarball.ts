@@ -9,7 +9,7 @@ import tar from 'tar-stream';
 import { BuildError } from '../errors.ts';
 import { digestHex, sha256Of } from '../oci/digest.ts';
 import { imageFromParts, serialiseManifest } from '../oci/image-from-parts.ts';
-import type { Image, Layer } from '../oci/image.ts';
+import type { Image, ImageIndex, Layer } from '../oci/image.ts';
 import { digestReadable, layerFromOpener } from '../oci/layer.ts';
 import { parseConfigFile, parseJson } from '../oci/parse.ts';
 import { MediaTypes, type Descriptor, type Manifest } from '../oci/types.ts';
@@ -75,6 +75,65 @@ export async function writeDockerTarball(filePath: string, images: readonly Tarb
       manifest.push(entry);
     }
     const manifestJson = new TextEncoder().encode(JSON.stringify(manifest));
+    await writeEntry(pack, 'manifest.json', manifestJson.byteLength, manifestJson);
+    pack.finalize();
+    await out;
+  } catch (err) {
+    pack.destroy(err instanceof Error ? err : new Error(String(err)));
+    await out.catch(() => undefined);
+    await rm(filePath, { force: true });
+    if (err instanceof BuildError) throw err;
+    throw new BuildError('ARCHIVE', `writing image tarball ${filePath}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Several platforms in one tarball (--tar-path of a multi-platform build): an OCI image layout — `oci-layout`,
+ * `index.json` naming the image index, every blob under `blobs/sha256/` — that also carries a docker-save
+ * `manifest.json` listing each platform's image, its layers pointing at the same blobs (as `docker save` writes
+ * since Docker 25). `docker load` with the containerd store and `skopeo oci-archive:` read the index; the classic
+ * loader and `docker-archive:` read manifest.json, where the first platform carries the tags. Attestation
+ * manifests (platform unknown/unknown) are in the index only.
+ */
+export async function writeIndexTarball(filePath: string, idx: ImageIndex, tags: readonly string[]): Promise<void> {
+  const pack = tar.pack();
+  const out = pipeline(pack, createWriteStream(filePath));
+  const blob = (d: string): string => `blobs/sha256/${digestHex(d as Descriptor['digest'])}`;
+  try {
+    const json = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v));
+    const layout = json({ imageLayoutVersion: '1.0.0' });
+    await writeEntry(pack, 'oci-layout', layout.byteLength, layout);
+    const written = new Set<string>();
+    const manifest: ManifestEntry[] = [];
+    for (const d of (await idx.indexManifest()).manifests) {
+      const image = await idx.image(d.digest);
+      const m = await image.manifest();
+      const layers = await image.layers();
+      const names: string[] = [];
+      for (const [i, layer] of layers.entries()) {
+        const desc = m.layers[i];
+        if (desc === undefined) throw new BuildError('ARCHIVE', 'image manifest lists fewer layers than the image has');
+        names.push(blob(desc.digest));
+        if (written.has(desc.digest)) continue;
+        await writeEntry(pack, blob(desc.digest), desc.size, await layer.compressed());
+        written.add(desc.digest);
+      }
+      const rawConfig = await image.rawConfigFile();
+      if (!written.has(m.config.digest)) { await writeEntry(pack, blob(m.config.digest), rawConfig.byteLength, rawConfig); written.add(m.config.digest); }
+      const rawManifest = await image.rawManifest();
+      if (!written.has(d.digest)) { await writeEntry(pack, blob(d.digest), rawManifest.byteLength, rawManifest); written.add(d.digest); }
+      if (d.platform !== undefined && d.platform.os !== 'unknown') {
+        manifest.push({ Config: blob(m.config.digest), RepoTags: manifest.length === 0 ? [...tags] : [], Layers: names });
+      }
+    }
+    const rawIndex = await idx.rawManifest();
+    const digest = await idx.digest();
+    await writeEntry(pack, blob(digest), rawIndex.byteLength, rawIndex);
+    const first = tags[0];
+    const annotations = first === undefined ? {} : { annotations: { 'io.containerd.image.name': first, 'org.opencontainers.image.ref.name': first.slice(first.lastIndexOf(':') + 1) } };
+    const index = json({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: [{ mediaType: await idx.mediaType(), digest, size: rawIndex.byteLength, ...annotations }] });
+    await writeEntry(pack, 'index.json', index.byteLength, index);
+    const manifestJson = json(manifest);
     await writeEntry(pack, 'manifest.json', manifestJson.byteLength, manifestJson);
     pack.finalize();
     await out;

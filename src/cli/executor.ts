@@ -24,6 +24,7 @@ import { enterContextSubPath, pickContextSource } from '../context/pick.ts';
 import { fetchDockerfile, isRemoteDockerfile } from '../context/remote-dockerfile.ts';
 import { RegistryClient } from '../registry/client.ts';
 import { defaultCacheRepo, ociLayerCache, parseCacheRepo, registryLayerCache, type LayerCache } from '../cache/layer-cache.ts';
+import { layerMemo } from '../cache/memo-layer-cache.ts';
 import type { OutputOptions } from '../pipeline/options.ts';
 import type { RemoteOptions } from '../registry/remote.ts';
 import type { Log } from '../log.ts';
@@ -90,7 +91,6 @@ export async function executorMain(io: CliIo): Promise<void> {
   if (out.ociLayoutAnnotations !== undefined && out.ociLayoutPath === undefined) {
     throw new UsageError('--annotation index-descriptor: annotates the entry in --oci-layout-path\'s index.json; give --oci-layout-path');
   }
-  if (asIndex && out.tarPath !== undefined) throw new UsageError(`--tar-path: a docker-save tarball holds one image per platform only; use --oci-layout-path for ${multi ? 'several platforms' : '--sbom'}`);
   const pullSettings = registryOptions(flags, 'pull', { env: io.env, log, kanikoDir, platform });
   const pushSettings = registryOptions(flags, 'push', { env: io.env, log, kanikoDir, platform });
   // One client per direction: connections, tokens and upload bookkeeping are shared by every call.
@@ -221,6 +221,7 @@ export async function executorMain(io: CliIo): Promise<void> {
     } else {
       const entries: { platform: Platform; image: Image; annotations?: Record<string, string> }[] = [];
       const list = platforms.length > 0 ? platforms : [platform];
+      const shared = layerMemo();
       for (const [i, p] of list.entries()) {
         log.info(`Building for platform ${formatPlatform(p)} (${i + 1} of ${list.length})`);
         const pWork = join(workDir, `platform-${i}`);
@@ -229,10 +230,11 @@ export async function executorMain(io: CliIo): Promise<void> {
         if (i > 0 && !rootChoice.containerMode) {
           for (const e of await readdir(opts.rootDir)) await rm(join(opts.rootDir, e), { recursive: true, force: true });
         }
+        // Work shared between platforms: a step whose cache key repeats takes the layer an earlier platform made.
         const pCache = flags.bool('cache') ? {
-          store: layerCacheFrom(flags, out, { push, ttlMs: cacheTtlMs, log, platform: p }),
+          store: shared.cache(layerCacheFrom(flags, out, { push, ttlMs: cacheTtlMs, log, platform: p })),
           runLayers: flags.bool('cache-run-layers', true), copyLayers: flags.bool('cache-copy-layers'),
-        } : undefined;
+        } : list.length > 1 ? { store: shared.cache(), runLayers: true, copyLayers: true } : undefined;
         const result = await build({
           ...opts, ...tracking(p), platform: p, buildPlatform: host, workDir: pWork, ...(pCache !== undefined ? { layerCache: pCache } : {}),
           // Container mode: '/' is reset after every platform but the last, so the next one starts clean.
@@ -244,6 +246,7 @@ export async function executorMain(io: CliIo): Promise<void> {
         entries.push({ platform: p, image: withManifestAnnotations(result.image, forPlatform(p)),
           ...(Object.keys(descriptorAnnotations).length > 0 ? { annotations: descriptorAnnotations } : {}) });
       }
+      if (shared.hits() > 0) log.info(`${shared.hits()} step(s) took the layer an earlier platform made (same inputs)`);
       const idx = platformIndex(entries, { annotations: annotationsFor(annotations, 'index'), extra: attestations });
       digest = await publishIndex(idx, out, { push, log });
     }

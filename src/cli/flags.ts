@@ -73,7 +73,7 @@ export const executorFlags: readonly FlagSpec[] = [
   { name: 'image-fs-extract-retry', kind: 'int', default: 0, supported: true, help: 'Retries of the base image extraction' },
   { name: 'image-download-retry', kind: 'int', default: 0, supported: true, help: 'Retries of a failed base image pull' },
   { name: 'kaniko-dir', kind: 'string', default: '/kaniko', env: 'KANIKO_DIR', supported: true, help: "The executor's own directory (left out of snapshots in container mode)" },
-  { name: 'tar-path', kind: 'string', supported: true, help: 'Also write the image as a docker-save tarball here' },
+  { name: 'tar-path', kind: 'string', supported: true, help: 'Also write the image as a docker-save tarball here (several platforms: an OCI-layout tarball of the index with a docker-save manifest.json)' },
   { name: 'tarPath', kind: 'string', aliasOf: 'tar-path', supported: true, hidden: true, help: 'Deprecated: use --tar-path' },
   { name: 'single-snapshot', kind: 'bool', default: false, supported: true, help: 'Take one snapshot at the end of the stage' },
   { name: 'reproducible', kind: 'bool', default: false, supported: true, help: 'Strip timestamps: same inputs give the same digest' },

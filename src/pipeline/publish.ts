@@ -3,7 +3,7 @@
 // stage's layers may have been uploaded early, see earlyLayerUploads: without a manifest a registry shows no image).
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { writeDockerTarball } from '../archive/docker-tarball.ts';
+import { writeDockerTarball, writeIndexTarball } from '../archive/docker-tarball.ts';
 import { writeOciLayout, writeOciLayoutIndex } from '../archive/oci-layout.ts';
 import type { Log } from '../log.ts';
 import type { Image, ImageIndex, Layer } from '../oci/image.ts';
@@ -141,6 +141,11 @@ export async function publishIndex(idx: ImageIndex, out: OutputOptions, deps: Pu
   if (out.ociLayoutPath !== undefined) {
     await writeOciLayoutIndex(out.ociLayoutPath, idx, out.ociLayoutAnnotations !== undefined ? { annotations: out.ociLayoutAnnotations } : {});
     log.info({ path: out.ociLayoutPath }, 'Wrote OCI layout (image index)');
+  }
+  if (out.tarPath !== undefined) {
+    const tags = refs.length > 0 ? refs.map((r) => `${repoName(r)}:${r.tag ?? 'latest'}`) : ['unset-repo/unset-image-name:latest'];
+    await writeIndexTarball(out.tarPath, idx, tags);
+    log.info({ path: out.tarPath }, 'Wrote image tarball (OCI layout with the index, and a docker-save manifest.json)');
   }
   if (out.imageNameWithDigestFile !== undefined) await writeTextFile(out.imageNameWithDigestFile, refs.map((r) => `${repoName(r)}@${digest}\n`).join(''));
   if (out.imageNameTagWithDigestFile !== undefined) {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pushBusyboxBase } from '../support/busybox-base.ts';
-import { runExecutor } from '../support/executor-process.ts';
+import { contextBuilds } from '../support/executor-process.ts';
 import { commitFiles, initWorkTree, publishBare, runGit, startGitServer, type GitServer } from '../support/git-server.ts';
 import { startRegistry, type TestRegistry } from '../support/registry-server.ts';
 
@@ -33,7 +33,6 @@ describe('ADD of a git repository', () => {
   let first = '';
   let main = '';
   let feature = '';
-  let n = 0;
   const token = `tok-${process.pid}-secret`;
 
   before(async () => {
@@ -76,13 +75,7 @@ describe('ADD of a git repository', () => {
     if (work !== undefined) await rm(work, { recursive: true, force: true });
   });
 
-  async function build(name: string, dockerfile: string, extra: readonly string[] = [], env: Record<string, string> = {}) {
-    const dir = join(work, name);
-    await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, 'Dockerfile'), dockerfile.replaceAll('BASE', `${registry.host}/busybox:latest`));
-    return runExecutor([`--context=dir://${dir}`, `--destination=${registry.host}/git/${name}:latest`,
-      `--root-dir=${join(work, `root-${n++}`)}`, '--insecure', '--insecure-pull', '--log-format=text', ...extra], { env });
-  }
+  const build = contextBuilds({ work: () => work, registryHost: () => registry.host, repo: 'git', base: () => `${registry.host}/busybox:latest` });
 
   test('http(s): HEAD, tag, branch:SUBDIR, commit, --keep-git-dir, --checksum, --chown', async () => {
     const repo = `${git.url}/repo.git`;
@@ -126,7 +119,7 @@ describe('ADD of a git repository', () => {
   });
 
   test('http(s) auth: GIT_TOKEN as for git contexts, or the GIT_AUTH_TOKEN secret; never logged', async () => {
-    const run = await build('auth', `FROM BASE\nADD ${authGit.url}/repo.git#feature /r\nRUN cat /r/app/feature.txt\n`, ['--verbosity=trace'], { GIT_TOKEN: token });
+    const run = await build('auth', `FROM BASE\nADD ${authGit.url}/repo.git#feature /r\nRUN cat /r/app/feature.txt\n`, ['--verbosity=trace'], { env: { GIT_TOKEN: token } });
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /^feature$/m);
     assert.ok(!run.stdout.includes(token) && !run.stderr.includes(token), 'the token is in no log line');
@@ -178,11 +171,11 @@ describe('ADD of a git repository', () => {
       'ADD git@example.invalid:repo.git#feature:app /s',
       'RUN echo "g: $(cat /g/README) s: $(ls /s | tr \'\\n\' \' \')"',
       '',
-    ].join('\n'), [`--ssh=default=${join(work, 'key')}`], { GIT_SSH_COMMAND: shim });
+    ].join('\n'), [`--ssh=default=${join(work, 'key')}`], { env: { GIT_SSH_COMMAND: shim } });
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /^g: first s: feature.txt hello.txt $/m);
     assert.match(await readFile(log, 'utf8'), /add-git-key \(ED25519\)/);
-    const noAgent = await build('noagent', 'FROM BASE\nADD git@example.invalid:repo.git /s\n', [], { GIT_SSH_COMMAND: shim });
+    const noAgent = await build('noagent', 'FROM BASE\nADD git@example.invalid:repo.git /s\n', [], { env: { GIT_SSH_COMMAND: shim } });
     assert.notEqual(noAgent.code, 0);
     assert.match(noAgent.stderr, /^error: .*an ssh git source needs an SSH agent: give --ssh default/m);
   });

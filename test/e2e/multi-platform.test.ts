@@ -8,7 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import { pushBusyboxBase } from '../support/busybox-base.ts';
 import { runExecutor } from '../support/executor-process.ts';
 import { startRegistry } from '../support/registry-server.ts';
-import { skopeoConfig, skopeoInspect } from '../support/run-image.ts';
+import { skopeoConfig, skopeoInspect, skopeoRaw } from '../support/run-image.ts';
+import { createHash } from 'node:crypto';
 
 const tls = ['--tls-verify=false'];
 
@@ -91,6 +92,57 @@ describe('multi-platform builds', () => {
       const config = await skopeoConfig(`docker://${registry.host}/cross:latest`, [...tls, `--override-arch=${arch}`]);
       assert.equal(config['architecture'], arch);
     }
+  });
+
+  test('work shared between platforms: a $BUILDPLATFORM stage whose steps use no TARGET* argument runs once', async () => {
+    const dir = await ctx('shared', [
+      `FROM --platform=$BUILDPLATFORM ${registry.host}/busybox:latest AS tools`,
+      'RUN cat /proc/sys/kernel/random/uuid > /stamp',
+      `FROM --platform=$BUILDPLATFORM ${registry.host}/busybox:latest AS per-target`,
+      'ARG TARGETARCH',
+      'RUN echo "$TARGETARCH $(cat /proc/sys/kernel/random/uuid)" > /arch',
+      'FROM scratch',
+      'COPY --from=tools /stamp /stamp',
+      'COPY --from=per-target /arch /arch',
+      '',
+    ].join('\n'));
+    const run = await runExecutor([
+      `--context=dir://${dir}`, `--destination=${registry.host}/shared:latest`, '--platform=linux/amd64,linux/arm64', ...common('shared'),
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr + run.stdout, /1 step\(s\) took the layer an earlier platform made/);
+    const layers: string[][] = [];
+    for (const arch of ['amd64', 'arm64']) {
+      const info = await skopeoInspect(`docker://${registry.host}/shared:latest`, [...tls, `--override-arch=${arch}`]);
+      layers.push(info['Layers'] as string[]);
+    }
+    // /stamp (one RUN, shared) gives the same COPY layer on both; /arch differs (its RUN reads TARGETARCH).
+    assert.equal(layers[0]?.[0], layers[1]?.[0], 'the shared stage ran once');
+    assert.notEqual(layers[0]?.[1], layers[1]?.[1], 'the TARGETARCH stage ran per platform');
+  });
+
+  test('--tar-path with several platforms: one tarball that is an OCI layout (the index) and a docker-save manifest', async () => {
+    const dir = await ctx('tarball', 'FROM scratch\nARG TARGETARCH\nCOPY hello.txt /hello-$TARGETARCH\n');
+    const tarPath = join(work, 'multi.tar');
+    const run = await runExecutor([
+      `--context=dir://${dir}`, `--destination=${registry.host}/tarball:v1`, '--platform=linux/amd64,linux/arm64', `--tar-path=${tarPath}`,
+      '--no-push', `--digest-file=${join(work, 'tar-digest')}`, ...common('tarball'),
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    const digest = (await readFile(join(work, 'tar-digest'), 'utf8')).trim();
+    const rawText = await skopeoRaw(`oci-archive:${tarPath}`);
+    assert.equal(`sha256:${createHash('sha256').update(rawText).digest('hex')}`, digest, 'the tarball holds the index of --digest-file');
+    const raw = JSON.parse(rawText) as Record<string, unknown>;
+    assert.equal(raw['mediaType'], 'application/vnd.oci.image.index.v1+json');
+    assert.deepEqual((raw['manifests'] as { platform: { architecture: string } }[]).map((m) => m.platform.architecture), ['amd64', 'arm64']);
+    for (const arch of ['amd64', 'arm64']) {
+      const config = await skopeoConfig(`oci-archive:${tarPath}`, [`--override-arch=${arch}`]);
+      assert.equal(config['architecture'], arch);
+    }
+    // docker load (classic store) reads manifest.json: the first platform carries the tag.
+    const dockerConfig = await skopeoConfig(`docker-archive:${tarPath}:${registry.host}/tarball:v1`);
+    assert.equal((await skopeoConfig(`docker-archive:${tarPath}:@1`))['architecture'], 'arm64');
+    assert.equal(dockerConfig['architecture'], 'amd64');
   });
 
   test('a RUN for a platform the host cannot execute fails before any work, naming stage, platform and fix', async () => {

@@ -1,11 +1,11 @@
 // RUN --network and --mount=type=tmpfs through the executor with --root-dir on the busybox base.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pushBusyboxBase } from '../support/busybox-base.ts';
-import { runExecutor } from '../support/executor-process.ts';
+import { contextBuilds } from '../support/executor-process.ts';
 import { startRegistry, type TestRegistry } from '../support/registry-server.ts';
 import { skopeoConfig } from '../support/run-image.ts';
 
@@ -23,13 +23,7 @@ describe('RUN flags', () => {
     if (work !== undefined) await rm(work, { recursive: true, force: true });
   });
 
-  async function build(name: string, dockerfile: string, extra: readonly string[] = [], env: Record<string, string> = {}) {
-    const dir = join(work, name);
-    await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, 'Dockerfile'), dockerfile.replaceAll('BASE', `${registry.host}/busybox:latest`));
-    return runExecutor([`--context=dir://${dir}`, `--destination=${registry.host}/flags/${name}:latest`,
-      `--root-dir=${join(work, `root-${n++}`)}`, '--insecure', '--insecure-pull', '--log-format=text', ...extra], { env });
-  }
+  const build = contextBuilds({ work: () => work, registryHost: () => registry.host, repo: 'flags', base: () => `${registry.host}/busybox:latest` });
 
   test('--network=none sees only lo and cannot reach the registry; default and host can', async () => {
     // Debian's static busybox wget crashes; nc speaks enough HTTP.
@@ -78,7 +72,7 @@ describe('RUN flags', () => {
       'RUN --mount=type=secret,id=absent,env=NOPE --mount=type=secret,id=absent2 echo "absent: ${NOPE:-unset} $(test -e /run/secrets/absent2 || echo nofile)"',
       'RUN test ! -e /run/secrets && test ! -e /etc/app && echo clean',
       '',
-    ].join('\n'), [`--secret=id=tok,src=${src}`, '--secret', 'id=etok,env=E2E_SECRET_VALUE', '--verbosity=trace'], { E2E_SECRET_VALUE: value });
+    ].join('\n'), [`--secret=id=tok,src=${src}`, '--secret', 'id=etok,env=E2E_SECRET_VALUE', '--verbosity=trace'], { env: { E2E_SECRET_VALUE: value } });
     const up = value.toUpperCase();
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, new RegExp(`^default: 400:0:0 ${up}$`, 'm'));
@@ -115,7 +109,7 @@ describe('RUN flags', () => {
       ['RUN --mount=type=tmpfs,target=/t,colour=red true', /^error: .*Dockerfile:2: RUN --mount=type=tmpfs,target=\/t,colour=red: unexpected key 'colour' in 'colour=red'$/m],
       ['RUN --mount=type=cache,target=/c,sharing=sometimes true', /^error: .*Dockerfile:2: RUN --mount=type=cache,target=\/c,sharing=sometimes: unsupported sharing value "sometimes"$/m],
     ] as const) {
-      const run = await build(`bad-${n}`, `FROM BASE\n${line}\n`);
+      const run = await build(`bad-${n++}`, `FROM BASE\n${line}\n`);
       assert.notEqual(run.code, 0, line);
       assert.match(run.stderr, re, run.stderr);
     }

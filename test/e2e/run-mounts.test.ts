@@ -1,11 +1,11 @@
 // RUN --mount=type=cache and --mount=type=bind through the executor with --root-dir on the busybox base.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pushBusyboxBase } from '../support/busybox-base.ts';
-import { runExecutor } from '../support/executor-process.ts';
+import { contextBuilds } from '../support/executor-process.ts';
 import { startRegistry, type TestRegistry } from '../support/registry-server.ts';
 import { skopeoConfig } from '../support/run-image.ts';
 
@@ -23,18 +23,7 @@ describe('RUN mounts: cache and bind', () => {
     if (work !== undefined) await rm(work, { recursive: true, force: true });
   });
 
-  /** Writes the context (Dockerfile + files) once per name and builds it with --root-dir. */
-  async function build(name: string, dockerfile: string, extra: readonly string[] = [], files: Record<string, string> = {}) {
-    const dir = join(work, name);
-    await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, 'Dockerfile'), dockerfile.replaceAll('BASE', `${registry.host}/busybox:latest`));
-    for (const [file, text] of Object.entries(files)) {
-      await mkdir(join(dir, file, '..'), { recursive: true });
-      await writeFile(join(dir, file), text);
-    }
-    return runExecutor([`--context=dir://${dir}`, `--destination=${registry.host}/mounts/${name}:latest`,
-      `--root-dir=${join(work, `root-${n++}`)}`, '--insecure', '--insecure-pull', '--log-format=text', ...extra]);
-  }
+  const build = contextBuilds({ work: () => work, registryHost: () => registry.host, repo: 'mounts', base: () => `${registry.host}/busybox:latest` });
   const emptyLayers = async (name: string, last: number): Promise<boolean[]> => {
     const config = await skopeoConfig(`docker://${registry.host}/mounts/${name}:latest`, ['--tls-verify=false']);
     return (config['history'] as { empty_layer?: boolean }[]).slice(-last).map((h) => h.empty_layer === true);
@@ -135,9 +124,9 @@ describe('RUN mounts: cache and bind', () => {
       'RUN --mount=type=bind,target=/src --mount=type=cache,target=/src/data --mount=type=tmpfs,target=/src/data/t touch /src/data/c /src/data/t/t && echo "nested: $(ls /src/data | tr \'\\n\' \' \')"',
       'RUN test ! -e /src && test ! -e /etc/a.conf && test ! -e /mnt && test ! -e /b && test ! -e /img && test ! -e /w && echo clean > /clean',
       '',
-    ].join('\n'), [`--cache-mount-dir=${join(work, 'cache-mounts-bind')}`], {
+    ].join('\n'), [`--cache-mount-dir=${join(work, 'cache-mounts-bind')}`], { files: {
       'data/a.txt': 'hello\n', 'hidden.txt': 'no\n', '.dockerignore': 'hidden.txt\n',
-    });
+    } });
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /^ctx: hello Dockerfile data $/m);
     assert.match(run.stdout, /^ctx-ro$/m);
@@ -159,13 +148,13 @@ describe('RUN mounts: cache and bind', () => {
     const args = ['--cache', `--cache-repo=oci:${layers}`];
     const dockerfile = 'FROM BASE\nRUN --mount=target=/src,source=in cat /src/v > /v\n';
     const ctx = { 'in/v': 'one\n', 'other.txt': 'x\n' };
-    const first = await build('bind-key', dockerfile, args, ctx);
+    const first = await build('bind-key', dockerfile, args, { files: ctx });
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stderr, /No cached layer found for cmd/);
-    const same = await build('bind-key', dockerfile, args, { ...ctx, 'other.txt': 'changed outside the mount\n' });
+    const same = await build('bind-key', dockerfile, args, { files: { ...ctx, 'other.txt': 'changed outside the mount\n' } });
     assert.equal(same.code, 0, same.stderr);
     assert.match(same.stderr, /Using caching version of cmd/);
-    const changed = await build('bind-key', dockerfile, args, { ...ctx, 'in/v': 'two\n' });
+    const changed = await build('bind-key', dockerfile, args, { files: { ...ctx, 'in/v': 'two\n' } });
     assert.equal(changed.code, 0, changed.stderr);
     assert.match(changed.stderr, /No cached layer found for cmd/);
   });
@@ -177,7 +166,7 @@ describe('RUN mounts: cache and bind', () => {
       ['RUN --mount=type=bind,source=x true', /^error: .*Dockerfile:2: RUN --mount=type=bind,source=x: mount destination is required$/m],
       ['RUN --mount=type=cache,target=/c,sharing=often true', /^error: .*Dockerfile:2: RUN --mount=type=cache,target=\/c,sharing=often: unsupported sharing value "often"$/m],
     ] as const) {
-      const run = await build(`bad-${n}`, `FROM BASE\n${line}\n`, [], { 'hidden.txt': 'x', '.dockerignore': 'hidden.txt\n' });
+      const run = await build(`bad-${n++}`, `FROM BASE\n${line}\n`, [], { files: { 'hidden.txt': 'x', '.dockerignore': 'hidden.txt\n' } });
       assert.notEqual(run.code, 0, line);
       assert.match(run.stderr, re, run.stderr);
     }

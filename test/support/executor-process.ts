@@ -1,5 +1,6 @@
 // Runs bin/executor as a child process, as a user would, and captures what it prints.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -39,4 +40,26 @@ export function runExecutor(args: readonly string[], opts: { env?: Record<string
     });
     child.stdin.end(opts.input);
   });
+}
+
+/** What `contextBuilds` gives: write a context (Dockerfile with BASE replaced, optional files) and build it. */
+export type ContextBuild = (name: string, dockerfile: string, extra?: readonly string[], opts?: { env?: Record<string, string>; files?: Record<string, string> }) => Promise<ExecutorRun>;
+
+/**
+ * One build per named context under `work`: the Dockerfile's `BASE` becomes `base`, the image goes to
+ * `<registryHost>/<repo>/<name>:latest`, each build gets its own --root-dir (insecure, text logs).
+ */
+export function contextBuilds(o: { readonly work: () => string; readonly registryHost: () => string; readonly repo: string; readonly base: () => string }): ContextBuild {
+  let n = 0;
+  return async (name, dockerfile, extra = [], opts = {}) => {
+    const dir = join(o.work(), name);
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'Dockerfile'), dockerfile.replaceAll('BASE', o.base()));
+    for (const [file, text] of Object.entries(opts.files ?? {})) {
+      await mkdir(join(dir, file, '..'), { recursive: true });
+      await writeFile(join(dir, file), text);
+    }
+    return runExecutor([`--context=dir://${dir}`, `--destination=${o.registryHost()}/${o.repo}/${name}:latest`,
+      `--root-dir=${join(o.work(), `root-${n++}`)}`, '--insecure', '--insecure-pull', '--log-format=text', ...extra], opts.env !== undefined ? { env: opts.env } : {});
+  };
 }

@@ -18,6 +18,12 @@ export async function skopeoConfig(target: string, extra: readonly string[] = []
   return JSON.parse(stdout) as Record<string, unknown>;
 }
 
+/** The manifest (or index) exactly as stored: `skopeo inspect --raw`. */
+export async function skopeoRaw(target: string, extra: readonly string[] = []): Promise<string> {
+  const { stdout } = await exec('skopeo', ['inspect', '--raw', ...extra, target], { maxBuffer: 16 << 20 });
+  return stdout;
+}
+
 /** Pulls `image` (docker://… or oci:…) and runs it with runc; returns what the container printed. */
 export async function runImage(image: string, opts: { args?: readonly string[]; tlsVerify?: boolean } = {}): Promise<{ stdout: string; stderr: string }> {
   const work = await mkdtemp(join(tmpdir(), 'run-image-'));
