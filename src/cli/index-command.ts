@@ -1,5 +1,5 @@
 // `executor index --destination=REF SRC_REF…` (buildx imagetools create, crane index append): reads each source's
-// platform from its config, then pushes every source image by digest into the destination repository (blobs of the
+// platform from its config (a source that is an index gives all its entries, attestation manifests too), then pushes every source image by digest into the destination repository (blobs of the
 // same registry are mounted, others streamed across) and the index under the destination's tag.
 import { resolve } from 'node:path';
 import { publishIndex } from '../pipeline/publish.ts';
@@ -7,9 +7,9 @@ import { UsageError } from '../errors.ts';
 import { annotationsFor, parseAnnotation } from '../oci/annotations.ts';
 import type { Image } from '../oci/image.ts';
 import { imageIndex, type IndexEntry } from '../oci/index.ts';
-import { manifestKind, parseJson } from '../oci/parse.ts';
+import { manifestKind, parseIndexManifest, parseJson } from '../oci/parse.ts';
 import { hostPlatform, platformMatches } from '../oci/platform.ts';
-import { MediaTypes, type Platform } from '../oci/types.ts';
+import { MediaTypes, type Descriptor, type Platform } from '../oci/types.ts';
 import { RegistryClient } from '../registry/client.ts';
 import { formatReference, parseReference } from '../registry/reference.ts';
 import { remoteImage } from '../registry/remote.ts';
@@ -37,11 +37,26 @@ export async function indexMain(io: CliIo): Promise<void> {
   const push = { ...pushSettings, client: new RegistryClient(pushSettings) };
   try {
     const entries: IndexEntry[] = [];
+    const extra: { descriptor: Descriptor; image: Image }[] = [];
     for (const src of operands) {
       const ref = parseReference(src);
       const fetched = await pull.client.getManifest(ref);
-      if (manifestKind(parseJson(fetched.bytes, `manifest of ${src}`), fetched.mediaType) === 'index') {
-        throw new UsageError(`executor index: source ${formatReference(ref)} is an image index, not an image`, { hint: 'name one platform\'s image (REF@sha256:…)' });
+      const parsed = parseJson(fetched.bytes, `manifest of ${src}`);
+      if (manifestKind(parsed, fetched.mediaType) === 'index') {
+        // buildx imagetools create: an index source contributes every manifest it lists, attestations included.
+        for (const d of parseIndexManifest(parsed, `index ${formatReference(ref)}`).manifests) {
+          if (d.mediaType === MediaTypes.ociIndex || d.mediaType === MediaTypes.dockerManifestList) {
+            throw new UsageError(`executor index: source ${formatReference(ref)} lists a nested index (${d.digest}); name its images instead`);
+          }
+          const image = await remoteImage({ registry: ref.registry, repository: ref.repository, digest: d.digest }, pull);
+          if (d.platform === undefined || d.platform.os === 'unknown') extra.push({ descriptor: d, image });
+          else {
+            const descriptorAnnotations = annotationsFor(annotations, 'manifest-descriptor', (want) => platformMatches(d.platform ?? host, want));
+            const merged = { ...d.annotations, ...descriptorAnnotations };
+            entries.push({ platform: d.platform, image, ...(Object.keys(merged).length > 0 ? { annotations: merged } : {}) });
+          }
+        }
+        continue;
       }
       const image: Image = await remoteImage({ ...ref, ...(ref.digest === undefined ? {} : { digest: ref.digest }) }, pull);
       const manifest = await image.manifest();
@@ -55,7 +70,7 @@ export async function indexMain(io: CliIo): Promise<void> {
       const descriptorAnnotations = annotationsFor(annotations, 'manifest-descriptor', (want) => platformMatches(platform, want));
       entries.push({ platform, image, ...(Object.keys(descriptorAnnotations).length > 0 ? { annotations: descriptorAnnotations } : {}) });
     }
-    const idx = imageIndex(entries, { annotations: annotationsFor(annotations, 'index') });
+    const idx = imageIndex(entries, { annotations: annotationsFor(annotations, 'index'), extra });
     await idx.indexManifest();
     const digestFile = flags.string('digest-file');
     const digest = await publishIndex(idx, {

@@ -203,12 +203,29 @@ describe('multi-platform builds', () => {
     }
   });
 
-  test('executor index refuses a source that is not an image, pushing nothing', async () => {
-    const run = await runExecutor(['index', `--destination=${registry.host}/notimage:v1`, '--insecure', '--insecure-pull', '--log-format=text',
+  test('executor index merges a source that is an index (attestation manifests kept); a platform twice is refused', async () => {
+    const dir = await ctx('sbom-src', 'FROM scratch\nCOPY hello.txt /hello.txt\n');
+    const sbom = await runExecutor([`--context=dir://${dir}`, `--destination=${registry.host}/sbom-src:v1`, '--custom-platform=linux/amd64', '--sbom', ...common('sbom-src')]);
+    assert.equal(sbom.code, 0, sbom.stderr);
+    const source = await fetchJson(`http://${registry.host}/v2/sbom-src/manifests/v1`, 'application/vnd.oci.image.index.v1+json');
+    const run = await runExecutor(['index', `--destination=${registry.host}/merged:v1`, '--insecure', '--insecure-pull', '--log-format=text',
+      `${registry.host}/sbom-src:v1`, `${registry.host}/fanout-arm64:v1`]);
+    assert.equal(run.code, 0, run.stderr);
+    const merged = await fetchJson(`http://${registry.host}/v2/merged/manifests/v1`, 'application/vnd.oci.image.index.v1+json');
+    const list = merged['manifests'] as { digest: string; platform: { os: string; architecture: string }; annotations?: Record<string, string> }[];
+    assert.deepEqual(list.map((m) => `${m.platform.os}/${m.platform.architecture}`), ['linux/amd64', 'linux/arm64', 'unknown/unknown']);
+    const sourceList = source['manifests'] as { digest: string }[];
+    assert.equal(list[0]?.digest, sourceList[0]?.digest, 'the image is the source\'s, unchanged');
+    assert.equal(list[2]?.digest, sourceList[1]?.digest, 'the attestation manifest is kept');
+    assert.equal(list[2]?.annotations?.['vnd.docker.reference.digest'], list[0]?.digest);
+    const attestation = await fetch(`http://${registry.host}/v2/merged/manifests/${list[2]?.digest ?? ''}`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    assert.equal(attestation.status, 200, 'the attestation manifest was pushed into the destination repository');
+
+    const twice = await runExecutor(['index', `--destination=${registry.host}/notimage:v1`, '--insecure', '--insecure-pull', '--log-format=text',
       `${registry.host}/busybox:latest`, `${registry.host}/base:multi`]);
-    assert.notEqual(run.code, 0);
-    assert.match(run.stderr, /is an image index, not an image/);
-    assert.doesNotMatch(run.stderr, /\n\s+at /);
+    assert.notEqual(twice.code, 0);
+    assert.match(twice.stderr, /platform linux\/amd64 appears twice in the index/);
+    assert.doesNotMatch(twice.stderr, /\n\s+at /);
     const res = await fetch(`http://${registry.host}/v2/notimage/tags/list`);
     assert.notEqual(res.status, 200);
   });
