@@ -32,7 +32,7 @@
  *                  All mounts are made in target order, parents first (a cache below a bind target works).
  *   --chroot-setup (container mode, a stage's own directory: chroot without namespaces, as an unprivileged pod
  *                  allows) ROOT/dev gets null, zero, full, random, urandom and tty by mknod(2) (a node that
- *                  cannot be made is left out), ROOT/etc/resolv.conf and ROOT/etc/hosts copies of the helper's
+ *                  cannot be made is left out; /dev/null then an empty plain file), ROOT/etc/resolv.conf and ROOT/etc/hosts copies of the helper's
  *                  own when the root has none; /proc stays as the root has it (mounting one needs CAP_SYS_ADMIN).
  *                  The command is forked; everything the helper made is removed after it, the parents' times
  *                  restored, so the snapshot sees nothing.
@@ -397,7 +397,13 @@ static int make_node(struct state *st, const char *devdir, const char *name, uns
   if (lstat(devdir, &s) != 0) return 0;
   c->parent_before[0] = s.st_atim;
   c->parent_before[1] = s.st_mtim;
-  if (mknod(target, S_IFCHR | 0666, rdev) != 0) return 0;
+  if (mknod(target, S_IFCHR | 0666, rdev) != 0) {
+    /* No CAP_MKNOD (nor a mount to bind the container's node with): what works is a plain, empty /dev/null for
+     * this command, so `> /dev/null` still goes somewhere (and is gone after it); the other nodes stay absent. */
+    if (strcmp(name, "null") != 0 || create_mountpoint(st, target, 0) != 0) return 0;
+    if (chmod(target, 0666) != 0) { /* root can still write it */ }
+    return 1;
+  }
   if (chmod(target, 0666) != 0) { /* the umask's mode: still usable by root */ }
   if (lstat(devdir, &s) == 0) c->parent_after = s.st_mtim;
   c->is_dir = 0;

@@ -270,7 +270,7 @@ async function chrootPermitted(opts: BuildOptions): Promise<boolean> {
     opts.log.info(`chroot is not permitted here (${probe.chroot}): stages that RUN build in / one at a time, before the target`);
     return false;
   }
-  const dev = probe.mknod === undefined ? '' : `, /dev without device nodes (mknod: ${probe.mknod})`;
+  const dev = probe.mknod === undefined ? '' : `, /dev without device nodes, /dev/null a plain file (mknod: ${probe.mknod})`;
   opts.log.info(`Stages other than the target RUN chrooted in their own directory: no /proc there (mounting one needs CAP_SYS_ADMIN)${dev}`);
   return true;
 }

@@ -68,7 +68,7 @@ test('container mode: non-target stages build in their own directory, same diges
   assert.equal(stdout, 'copied in stage a\nrun in stage b\ncopied in stage a\ncopied in stage a\n');
 });
 
-test('runc, Docker\'s default capabilities: RUN stages chrooted in their own directory, never in /; without SYS_CHROOT in / (same digest)', { timeout: 900_000 }, async () => {
+test('runc, Docker\'s default capabilities: RUN stages chrooted in their own directory, never in /; without SYS_CHROOT in /, without MKNOD no /dev nodes (same digest)', { timeout: 900_000 }, async () => {
   const base = `${registry.host}/busybox:latest`;
   const context = join(work, 'context-runc');
   await mkdir(context);
@@ -88,9 +88,13 @@ test('runc, Docker\'s default capabilities: RUN stages chrooted in their own dir
   ].join('\n'));
   await rm(join(root, 'workspace'), { recursive: true, force: true });
   await cp(context, join(root, 'workspace'), { recursive: true });
+  // A line the RUN printed (as is, or prefixed with its stage), not the instruction's text in the log.
+  const said = (fact: string, stage: string, value: string): RegExp => new RegExp(`^(\\[${stage}\\] )?${fact}-${stage}=${value}$`, 'mu');
   const noChroot = dockerDefaultCapabilities.filter((c) => c !== 'CAP_SYS_CHROOT');
+  const noMknod = dockerDefaultCapabilities.filter((c) => c !== 'CAP_MKNOD');
   const digests: string[] = [];
-  for (const [i, [caps, bound]] of ([[dockerDefaultCapabilities, []], [dockerDefaultCapabilities, ['1']], [noChroot, []]] as const).entries()) {
+  const runs = [[dockerDefaultCapabilities, []], [dockerDefaultCapabilities, ['1']], [noChroot, []], [noMknod, []]] as const;
+  for (const [i, [caps, bound]] of runs.entries()) {
     // What appears in the container's '/' (the bundle's root on the host) while the build runs.
     const seen = new Set<string>();
     const watcher = watch(root, (_event, name) => { if (name !== null) seen.add(name); });
@@ -103,13 +107,22 @@ test('runc, Docker\'s default capabilities: RUN stages chrooted in their own dir
     digests.push((await readFile(join(root, 'workspace', `digest-${i}`), 'utf8')).trim());
     if (caps === noChroot) {
       assert.match(log, /chroot is not permitted here \(Operation not permitted\): stages that RUN build in \/ one at a time, before the target/);
-      assert.match(log, /where-a=slash/);
+      assert.match(log, said('where', 'a', 'slash'));
       assert.match(log, /Deleting filesystem/);
       assert.ok(seen.has('out-a') || seen.has('out-b'), `the fallback wrote into '/': ${[...seen].join(' ')}`);
+    } else if (caps === noMknod) {
+      // mknod refused: the chroot's /dev has no nodes, /dev/null is a plain file for the command.
+      assert.match(log, /chrooted in their own directory: no \/proc there \(mounting one needs CAP_SYS_ADMIN\), \/dev without device nodes, \/dev\/null a plain file \(mknod: Operation not permitted\)/);
+      assert.match(log, said('where', 'a', 'own'));
+      assert.match(log, /head: \/dev\/zero: No such file or directory/);
+      assert.doesNotMatch(log, said('dev', 'a', 'ok'));
+      assert.doesNotMatch(log, /cannot remove/);
     } else {
       assert.match(log, /Stages other than the target RUN chrooted in their own directory: no \/proc there/);
       for (const s of ['a', 'b']) {
-        for (const fact of ['where', 'dev', 'proc', 'resolv']) assert.match(log, new RegExp(`${fact}-${s}=(own|ok|none)`), `${fact}-${s}:\n${log}`);
+        for (const [fact, value] of [['where', 'own'], ['dev', 'ok'], ['proc', 'none'], ['resolv', 'ok']] as const) {
+          assert.match(log, said(fact, s, value), `${fact}-${s}:\n${log}`);
+        }
       }
       assert.match(log, /no hosts left/);
       // Nothing of a non-target stage was ever written to '/', and '/' was never reset between stages.
@@ -118,7 +131,7 @@ test('runc, Docker\'s default capabilities: RUN stages chrooted in their own dir
     }
   }
   assert.match(digests[0] ?? '', /^sha256:/);
-  assert.deepEqual(digests, [digests[0], digests[0], digests[0]]);
+  assert.deepEqual(digests, runs.map(() => digests[0]));
   const { stdout } = await runImage(`docker://${registry.host}/parallel-runc:0`);
   assert.equal(stdout, 'built by a\nbuilt by b\n');
 });
