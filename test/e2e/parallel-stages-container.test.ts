@@ -135,3 +135,17 @@ test('runc, Docker\'s default capabilities: RUN stages chrooted in their own dir
   const { stdout } = await runImage(`docker://${registry.host}/parallel-runc:0`);
   assert.equal(stdout, 'built by a\nbuilt by b\n');
 });
+
+test('runc, Docker\'s default capabilities: RUN --mount in a chrooted stage fails with one line naming the missing capability', { timeout: 300_000 }, async () => {
+  await rm(join(root, 'workspace'), { recursive: true, force: true });
+  await mkdir(join(root, 'workspace'));
+  await writeFile(join(root, 'workspace', 'Dockerfile'), [
+    `FROM ${registry.host}/busybox:latest AS a`, 'RUN --mount=type=tmpfs,target=/t echo t > /t/x',
+    `FROM ${registry.host}/busybox:latest`, 'COPY --from=a /bin/sh /sh', '',
+  ].join('\n'));
+  const run = await runInRunc(root, join(work, 'bundle-mount'), [
+    '--context=dir:///workspace', `--destination=${registry.host}/parallel-runc:mount`, '--insecure', '--insecure-pull', '--log-format=text',
+  ], { capabilities: dockerDefaultCapabilities, timeoutMs: 240_000 });
+  assert.notEqual(run.code, 0);
+  assert.match(run.stderr, /Dockerfile:2: .*RUN --mount needs a mount namespace, which this container does not allow \(no CAP_SYS_ADMIN\)/);
+});
