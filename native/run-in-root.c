@@ -30,11 +30,22 @@
  *                  root, resolved by the caller), read-only unless rw; missing directories and the stub (a directory
  *                  or an empty file, after SRC) are created and removed afterwards (RUN --mount=type=cache|bind).
  *                  All mounts are made in target order, parents first (a cache below a bind target works).
+ *   --chroot-setup (container mode, a stage's own directory: chroot without namespaces, as an unprivileged pod
+ *                  allows) ROOT/dev gets null, zero, full, random, urandom and tty by mknod(2) (a node that
+ *                  cannot be made is left out; /dev/null then an empty plain file), ROOT/etc/resolv.conf and ROOT/etc/hosts copies of the helper's
+ *                  own when the root has none; /proc stays as the root has it (mounting one needs CAP_SYS_ADMIN).
+ *                  The command is forked; everything the helper made is removed after it, the parents' times
+ *                  restored, so the snapshot sees nothing.
  *   --error-fd N   also write setup failures to fd N (close-on-exec: the command never inherits it), so the
  *                  caller can tell a helper failure from a command that exits 125.
  *
  * The command's environment is the helper's own environment (the caller spawns it with exactly that), and
  * ARGV[0] is looked up in its PATH (execvpe). stdin/stdout/stderr are inherited.
+ *
+ * Probe mode: run-in-root --probe DIR prints "chroot: ok" (or the error chroot(DIR) gets), "mknod: ok" (or the
+ * error mknod(2) of a character device in DIR gets) and "isolate: ok" (or the error of private mount + pid
+ * namespaces with a /proc mounted in them: what --isolate needs), one a line, and exits 0: container mode asks
+ * once per build.
  *
  * Lock mode: run-in-root --hold-lock[-nb] FILE takes an exclusive flock(2) on FILE (created if missing), blocking
  * (or, -nb, printing "busy" and exiting 1 when it is held elsewhere), prints "locked" and holds the lock until its
@@ -43,7 +54,7 @@
  *
  * Exit status: the command's; 128+N when it died of signal N. Helper failures print "run-in-root: ..." on
  * stderr and exit 125 (setup), 126 (not executable) or 127 (not found).
- * Without --isolate (and without --tmpfs) the helper execs in place (no fork): the caller runs it in its own process group and
+ * Without --isolate, --chroot-setup or mounts the helper execs in place (no fork): the caller runs it in its own process group and
  * kills the group afterwards.
  */
 #define _GNU_SOURCE
@@ -66,6 +77,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -140,6 +152,7 @@ struct created {
 struct state {
   const char *root;
   int isolate;
+  int unshared;
   int private_each;
   struct created created[MAX_CREATED];
   int ncreated;
@@ -370,6 +383,113 @@ static void setup_bind(struct state *st, const char *src, const char *rel, int r
     die(EXIT_SETUP, "cannot make the bind mount on %s read-only: %s", path, strerror(errno));
 }
 
+/* --chroot-setup: a device node made by mknod(2) in ROOT/dev, recorded for removal; 0 when it cannot be made. */
+static int make_node(struct state *st, const char *devdir, const char *name, unsigned maj, unsigned min) {
+  char host[PATH_MAX], target[PATH_MAX];
+  snprintf(host, sizeof host, "/dev/%s", name);
+  join(target, devdir, name);
+  struct stat s;
+  if (lstat(target, &s) == 0) return 1; /* the root has its own */
+  dev_t rdev = makedev(maj, min);
+  if (stat(host, &s) == 0 && S_ISCHR(s.st_mode)) rdev = s.st_rdev;
+  if (st->ncreated >= MAX_CREATED) return 0;
+  struct created *c = &st->created[st->ncreated];
+  snprintf(c->path, PATH_MAX, "%s", target);
+  snprintf(c->parent, PATH_MAX, "%s", devdir);
+  if (lstat(devdir, &s) != 0) return 0;
+  c->parent_before[0] = s.st_atim;
+  c->parent_before[1] = s.st_mtim;
+  if (mknod(target, S_IFCHR | 0666, rdev) != 0) {
+    /* No CAP_MKNOD (nor a mount to bind the container's node with): what works is a plain, empty /dev/null for
+     * this command, so `> /dev/null` still goes somewhere (and is gone after it); the other nodes stay absent. */
+    if (strcmp(name, "null") != 0 || create_mountpoint(st, target, 0) != 0) return 0;
+    if (chmod(target, 0666) != 0) { /* root can still write it */ }
+    return 1;
+  }
+  if (chmod(target, 0666) != 0) { /* the umask's mode: still usable by root */ }
+  if (lstat(devdir, &s) == 0) c->parent_after = s.st_mtim;
+  c->is_dir = 0;
+  c->active = 1;
+  c->level = st->nmounted;
+  st->ncreated++;
+  return 1;
+}
+
+static void chroot_dev(struct state *st) {
+  char dev[PATH_MAX];
+  join(dev, st->root, "dev");
+  struct stat s;
+  if (lstat(dev, &s) == 0 ? !S_ISDIR(s.st_mode) : create_mountpoint(st, dev, 1) != 0) return; /* a link or a file: left alone */
+  static const struct { const char *name; unsigned maj, min; } nodes[] = {
+      {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
+  for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) make_node(st, dev, nodes[i].name, nodes[i].maj, nodes[i].min);
+}
+
+/* --chroot-setup: a copy of the helper's /etc/NAME in ROOT/etc when the root has none (removed after the command). */
+static void chroot_etc_file(struct state *st, const char *name) {
+  char host[PATH_MAX], etc[PATH_MAX], target[PATH_MAX];
+  snprintf(host, sizeof host, "/etc/%s", name);
+  join(etc, st->root, "etc");
+  struct stat s;
+  if (lstat(etc, &s) != 0 || !S_ISDIR(s.st_mode)) return;
+  join(target, etc, name);
+  if (lstat(target, &s) == 0 || errno != ENOENT) return; /* the root's own stays */
+  int in = open(host, O_RDONLY | O_CLOEXEC);
+  if (in < 0) return;
+  if (create_mountpoint(st, target, 0) != 0) { close(in); die(EXIT_SETUP, "cannot create %s: %s", target, strerror(errno)); }
+  int out = open(target, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (out < 0) die(EXIT_SETUP, "cannot open %s: %s", target, strerror(errno));
+  char buf[8192];
+  ssize_t n;
+  while ((n = read(in, buf, sizeof buf)) > 0)
+    if (write(out, buf, (size_t)n) != n) die(EXIT_SETUP, "cannot write %s: %s", target, strerror(errno));
+  close(out);
+  close(in);
+}
+
+/* --probe DIR: see the comment at the top. */
+static int probe(const char *dir) {
+  pid_t pid = fork();
+  if (pid < 0) die(EXIT_SETUP, "fork: %s", strerror(errno));
+  if (pid == 0) _exit(chroot(dir) == 0 ? 0 : errno);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) { }
+  int err = WIFEXITED(status) ? WEXITSTATUS(status) : EINVAL;
+  printf("chroot: %s\n", err == 0 ? "ok" : strerror(err));
+  char node[PATH_MAX];
+  join(node, dir, ".run-in-root-probe");
+  unlink(node);
+  if (mknod(node, S_IFCHR | 0666, makedev(1, 3)) == 0) { unlink(node); printf("mknod: ok\n"); }
+  else printf("mknod: %s\n", strerror(errno));
+  /* isolate: what --isolate needs — private mount and pid namespaces, and a /proc mounted in them. */
+  char procdir[PATH_MAX];
+  join(procdir, dir, ".run-in-root-proc");
+  rmdir(procdir);
+  int ierr = 0;
+  if (mkdir(procdir, 0700) != 0) ierr = errno;
+  else {
+    pid_t ip = fork();
+    if (ip < 0) ierr = errno;
+    else if (ip == 0) {
+      if (unshare(CLONE_NEWNS | CLONE_NEWPID) != 0) _exit(errno);
+      if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) _exit(errno);
+      pid_t inner = fork();
+      if (inner < 0) _exit(errno);
+      if (inner == 0) _exit(mount("proc", procdir, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0 ? 0 : errno);
+      int st = 0;
+      while (waitpid(inner, &st, 0) < 0 && errno == EINTR) { }
+      _exit(WIFEXITED(st) ? WEXITSTATUS(st) : EINVAL);
+    } else {
+      int st = 0;
+      while (waitpid(ip, &st, 0) < 0 && errno == EINTR) { }
+      ierr = WIFEXITED(st) ? WEXITSTATUS(st) : EINVAL;
+    }
+    rmdir(procdir);
+  }
+  printf("isolate: %s\n", ierr == 0 ? "ok" : strerror(ierr));
+  return fflush(stdout) == 0 ? 0 : EXIT_SETUP;
+}
+
 /* --hold-lock[-nb] FILE: see the comment at the top. */
 static int hold_lock(const char *file, int nonblock) {
   int fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -451,7 +571,7 @@ struct options {
   uid_t uid;
   gid_t gid;
   gid_t groups[MAX_GROUPS];
-  int ngroups, isolate, network_none;
+  int ngroups, isolate, network_none, chroot_setup;
   const char *tmpfs[MAX_TMPFS];
   unsigned long long tmpfs_size[MAX_TMPFS];
   int ntmpfs;
@@ -536,8 +656,15 @@ static void setup_mounts_in_order(struct state *st, const struct options *o) {
  * only when there are tmpfs mounts): a new mount namespace holding just those mounts, the command forked in it. */
 static int run_isolated(struct options *o) {
   struct state st = {.root = o->root, .isolate = o->isolate};
-  if (unshare(o->isolate ? CLONE_NEWNS | CLONE_NEWPID : CLONE_NEWNS) != 0) die(EXIT_SETUP, "unshare: %s", strerror(errno));
-  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+  int mounts = o->ntmpfs > 0 || o->nbind > 0 || o->ndbind > 0;
+  if (o->isolate || mounts) {
+    if (unshare(o->isolate ? CLONE_NEWNS | CLONE_NEWPID : CLONE_NEWNS) != 0) {
+      if (!o->isolate && errno == EPERM) die(EXIT_SETUP, "RUN --mount needs a mount namespace, which this container does not allow (no CAP_SYS_ADMIN): unshare: %s", strerror(errno));
+      die(EXIT_SETUP, "unshare: %s", strerror(errno));
+    }
+    st.unshared = 1;
+  }
+  if (st.unshared && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
     /* Container mode under a plain chroot: '/' is no mountpoint; each tmpfs makes its own parent mount private. */
     if (o->isolate || errno != EINVAL) die(EXIT_SETUP, "make / private: %s", strerror(errno));
     st.private_each = 1;
@@ -552,6 +679,10 @@ static int run_isolated(struct options *o) {
     setup_sys(&st);
     setup_etc_file(&st, "resolv.conf", have_dev);
     setup_etc_file(&st, "hosts", have_dev);
+  } else if (o->chroot_setup) {
+    chroot_dev(&st);
+    chroot_etc_file(&st, "resolv.conf");
+    chroot_etc_file(&st, "hosts");
   }
   setup_mounts_in_order(&st, o);
 
@@ -587,12 +718,14 @@ int main(int argc, char **argv) {
   struct options o = {.root = "/", .cwd = "/", .script_fd = -1, .uid = 0, .gid = 0, .ngroups = 0, .isolate = 0};
   if (argc == 3 && (strcmp(argv[1], "--hold-lock") == 0 || strcmp(argv[1], "--hold-lock-nb") == 0))
     return hold_lock(argv[2], strcmp(argv[1], "--hold-lock-nb") == 0);
+  if (argc == 3 && strcmp(argv[1], "--probe") == 0) return probe(argv[2]);
   int i = 1;
   for (; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--") == 0) { i++; break; }
     if (strcmp(a, "--isolate") == 0) { o.isolate = 1; continue; }
     if (strcmp(a, "--network-none") == 0) { o.network_none = 1; continue; }
+    if (strcmp(a, "--chroot-setup") == 0) { o.chroot_setup = 1; continue; }
     if (i + 1 >= argc) die(EXIT_SETUP, "%s needs a value", a);
     const char *v = argv[++i];
     if (strcmp(a, "--root") == 0) o.root = v;
@@ -635,7 +768,8 @@ int main(int argc, char **argv) {
   static char root[PATH_MAX];
   if (realpath(o.root, root) == NULL) die(EXIT_SETUP, "root %s: %s", o.root, strerror(errno));
   o.root = root;
-  if (o.isolate || o.ntmpfs > 0 || o.nbind > 0 || o.ndbind > 0) return run_isolated(&o);
+  if (o.chroot_setup && strcmp(o.root, "/") == 0) o.chroot_setup = 0;
+  if (o.isolate || o.chroot_setup || o.ntmpfs > 0 || o.nbind > 0 || o.ndbind > 0) return run_isolated(&o);
   /* Container mode execs in place: the new network namespace ends with the command. */
   if (o.network_none) setup_network_none();
   enter_and_exec(&o);

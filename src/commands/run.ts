@@ -74,6 +74,8 @@ export function runCommand(instr: RunInstruction, opts: RunMountOptions = {}): C
         gid: user.gid,
         groups: user.groups,
         isolate: step.runtime.isolate,
+        // Container mode, a stage built in its own directory: chroot only (no namespaces in an unprivileged pod).
+        chrootSetup: !step.runtime.isolate && posix.resolve(step.root) !== '/',
         networkNone: instr.network === 'none',
         tmpfs: mounts.filter((m) => m.type === 'tmpfs').map((m) => ({ target: rootRelative(step.root, m.target), size: m.size })),
         bindFiles: [...secrets.files, ...ssh.files],

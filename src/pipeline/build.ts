@@ -2,9 +2,10 @@
 // root, independent stages at once (--max-parallel-stages) → the target's image.
 // In --root-dir mode every stage has its own directory; the target stage builds in the root itself.
 // In container mode the target builds in '/'; a non-target stage in its own directory under the work directory,
-// except a stage that RUNs (RUN cannot chroot in an unprivileged pod): those take '/' one at a time, before the
-// target, '/' reset after each. COPY --from=<stage> of a stage built in '/' reads its image extracted into the work
-// directory (container-stages.ts); FROM <stage> unpacks that image into the new stage's root.
+// its RUNs chrooted there without namespaces (what an unprivileged pod allows). Only where chroot(2) is refused do
+// stages that RUN take '/', one at a time, before the target, '/' reset after each. COPY --from=<stage> of a stage
+// built in '/' reads its image extracted into the work directory (container-stages.ts); FROM <stage> unpacks that
+// image into the new stage's root.
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
@@ -31,6 +32,7 @@ import { stageFacts, type StageFacts } from './stage-graph.ts';
 import { mayOverlap, neededStages, stageGraph } from '../scheduler/graph.ts';
 import { runGraph, type StageTaskContext } from '../scheduler/run-graph.ts';
 import { createLock, prefixLines } from '../scheduler/exclusive.ts';
+import { findRunHelper, probeChroot } from '../sandbox/run-in-root.ts';
 
 export interface BuildResult {
   readonly image: Image;
@@ -169,9 +171,12 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
   };
   const copiedFrom = new Set([...facts.values()].flatMap((f) => f.copiesFrom));
   // Container mode: '/' is the target's; a non-target stage builds in its own directory under the work directory
-  // (inside --kaniko-dir), except one that RUNs: an unprivileged pod cannot chroot it with /proc and /dev, so it
-  // takes '/' as before, one such stage at a time, '/' reset after it, all of them before the target.
-  const inRoot = (index: number): boolean => index === target.index || (containerMode && facts.get(index)?.runs === true);
+  // (inside --kaniko-dir) and RUNs chrooted there. Where chroot(2) is refused, a stage that RUNs takes '/' as
+  // before, one such stage at a time, '/' reset after it, all of them before the target.
+  const runsApart = containerMode && [...wanted].some((i) => i !== target.index && facts.get(i)?.runs === true);
+  const apart = runsApart ? await runApart(opts) : 'chroot';
+  const chrootRefused = apart === 'refused';
+  const inRoot = (index: number): boolean => index === target.index || (chrootRefused && facts.get(index)?.runs === true);
   const nodes = [...facts.values()].filter((f) => wanted.has(f.node.index)).map((f) => f.node.index !== target.index || !containerMode ? f.node
     : { index: f.node.index, deps: [...new Set([...f.node.deps, ...[...wanted].filter((i) => i !== target.index && inRoot(i))])] });
   const graph = stageGraph(nodes, wanted);
@@ -232,6 +237,7 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
       { index: stage.index, ...(stage.name !== undefined ? { name: stage.name } : {}), instructions: stage.stage.instructions, file: opts.dockerfilePath, escape: dockerfile.escape },
       // A stage in '/' that a later COPY --from reads is extracted from its image instead: no unpack just for it.
       { opts: stageOpts, root, base, metaArgs: resolved.metaArgs, ignore, dockerignore, filesNeeded: !shared && copiedFrom.has(stage.index), containerMode, resolveFrom,
+        ...(containerMode && !isTarget && !shared && apart === 'isolate' ? { isolateRun: true } : {}),
         platform, ...(baseKey !== undefined ? { baseKey } : {}), baseName: baseNameOf(stage.base, stages),
         ...(table !== undefined ? { owners: table, ownersOf: (dir: string) => owners.get(dir) } : {}),
         ...(isTarget && opts.onTargetLayer !== undefined ? { onLayer: opts.onTargetLayer } : {}) },
@@ -252,6 +258,28 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
   // --cleanup in container mode: the image is complete (its layers are files under the work directory).
   if (containerMode && opts.cleanup) await reset();
   return { image: final.image, root: final.root, unpacked: final.unpacked };
+}
+
+/**
+ * Container mode, before stages that RUN are placed: whether RUN may chroot into a stage's own directory (asked
+ * once, of the helper). Says in one line what such a RUN lacks (/proc; /dev nodes when mknod is refused), or why
+ * those stages build in '/' instead.
+ */
+async function runApart(opts: BuildOptions): Promise<'isolate' | 'chroot' | 'refused'> {
+  await mkdir(opts.workDir, { recursive: true });
+  const probe = await probeChroot(findRunHelper(opts.runHelperCandidates), opts.workDir);
+  if (probe.chroot !== undefined) {
+    opts.log.info(`chroot is not permitted here (${probe.chroot}): stages that RUN build in / one at a time, before the target`);
+    return 'refused';
+  }
+  if (probe.isolate === undefined) {
+    // A privileged container (CAP_SYS_ADMIN, no seccomp veto): as --root-dir builds, with /proc, /dev and /sys.
+    opts.log.info('Stages other than the target RUN isolated in their own directory (mount and pid namespaces, /proc, /dev, /sys)');
+    return 'isolate';
+  }
+  const dev = probe.mknod === undefined ? '' : `, /dev without device nodes, /dev/null a plain file (mknod: ${probe.mknod})`;
+  opts.log.info(`Stages other than the target RUN chrooted in their own directory: no /proc there (${/not permitted/i.test(probe.isolate) ? 'mounting one needs CAP_SYS_ADMIN' : `mount and pid namespaces: ${probe.isolate}`})${dev}`);
+  return 'chroot';
 }
 
 /**

@@ -50,6 +50,8 @@ export interface StageDeps {
   readonly baseKey?: string;
   /** '/' in the executor's own container: RUN then runs without chroot or namespaces. */
   readonly containerMode: boolean;
+  /** Container mode, a stage in its own directory of a privileged container: RUN isolated as in --root-dir builds. */
+  readonly isolateRun?: boolean;
   /** Non-root mode: this stage root's ownership table (owners and modes the filesystem cannot hold). */
   readonly owners?: OwnershipTable;
   /** Non-root mode: the table of another root (an earlier stage's, a pulled image's) for COPY --from. */
@@ -202,7 +204,7 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
   const hasRun = commands.some((c) => c.effects.snapshot === 'tree');
   const runtime = {
     helperPath: hasRun ? findRunHelper(opts.runHelperCandidates) : '',
-    isolate: !deps.containerMode,
+    isolate: !deps.containerMode || deps.isolateRun === true,
     output: opts.runOutput,
     ...(opts.secrets === undefined ? {} : { secrets: opts.secrets }),
     ...(opts.ssh === undefined ? {} : { ssh: opts.ssh }),

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BuildError } from '../errors.ts';
 import { buildRunHelper, createBusyboxRoot, findProcesses } from './busybox-fixture.ts';
-import { findRunHelper, runInRoot } from './run-in-root.ts';
+import { findRunHelper, probeChroot, runInRoot } from './run-in-root.ts';
 import type { RunInRootOptions } from './run-in-root.ts';
 
 describe('runInRoot', () => {
@@ -140,6 +140,57 @@ describe('findRunHelper', () => {
   it('fails with a hint when none exists', () => {
     assert.throws(() => findRunHelper([path.join(dir, 'none')]),
       (e: unknown) => e instanceof BuildError && e.code === 'BUILD' && /build-native\.sh/.test(e.hint ?? ''));
+  });
+});
+
+describe('runInRoot, chroot only (container mode, a stage directory)', () => {
+  let base = '';
+  let root = '';
+  let helper = '';
+  before(async () => {
+    helper = buildRunHelper();
+    base = await mkdtemp(path.join(os.tmpdir(), 'sandbox-chroot-'));
+    root = path.join(base, 'root');
+    await createBusyboxRoot(root);
+    await mkdir(path.join(root, 'dev'));
+  });
+  after(async () => {
+    await rm(base, { recursive: true, force: true });
+  });
+
+  const run = async (argv: readonly string[]): Promise<{ exitCode: number; stdout: string }> => {
+    const out: Buffer[] = [];
+    const { exitCode } = await runInRoot({
+      root, argv, env: ['PATH=/bin'], cwd: '/', uid: 0, gid: 0, groups: [], isolate: false, chrootSetup: true, helperPath: helper,
+      onOutput: (chunk) => out.push(chunk), signal: AbortSignal.timeout(60_000),
+    });
+    return { exitCode, stdout: Buffer.concat(out).toString() };
+  };
+
+  it('gives /dev nodes and the executor\'s resolv.conf and hosts for the command only, no /proc', async () => {
+    const etc = path.join(root, 'etc');
+    const before = await stat(etc);
+    const r = await run(['sh', '-c', 'echo x > /dev/null && test -c /dev/urandom && test -c /dev/tty && echo nodes; '
+      + 'test -f /etc/resolv.conf && test -f /etc/hosts && echo etc; test -e /proc || echo noproc; touch /made-here']);
+    assert.equal(r.exitCode, 0, r.stdout);
+    assert.equal(r.stdout, 'nodes\netc\nnoproc\n');
+    assert.deepEqual((await readdir(path.join(root, 'dev'))).sort(), []);
+    assert.deepEqual((await readdir(etc)).sort(), ['group', 'passwd']);
+    assert.equal((await stat(etc)).mtimeMs, before.mtimeMs);
+    await stat(path.join(root, 'made-here'));
+  });
+
+  it('keeps a root\'s own /etc/hosts, and /dev absent stays absent', async () => {
+    await writeFile(path.join(root, 'etc', 'hosts'), 'own\n');
+    await rm(path.join(root, 'dev'), { recursive: true });
+    const r = await run(['sh', '-c', 'cat /etc/hosts; test -c /dev/null && echo null']);
+    assert.equal(r.stdout, 'own\nnull\n');
+    assert.deepEqual((await readdir(root)).includes('dev'), false);
+    await rm(path.join(root, 'etc', 'hosts'));
+  });
+
+  it('probe: chroot and mknod are permitted to root here', async () => {
+    assert.deepEqual(await probeChroot(helper, base), {});
   });
 });
 

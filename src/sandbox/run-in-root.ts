@@ -23,6 +23,12 @@ export interface RunInRootOptions {
   /** New mount + pid namespaces with private /dev, /proc, /sys, resolv.conf, hosts (--root-dir builds). */
   readonly isolate: boolean;
   readonly helperPath: string;
+  /**
+   * Container mode, a stage's own directory (root not '/', isolate false): chroot without namespaces; /dev gets the
+   * usual nodes by mknod, /etc/resolv.conf and /etc/hosts the executor's when the root has none; /proc stays as the
+   * root has it. All removed after the command.
+   */
+  readonly chrootSetup?: boolean;
   /** RUN --network=none: a fresh network namespace holding only loopback. */
   readonly networkNone?: boolean;
   /** RUN --mount=type=tmpfs (both modes; without isolate in a mount namespace of their own): targets relative to the root, symlinks already resolved; size in bytes (0: default). */
@@ -75,6 +81,7 @@ function helperArgs(opts: RunInRootOptions): string[] {
     '--error-fd', '3',
     ...(opts.isolate ? ['--isolate'] : []),
     ...(opts.networkNone === true ? ['--network-none'] : []),
+    ...(opts.chrootSetup === true && !opts.isolate ? ['--chroot-setup'] : []),
     ...tmpfs.flatMap((t) => ['--tmpfs', `${t.target.replace(/^\/+/u, '')}:${t.size}`]),
     ...(opts.bindFiles ?? []).flatMap((b) => ['--bind-file', b.source, b.target.replace(/^\/+/u, '')]),
     ...(opts.binds ?? []).flatMap((b) => ['--bind', b.source, b.target.replace(/^\/+/u, ''), b.readonly ? 'ro' : 'rw']),
@@ -215,4 +222,34 @@ export async function holdLock(helperPath: string, file: string, opts: { wait: b
   } finally {
     opts.signal.removeEventListener('abort', onAbort);
   }
+}
+
+/** What this process may do for a chroot-only RUN (container mode): undefined = permitted, else the error. */
+export interface ChrootProbe {
+  readonly chroot?: string;
+  readonly mknod?: string;
+  /** Private mount + pid namespaces with /proc (what `isolate` needs): undefined = permitted (SYS_ADMIN, no seccomp veto). */
+  readonly isolate?: string;
+}
+
+/** Asks the helper (`--probe DIR`) whether chroot(2) into `dir`, mknod(2) of a device in it, and isolation are permitted. */
+export async function probeChroot(helperPath: string, dir: string): Promise<ChrootProbe> {
+  const child = spawn(helperPath, ['--probe', dir], { stdio: ['ignore', 'pipe', 'pipe'], env: {} });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+  const code = await new Promise<number>((resolve) => {
+    child.once('error', () => resolve(-1));
+    child.once('close', (c) => resolve(c ?? -1));
+  });
+  const answer = (name: string): string | undefined => {
+    const line = out.split('\n').find((l) => l.startsWith(`${name}: `));
+    const value = line?.slice(name.length + 2) ?? (code === 0 ? 'no answer' : err.trim() || `the helper exited with ${code}`);
+    return value === 'ok' ? undefined : value;
+  };
+  const chroot = answer('chroot');
+  const mknod = answer('mknod');
+  const isolate = answer('isolate');
+  return { ...(chroot !== undefined ? { chroot } : {}), ...(mknod !== undefined ? { mknod } : {}), ...(isolate !== undefined ? { isolate } : {}) };
 }

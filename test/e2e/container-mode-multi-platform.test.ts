@@ -43,6 +43,8 @@ test('container mode, two platforms: one index, a manifest per platform, the $BU
     '--log-format=text', '--platform=linux/amd64,linux/arm64']);
   assert.equal(run.code, 0, `${run.stderr}\n${run.stdout}`);
   assert.match(run.stderr + run.stdout, /1 step\(s\) took the layer an earlier platform made/);
+  // Every capability and '/' a mountpoint (a privileged container): the tools stage RUNs isolated, with /proc.
+  assert.match(run.stderr, /Stages other than the target RUN isolated in their own directory/);
   const index = await skopeoInspect(`docker://${destination}`, ['--raw', '--tls-verify=false']);
   assert.deepEqual((index['manifests'] as { platform: { architecture: string } }[]).map((m) => m.platform.architecture), ['amd64', 'arm64']);
   for (const arch of ['amd64', 'arm64']) {
