@@ -229,7 +229,8 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
     const stageOpts: BuildOptions = { ...opts, signal: ctx.signal, ...(overlap ? { runOutput: prefixLines(`[${label}] `, opts.runOutput) } : {}) };
     const table = freshTable(root);
     const result = await buildStage(
-      { index: stage.index, ...(stage.name !== undefined ? { name: stage.name } : {}), instructions: stage.stage.instructions, file: opts.dockerfilePath, escape: dockerfile.escape },
+      { index: stage.index, ...(stage.name !== undefined ? { name: stage.name } : {}), instructions: stage.stage.instructions, file: opts.dockerfilePath, escape: dockerfile.escape,
+        progressLabel: stages.length > 1 ? label.replace(/^(\d+)$/u, 'stage-$1') : '' },
       // A stage in '/' that a later COPY --from reads is extracted from its image instead: no unpack just for it.
       { opts: stageOpts, root, base, metaArgs: resolved.metaArgs, ignore, dockerignore, filesNeeded: !shared && copiedFrom.has(stage.index), containerMode, resolveFrom,
         platform, ...(baseKey !== undefined ? { baseKey } : {}), baseName: baseNameOf(stage.base, stages),
