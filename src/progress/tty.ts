@@ -36,12 +36,13 @@ export function ttyRenderer(out: TtyStream, opts: TtyOptions = {}): TtyDisplay {
   const transfers = new Map<string, { line: () => string }>();
   const summary = new SummaryCollector(now);
   let drawn = 0;
-  const fit = (line: string): string => {
-    const cols = out.columns ?? 80;
-    return line.length > cols - 1 ? `${line.slice(0, Math.max(0, cols - 2))}…` : line;
+  /** A live line must not wrap (the redraw counts lines): the text is cut, the suffix (the elapsed time) kept. */
+  const fit = (line: string, suffix = ''): string => {
+    const room = (out.columns ?? 80) - 1 - suffix.length;
+    return (line.length > room ? `${line.slice(0, Math.max(0, room - 1))}…` : line) + suffix;
   };
   const live = (): string[] => [
-    ...[...running.values()].map((s) => fit(`=> ${stepPrefix(s)} ${oneLine(s.instruction)}  ${formatDuration(now() - s.started)}`)),
+    ...[...running.values()].map((s) => fit(`=> ${stepPrefix(s)} ${oneLine(s.instruction)}`, `  ${formatDuration(now() - s.started)}`)),
     ...[...transfers.values()].map((t) => fit(`=> ${t.line()}`)),
   ];
   /** Clears the live area, writes `above` (finished lines), draws the live area again — one write, no flicker. */
@@ -63,14 +64,14 @@ export function ttyRenderer(out: TtyStream, opts: TtyOptions = {}): TtyDisplay {
         break;
       case 'step-finished':
         running.delete(key(e));
-        draw(`${fit(e.cached ? `=> CACHED ${stepPrefix(e)} ${oneLine(e.instruction)}` : `=> ${stepPrefix(e)} ${oneLine(e.instruction)}  ${formatDuration(e.durationMs)}`)}\n`);
+        draw(`${e.cached ? `=> CACHED ${stepPrefix(e)} ${oneLine(e.instruction)}` : `=> ${stepPrefix(e)} ${oneLine(e.instruction)}  ${formatDuration(e.durationMs)}`}\n`);
         break;
       case 'step-failed':
         running.delete(key(e));
-        draw(`${fit(`=> ERROR ${stepPrefix(e)} ${oneLine(e.instruction)}  ${formatDuration(e.durationMs)}`)}\n${failureTail(e).map((l) => `${l}\n`).join('')}`);
+        draw(`=> ERROR ${stepPrefix(e)} ${oneLine(e.instruction)}  ${formatDuration(e.durationMs)}\n${failureTail(e).map((l) => `${l}\n`).join('')}`);
         break;
       case 'transfer':
-        if (e.finished) { transfers.delete(e.id); draw(`${fit(`=> ${transferLine(e)}`)}\n`); }
+        if (e.finished) { transfers.delete(e.id); draw(`=> ${transferLine(e)}\n`); }
         else { transfers.set(e.id, { line: () => transferLine(e) }); draw(); }
         break;
       case 'build-finished':
