@@ -178,6 +178,8 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
   const fromStep = { stage: label, step: 1, total, instruction: fromText(deps.baseName) };
   progress({ type: 'step-started', ...fromStep });
   progress({ type: 'step-finished', ...fromStep, durationMs: Date.now() - fromStarted, cached: false });
+  let stepId = fromStep;
+  let stepStartedMs = Date.now();
   const commands: Command[] = instructions.map((i) => commandFor(i, deps.dockerignore === undefined ? {} : { ignore: deps.dockerignore }));
   await mkdir(deps.root, { recursive: true });
   // Non-root mode: a RUN from the base image's ONBUILD triggers (the Dockerfile's own were refused before the build).
@@ -220,7 +222,8 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
     helperPath: hasRun ? findRunHelper(opts.runHelperCandidates) : '',
     isolate: !deps.containerMode,
     output: (chunk: Buffer): void => {
-      tail.push(chunk.length > 0 ? decoder.write(chunk) : decoder.end());
+      const line = tail.push(chunk.length > 0 ? decoder.write(chunk) : decoder.end());
+      if (line !== undefined && opts.progress !== undefined) progress({ type: 'step-output', ...stepId, line });
       opts.runOutput(chunk);
     },
     ...(opts.secrets === undefined ? {} : { secrets: opts.secrets }),
@@ -279,8 +282,6 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
   const isEmpty = (c: LayerChanges): boolean => c.added.length === 0 && c.deleted.length === 0 && (c.opaque ?? []).length === 0;
 
   let stepCommand: Command | undefined;
-  let stepId = fromStep;
-  let stepStartedMs = Date.now();
   try {
     for (const [n, command] of commands.entries()) {
       opts.signal.throwIfAborted(); // another stage failed: stop between steps

@@ -35,6 +35,12 @@ export interface StepFailed extends StepId {
   readonly outputTail: readonly string[];
 }
 
+/** A new complete line of a running RUN's output (the tty display shows the latest under its step). */
+export interface StepOutput extends StepId {
+  readonly type: 'step-output';
+  readonly line: string;
+}
+
 /** A blob going to or coming from a registry; sent for big blobs only, at most every few hundred ms, and at the end. */
 export interface Transfer {
   readonly type: 'transfer';
@@ -63,7 +69,7 @@ export interface BuildFinished {
   readonly written: readonly string[];
 }
 
-export type ProgressEvent = StepStarted | StepFinished | StepFailed | Transfer | BuildFinished;
+export type ProgressEvent = StepStarted | StepFinished | StepFailed | StepOutput | Transfer | BuildFinished;
 
 export type ProgressSink = (event: ProgressEvent) => void;
 

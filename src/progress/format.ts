@@ -51,10 +51,12 @@ export class OutputTail {
   readonly #lines: string[] = [];
   #partial = '';
   constructor(max = 10) { this.#max = max; }
-  push(text: string): void {
+  /** Adds output; returns the last complete line it ended, if any. */
+  push(text: string): string | undefined {
     const parts = (this.#partial + text).split('\n');
     this.#partial = (parts.pop() ?? '').slice(-4096);
     for (const p of parts) this.#add(p);
+    return parts.length > 0 ? this.#lines[this.#lines.length - 1] : undefined;
   }
   #add(line: string): void {
     this.#lines.push(line.replace(/\r$/u, '').slice(0, 4096));

@@ -200,3 +200,16 @@ describe('tty renderer', () => {
     assert.match(tty.screen().join('\n'), /Build summary: 1 stage, 1 step \(0 cached\)[^\n]*\n {2}\[1\/1\] FROM scratch +0\.0s {2}-\nImage sha256:1 \(1 B compressed\)\n {2}pushed r\/x:1$/);
   });
 });
+
+describe('tty renderer and RUN output', () => {
+  it('shows the latest output line of a running step under it, without control characters', () => {
+    let text = '';
+    const d = ttyRenderer({ write: (t: string) => { text += t; return true; }, columns: 80 }, { now: () => 0, intervalMs: 0 });
+    const s = { stage: '', step: 2, total: 2, instruction: 'RUN make' };
+    d.sink({ type: 'step-started', ...s });
+    d.sink({ type: 'step-output', ...s, line: '\u001b[32mcompiling\u001b[0m a.c\r' });
+    d.log('x\n'); // any redraw shows it
+    assert.match(text, /=> \[2\/2\] RUN make {2}0\.0s\n {3}compiling a\.c\n$/);
+    d.stop();
+  });
+});

@@ -32,17 +32,20 @@ const clearLines = (n: number): string => (n > 0 ? `\u001b[${n}F\u001b[J` : '');
 
 export function ttyRenderer(out: TtyStream, opts: TtyOptions = {}): TtyDisplay {
   const now = opts.now ?? Date.now;
-  const running = new Map<string, StepId & { started: number }>();
+  const running = new Map<string, StepId & { started: number; last?: string }>();
   const transfers = new Map<string, { line: () => string }>();
   const summary = new SummaryCollector(now);
   let drawn = 0;
   /** A live line must not wrap (the redraw counts lines): the text is cut, the suffix (the elapsed time) kept. */
   const fit = (line: string, suffix = ''): string => {
-    const room = (out.columns ?? 80) - 1 - suffix.length;
+    const columns = out.columns !== undefined && out.columns > 0 ? out.columns : 80; // 0: a terminal of unknown size
+    const room = columns - 1 - suffix.length;
     return (line.length > room ? `${line.slice(0, Math.max(0, room - 1))}…` : line) + suffix;
   };
   const live = (): string[] => [
-    ...[...running.values()].map((s) => fit(`=> ${stepPrefix(s)} ${oneLine(s.instruction)}`, `  ${formatDuration(now() - s.started)}`)),
+    ...[...running.values()].flatMap((s) => [fit(`=> ${stepPrefix(s)} ${oneLine(s.instruction)}`, `  ${formatDuration(now() - s.started)}`),
+      // The latest line of a RUN's output, under its step (redrawn with the timer, not per line).
+      ...(s.last !== undefined ? [fit(`   ${printableLine(s.last)}`)] : [])]),
     ...[...transfers.values()].map((t) => fit(`=> ${t.line()}`)),
   ];
   /** Clears the live area, writes `above` (finished lines), draws the live area again — one write, no flicker. */
@@ -66,6 +69,11 @@ export function ttyRenderer(out: TtyStream, opts: TtyOptions = {}): TtyDisplay {
         running.delete(key(e));
         draw(`${e.cached ? `=> CACHED ${stepPrefix(e)} ${oneLine(e.instruction)}` : `=> ${stepPrefix(e)} ${oneLine(e.instruction)}  ${formatDuration(e.durationMs)}`}\n`);
         break;
+      case 'step-output': {
+        const s = running.get(key(e));
+        if (s !== undefined) s.last = e.line;
+        break;
+      }
       case 'step-failed':
         running.delete(key(e));
         draw(`=> ERROR ${stepPrefix(e)} ${oneLine(e.instruction)}  ${formatDuration(e.durationMs)}\n${failureTail(e).map((l) => `${l}\n`).join('')}`);
@@ -89,6 +97,12 @@ export function ttyRenderer(out: TtyStream, opts: TtyOptions = {}): TtyDisplay {
       draw();
     },
   };
+}
+
+/** Output shown in the live area: no control characters (a colour code or \r would break the redraw), tabs as spaces. */
+function printableLine(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\u001b\[[0-9;?]*[A-Za-z]/gu, '').replace(/\t/gu, '  ').replace(/[\u0000-\u001f\u007f-\u009f]/gu, '');
 }
 
 function oneLine(text: string): string {
