@@ -55,6 +55,8 @@ export interface Transfer {
   readonly total?: number;
   readonly elapsedMs: number;
   readonly finished: boolean;
+  /** With finished: the transfer stopped before its end (an error, a retry, a reader that went away). */
+  readonly failed?: boolean;
 }
 
 /** The end of a successful build: what was made and where it went. */

@@ -51,7 +51,7 @@ export function plainRenderer(opts: PlainOptions): ProgressSink {
       case 'transfer': {
         const fields = { stream: 'transfer', direction: e.direction, repository: e.repository, digest: e.digest, bytes: e.bytes,
           ...(e.total !== undefined ? { total: e.total } : {}), elapsedMs: e.elapsedMs };
-        if (e.finished) { lastLine.delete(e.id); log.info(fields, transferLine(e)); break; }
+        if (e.finished) { lastLine.delete(e.id); if (e.failed !== true) log.info(fields, transferLine(e)); break; } // a failure is the error's to say
         const last = lastLine.get(e.id);
         const t = now();
         if (last === undefined) { lastLine.set(e.id, t); break; } // the first line comes after 10 s, or the end line

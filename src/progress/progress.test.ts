@@ -95,6 +95,9 @@ describe('plain renderer', () => {
     assert.match(String(records[0]?.['msg']), /^pulling sha256:c{12} from h\/r: .* \/ 8\.0 MiB/);
     assert.match(String(records[2]?.['msg']), /^pulled sha256:c{12} from h\/r: 8\.0 MiB in 26\.0s \(\d+\.\d KiB\/s\)$/);
     assert.ok(records.every((r) => r['stream'] === 'transfer'));
+    sink({ ...t, id: 'y', bytes: 10, elapsedMs: 1, finished: false });
+    sink({ ...t, id: 'y', bytes: 10, elapsedMs: 2, finished: true, failed: true });
+    assert.equal(records.length, 3, 'a transfer that failed has no end line (the error says it)');
   });
   it('the summary: per stage the steps (duration or CACHED, layer size), the total, digest, size, destinations', () => {
     const { log, records } = recorder();

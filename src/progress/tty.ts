@@ -79,7 +79,7 @@ export function ttyRenderer(out: TtyStream, opts: TtyOptions = {}): TtyDisplay {
         draw(`=> ERROR ${stepPrefix(e)} ${oneLine(e.instruction)}  ${formatDuration(e.durationMs)}\n${failureTail(e).map((l) => `${l}\n`).join('')}`);
         break;
       case 'transfer':
-        if (e.finished) { transfers.delete(e.id); draw(`=> ${transferLine(e)}\n`); }
+        if (e.finished) { transfers.delete(e.id); draw(e.failed === true ? '' : `=> ${transferLine(e)}\n`); }
         else { transfers.set(e.id, { line: () => transferLine(e) }); draw(); }
         break;
       case 'build-finished':

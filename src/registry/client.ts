@@ -95,13 +95,15 @@ export class RegistryClient {
     const verify = verifyingStream(digest, size, `blob ${digest} from ${repo.registry}/${repo.repository}`);
     res.body.on('error', (err) => verify.destroy(errorFromNetwork(repo.registry, 'GET', res.url, err)));
     verify.on('close', () => res.body.destroy());
+    const piped = res.body.pipe(verify);
     const meter = this.#meter('pull', repo, digest, size);
     if (meter !== undefined) {
       // pipe() already reads with 'data' events: one more listener only counts.
       res.body.on('data', (chunk: Buffer) => meter.add(chunk.length));
       verify.on('end', () => meter.end());
+      verify.on('close', () => meter.fail());
     }
-    return res.body.pipe(verify);
+    return piped;
   }
 
   async headManifest(ref: Reference): Promise<ManifestHead | undefined> {
@@ -205,9 +207,9 @@ export class RegistryClient {
       s.on('error', (err) => counter.destroy(err));
       return s.pipe(counter);
     } };
-    const done = size > threshold
-      ? await uploadChunked(t, repo, location, digest, size, source, this.options.chunkSize)
-      : await uploadMonolithic(t, repo, location, digest, size, source);
+    const done = await (size > threshold
+      ? uploadChunked(t, repo, location, digest, size, source, this.options.chunkSize)
+      : uploadMonolithic(t, repo, location, digest, size, source)).catch((err: unknown) => { meter?.fail(); throw err; });
     meter?.end();
     const stored = headerValue(done.headers, 'docker-content-digest');
     await done.body.dump().catch(() => undefined);
@@ -223,7 +225,7 @@ export class RegistryClient {
 
   /** Transfer events for a big blob (none without a sink or under the size limit): at most every 250 ms, and the end. */
   #meter(direction: 'pull' | 'push', repo: RepositoryRef, digest: Digest, size: number | undefined):
-    { add(n: number): void; reset(): void; end(): void } | undefined {
+    { add(n: number): void; reset(): void; end(): void; fail(): void } | undefined {
     const sink = this.options.progress;
     if (sink === undefined || size === undefined || size < (this.options.transferMinBytes ?? TRANSFER_MIN_BYTES)) return undefined;
     const repository = `${repo.registry}/${repo.repository}`;
@@ -232,8 +234,8 @@ export class RegistryClient {
     let bytes = 0;
     let last = 0;
     let ended = false;
-    const emit = (finished: boolean): void => {
-      sink({ type: 'transfer', id, direction, repository, digest, bytes, total: size, elapsedMs: Date.now() - started, finished });
+    const emit = (finished: boolean, failed = false): void => {
+      sink({ type: 'transfer', id, direction, repository, digest, bytes, total: size, elapsedMs: Date.now() - started, finished, ...(failed ? { failed } : {}) });
     };
     emit(false);
     return {
@@ -244,6 +246,7 @@ export class RegistryClient {
       },
       reset: () => { bytes = 0; },
       end: () => { if (!ended) { ended = true; emit(true); } },
+      fail: () => { if (!ended) { ended = true; emit(true, true); } },
     };
   }
 
