@@ -18,7 +18,8 @@ export const allowed: Readonly<Record<string, readonly string[]>> = {
   context: ['.', 'rootfs'],
   sandbox: ['.'],
   auth: ['.', 'oci'],
-  registry: ['.', 'oci', 'auth'],
+  progress: ['.'],
+  registry: ['.', 'oci', 'auth', 'progress'],
   archive: ['.', 'oci'],
   snapshot: ['.', 'oci', 'rootfs', 'ownership'],
   mounts: ['.'],
@@ -27,8 +28,8 @@ export const allowed: Readonly<Record<string, readonly string[]>> = {
   attestations: ['.', 'oci'],
   commands: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'sandbox', 'mounts', 'ownership'],
   cache: ['.', 'oci', 'registry', 'archive', 'auth'],
-  pipeline: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'sandbox', 'mounts', 'scheduler', 'checks', 'attestations', 'ownership'],
-  cli: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'pipeline', 'sandbox', 'mounts', 'scheduler', 'checks', 'attestations', 'ownership'],
+  pipeline: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'sandbox', 'mounts', 'scheduler', 'checks', 'attestations', 'ownership', 'progress'],
+  cli: ['.', 'oci', 'rootfs', 'dockerfile', 'context', 'auth', 'registry', 'archive', 'snapshot', 'commands', 'cache', 'pipeline', 'sandbox', 'mounts', 'scheduler', 'checks', 'attestations', 'ownership', 'progress'],
 };
 
 function* sourceFiles(dir: string): Generator<string> {

@@ -63,7 +63,7 @@ function layerCacheFrom(flags: FlagReader, out: OutputOptions,
 export async function executorMain(io: CliIo): Promise<void> {
   if (io.argv[0] === 'version') { io.stdout(`Version: v${version}\n`); return; }
   if (io.argv[0] === 'index') { await indexMain({ ...io, argv: io.argv.slice(1) }); return; }
-  const { flags, log } = startCommandLine(io, 'executor', 'Build a container image from a Dockerfile, without a Docker daemon', executorFlags);
+  const { flags, log, progress } = startCommandLine(io, 'executor', 'Build a container image from a Dockerfile, without a Docker daemon', executorFlags);
 
   const kanikoDir = flags.string('kaniko-dir') ?? '/kaniko';
   const rootChoice = chooseBuildRoot({ ...(flags.string('root-dir') !== undefined ? { rootDir: resolve(flags.string('root-dir') ?? '') } : {}), force: flags.bool('force') },
@@ -94,8 +94,8 @@ export async function executorMain(io: CliIo): Promise<void> {
   const pullSettings = registryOptions(flags, 'pull', { env: io.env, log, kanikoDir, platform });
   const pushSettings = registryOptions(flags, 'push', { env: io.env, log, kanikoDir, platform });
   // One client per direction: connections, tokens and upload bookkeeping are shared by every call.
-  const pull = { ...pullSettings, client: new RegistryClient(pullSettings) };
-  const push = { ...pushSettings, client: new RegistryClient(pushSettings) };
+  const pull = { ...pullSettings, client: new RegistryClient({ ...pullSettings, progress: progress.sink }) };
+  const push = { ...pushSettings, client: new RegistryClient({ ...pushSettings, progress: progress.sink }) };
   const sourceDateEpoch = io.env['SOURCE_DATE_EPOCH'];
   if (sourceDateEpoch !== undefined && !/^\d+$/.test(sourceDateEpoch)) throw new UsageError(`invalid SOURCE_DATE_EPOCH "${sourceDateEpoch}": expected seconds since 1970`);
   const compression = oneOf('compression', flags.string('compression') ?? 'gzip', ['gzip', 'zstd'] as const);
@@ -151,7 +151,9 @@ export async function executorMain(io: CliIo): Promise<void> {
       cache: flags.bool('cache'), cacheDir: resolve(flags.string('cache-dir') ?? '/cache'), cacheTtlMs,
       ...(layerCache !== undefined ? { layerCache } : {}),
       runHelperCandidates: [join(kanikoDir, 'run-in-root'), join(import.meta.dirname, '..', '..', '.tools', 'bin', 'run-in-root')],
-      runOutput: runOutputWriter(io, flags.string('log-format') === 'json'),
+      // --progress=tty and quiet do not stream RUN output: a failed RUN shows its last lines instead.
+      runOutput: progress.outputShown ? runOutputWriter(io, flags.string('log-format') === 'json') : () => undefined,
+      progress: progress.sink,
       ...(earlyUploads !== undefined ? { onTargetLayer: earlyUploads } : {}),
       log, signal: abort.signal,
     };
@@ -173,6 +175,7 @@ export async function executorMain(io: CliIo): Promise<void> {
     const forPlatform = (p: Platform): Record<string, string> => annotationsFor(annotations, 'manifest', (want) => platformMatches(p, want));
     let digest;
     let root = opts.rootDir;
+    const built: Image[] = [];
     const attestations: { image: Image; descriptor: Descriptor }[] = [];
     // Per platform: the images pulled (materials) and, for --provenance=mode=max, every step.
     let materials: Material[] = [];
@@ -217,6 +220,7 @@ export async function executorMain(io: CliIo): Promise<void> {
     if (!asIndex) {
       const result = await build({ ...opts, buildPlatform: host }, rootChoice.containerMode, mountInfo);
       root = result.root;
+      built.push(result.image);
       digest = await publish(withManifestAnnotations(result.image, forPlatform(platform)), out, { push, log });
     } else {
       const entries: { platform: Platform; image: Image; annotations?: Record<string, string> }[] = [];
@@ -241,6 +245,7 @@ export async function executorMain(io: CliIo): Promise<void> {
           cleanup: rootChoice.containerMode && i < list.length - 1 ? true : opts.cleanup,
         }, rootChoice.containerMode, mountInfo);
         root = result.root;
+        built.push(result.image);
         await attestFor(withManifestAnnotations(result.image, forPlatform(p)), result, p, pWork);
         const descriptorAnnotations = annotationsFor(annotations, 'manifest-descriptor', (want) => platformMatches(p, want));
         entries.push({ platform: p, image: withManifestAnnotations(result.image, forPlatform(p)),
@@ -251,8 +256,15 @@ export async function executorMain(io: CliIo): Promise<void> {
       digest = await publishIndex(idx, out, { push, log });
     }
     log.info({ digest }, `Built image with digest ${digest}`);
+    progress.sink({
+      type: 'build-finished', digest, size: await compressedSize(built),
+      pushed: out.noPush ? [] : out.destinations, written: [out.tarPath, out.ociLayoutPath].filter((p): p is string => p !== undefined),
+    });
+    // buildx -q prints the image id on stdout; ours is the digest (of the index for several platforms).
+    if (progress.mode === 'quiet') io.stdout(`${digest}\n`);
     if (opts.cleanup && !rootChoice.containerMode) await rm(root, { recursive: true, force: true });
   } finally {
+    progress.stop();
     abort.abort();
     await Promise.allSettled([pull.client.close(), push.client.close()]);
     await rm(workDir, { recursive: true, force: true });
@@ -260,6 +272,16 @@ export async function executorMain(io: CliIo): Promise<void> {
 }
 
 if (import.meta.main) await exitWith(executorMain);
+
+/** Compressed size of what was built: every platform image's config and layers. */
+async function compressedSize(images: readonly Image[]): Promise<number> {
+  let total = 0;
+  for (const image of images) {
+    const m = await image.manifest();
+    total += m.config.size + m.layers.reduce((n, l) => n + l.size, 0);
+  }
+  return total;
+}
 
 /** --max-parallel-stages: unset (0) leaves the default to the pipeline; a negative bound is a usage error. */
 function maxParallelStages(n: number): { maxParallelStages?: number } {

@@ -50,6 +50,7 @@ const logFlags: readonly FlagSpec[] = [
 
 export const executorFlags: readonly FlagSpec[] = [
   ...logFlags,
+  { name: 'progress', kind: 'string', default: 'auto', env: 'BUILDKIT_PROGRESS', supported: true, extension: true, help: 'Build output: auto (tty on a terminal, else plain), plain (numbered step lines), tty (live display) or quiet (errors and the digest)' },
   { name: 'force', kind: 'bool', default: false, supported: true, help: 'Build outside a container, in / (destructive for the host)' },
   { name: 'root-dir', kind: 'string', supported: true, extension: true, help: 'Build in this directory instead of / (RUN chroots into it); created if missing' },
   { name: 'rootless', kind: 'string', default: 'auto', supported: true, extension: true, help: 'Non-root mode (owners kept in a table, RUN refused): auto (when not root or lacking capabilities), always or never' },

@@ -26,7 +26,8 @@ function formatLine(json: string, format: LogFormat, timestamp: boolean, start: 
   const label = labelOf[level] ?? 'INFO';
   const when = timestamp ? new Date(time).toISOString() : String(Math.max(0, Math.floor((time - start) / 1000))).padStart(4, '0');
   const head = format === 'color' ? `\u001b[${colorOf[level] ?? '36'}m${label}\u001b[0m[${when}]` : `${label}[${when}]`;
-  const fields = Object.entries(rec)
+  // A progress event's line (`stream` set: step, transfer, summary) says it all in its text; its fields are for JSON.
+  const fields = typeof rec['stream'] === 'string' ? [] : Object.entries(rec)
     .filter(([k]) => !['level', 'time', 'msg', 'pid', 'hostname'].includes(k))
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
   return `${head} ${String(rec['msg'] ?? '')}${fields.length > 0 ? ' ' + fields.join(' ') : ''}\n`;

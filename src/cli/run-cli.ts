@@ -4,6 +4,7 @@ import { CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { isBuildError, isDiskFull } from '../errors.ts';
 import { formatExcerpt } from './excerpt.ts';
+import type { TtyStream } from '../progress/tty.ts';
 
 export interface CliIo {
   readonly argv: readonly string[];
@@ -12,6 +13,8 @@ export interface CliIo {
   readonly stderr: (text: string) => void;
   /** Whether stderr is a terminal (colour by default only then). */
   readonly stderrIsTTY?: boolean;
+  /** stderr itself when it is a terminal (--progress=tty redraws it and reads its width). */
+  readonly stderrStream?: TtyStream;
 }
 
 /**
@@ -88,7 +91,7 @@ export async function exitWith(main: (io: CliIo) => Promise<void>): Promise<neve
   process.once('beforeExit', guard);
   const code = await runCli(main, {
     argv: process.argv.slice(2), env: process.env,
-    stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t), stderrIsTTY: process.stderr.isTTY,
+    stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t), stderrIsTTY: process.stderr.isTTY, stderrStream: process.stderr,
   });
   process.off('beforeExit', guard);
   process.exit(code);

@@ -110,9 +110,12 @@ describe('RUN', () => {
     assert.equal(st.mode & 0o7777, 0o755);
   });
 
-  it('a non-zero exit is RUN_FAILED carrying the status', async () => {
+  it('a non-zero exit is RUN_FAILED carrying the status, worded as BuildKit', async () => {
     await assert.rejects(build('RUN echo failing; exit 3'), (e: unknown) =>
-      e instanceof BuildError && e.code === 'RUN_FAILED' && e.exitCode === 3 && e.message === 'RUN echo failing; exit 3 returned a non-zero code: 3');
+      e instanceof BuildError && e.code === 'RUN_FAILED' && e.exitCode === 3
+        && e.message === 'process "/bin/sh -c echo failing; exit 3" did not complete successfully: exit code: 3');
+    await assert.rejects(build('RUN ["/bin/sh", "-c", "exit 4"]'), (e: unknown) =>
+      e instanceof BuildError && e.message === 'process "/bin/sh -c exit 4" did not complete successfully: exit code: 4');
   });
 
   it('leaves no process, mountpoint or resolv.conf behind; the host stays invisible', async () => {

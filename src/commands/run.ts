@@ -84,10 +84,7 @@ export function runCommand(instr: RunInstruction, opts: RunMountOptions = {}): C
         onOutput: (chunk) => step.runtime.output(chunk),
         signal: step.signal,
       }).finally(() => step.runtime.output(Buffer.alloc(0)));
-      if (exitCode !== 0) {
-        const shown = instr.text.startsWith('RUN') ? instr.text : `RUN ${instr.text}`;
-        throw new BuildError('RUN_FAILED', `${shown} returned a non-zero code: ${exitCode}`, { exitCode });
-      }
+      if (exitCode !== 0) throw new BuildError('RUN_FAILED', runFailure(proc.argv, exitCode), { exitCode });
       return { image: step.image };
       } finally {
         await mounted?.release();
@@ -96,6 +93,11 @@ export function runCommand(instr: RunInstruction, opts: RunMountOptions = {}): C
       }
     },
   };
+}
+
+/** BuildKit's reason for a failed RUN: `process "/bin/sh -c exit 3" did not complete successfully: exit code: 3`. */
+export function runFailure(argv: readonly string[], exitCode: number): string {
+  return `process "${argv.join(' ')}" did not complete successfully: exit code: ${exitCode}`;
 }
 
 interface PreparedSecrets {

@@ -229,12 +229,15 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
       }
       return pending;
     };
+    // Step lines and RUN output name the stage as BuildKit: its name, or stage-N ('' when the Dockerfile has one).
+    const progressLabel = stages.length > 1 ? stage.name ?? `stage-${stage.index}` : '';
     const stageLog = overlap ? log.child({ stage: label }) : log;
     stageLog.info(`Building stage ${label}${stage.base.kind === 'image' ? ` from ${stage.base.ref}` : ''}`);
-    const stageOpts: BuildOptions = { ...opts, signal: ctx.signal, ...(overlap ? { runOutput: prefixLines(`[${label}] `, opts.runOutput) } : {}) };
+    const stageOpts: BuildOptions = { ...opts, signal: ctx.signal, ...(overlap ? { runOutput: prefixLines(`[${progressLabel}] `, opts.runOutput) } : {}) };
     const table = freshTable(root);
     const result = await buildStage(
-      { index: stage.index, ...(stage.name !== undefined ? { name: stage.name } : {}), instructions: stage.stage.instructions, file: opts.dockerfilePath, escape: dockerfile.escape },
+      { index: stage.index, ...(stage.name !== undefined ? { name: stage.name } : {}), instructions: stage.stage.instructions, file: opts.dockerfilePath, escape: dockerfile.escape,
+        progressLabel },
       // A stage in '/' that a later COPY --from reads is extracted from its image instead: no unpack just for it.
       { opts: stageOpts, root, base, metaArgs: resolved.metaArgs, ignore, dockerignore, filesNeeded: !shared && copiedFrom.has(stage.index), containerMode, resolveFrom,
         ...(containerMode && !isTarget && !shared && apart === 'isolate' ? { isolateRun: true } : {}),

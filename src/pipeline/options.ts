@@ -6,6 +6,7 @@ import type { RemoteOptions } from '../registry/remote.ts';
 import type { LayerCache } from '../cache/layer-cache.ts';
 import type { SecretSource, SshSource } from '../commands/command.ts';
 import type { StepRecord } from '../attestations/provenance.ts';
+import type { ProgressSink } from '../progress/events.ts';
 
 export interface OutputOptions {
   readonly destinations: readonly string[];
@@ -92,6 +93,8 @@ export interface BuildOptions {
   readonly runOutput: (chunk: Buffer) => void;
   readonly skipDefaultRegistryFallback: boolean;
   readonly log: Log;
+  /** Step events (started, finished/CACHED, failed) for the progress display (src/progress); default: none. */
+  readonly progress?: ProgressSink;
   readonly signal: AbortSignal;
 }
 

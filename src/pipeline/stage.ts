@@ -2,6 +2,7 @@
 // instruction → a layer for every step that changed files → history → the stage's image.
 import { mkdir, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { commandFor } from '../commands/index.ts';
 import type { Command, StepContext } from '../commands/command.ts';
 import { parseInstructionText } from '../dockerfile/parse.ts';
@@ -21,6 +22,8 @@ import { writeLayerTarTo, type LayerChanges } from '../snapshot/layer-tar.ts';
 import { createSnapshotter, type Snapshotter } from '../snapshot/snapshotter.ts';
 import { DEFAULT_COMPRESSION_LEVEL, type BuildOptions } from './options.ts';
 import { prefetchLayer, type Prefetched } from './prefetch.ts';
+import { noProgress } from '../progress/events.ts';
+import { OutputTail } from '../progress/format.ts';
 
 export const defaultPathEnv = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -31,6 +34,8 @@ export interface StagePlan {
   /** The file the instructions came from, for file:line errors. */
   readonly file: string;
   readonly escape: string;
+  /** The stage in step lines: its name, `stage-N`, or '' when the Dockerfile has one stage (BuildKit). Default: name or `stage-N`. */
+  readonly progressLabel?: string;
 }
 
 export interface StageDeps {
@@ -165,8 +170,18 @@ async function unpackBase(base: Image, root: string, deps: StageDeps): Promise<v
 export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<BuiltStage> {
   const { opts } = deps;
   const log = opts.log.child({ stage: plan.name ?? plan.index });
+  const progress = opts.progress ?? noProgress;
+  const label = plan.progressLabel ?? plan.name ?? `stage-${plan.index}`;
+  const fromStarted = Date.now();
   const baseConfig = await deps.base.configFile();
   const instructions = [...onbuildTriggers(baseConfig, plan), ...plan.instructions];
+  // BuildKit's numbering: the FROM is step 1 of 1 + the instructions (ONBUILD triggers included).
+  const total = instructions.length + 1;
+  const fromStep = { stage: label, step: 1, total, instruction: fromText(deps.baseName) };
+  progress({ type: 'step-started', ...fromStep });
+  progress({ type: 'step-finished', ...fromStep, durationMs: Date.now() - fromStarted, cached: false });
+  let stepId = fromStep;
+  let stepStartedMs = Date.now();
   const commands: Command[] = instructions.map((i) => commandFor(i, deps.dockerignore === undefined ? {} : { ignore: deps.dockerignore }));
   await mkdir(deps.root, { recursive: true });
   // Non-root mode: a RUN from the base image's ONBUILD triggers (the Dockerfile's own were refused before the build).
@@ -202,10 +217,17 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
   const layerDir = join(opts.workDir, 'layers');
   await mkdir(layerDir, { recursive: true });
   const hasRun = commands.some((c) => c.effects.snapshot === 'tree');
+  // The last lines of the running RUN's output, for a failure whose output was not shown (--progress=tty, quiet).
+  const tail = new OutputTail(10);
+  const decoder = new StringDecoder('utf8');
   const runtime = {
     helperPath: hasRun ? findRunHelper(opts.runHelperCandidates) : '',
     isolate: !deps.containerMode || deps.isolateRun === true,
-    output: opts.runOutput,
+    output: (chunk: Buffer): void => {
+      const line = tail.push(chunk.length > 0 ? decoder.write(chunk) : decoder.end());
+      if (line !== undefined && opts.progress !== undefined) progress({ type: 'step-output', ...stepId, line });
+      opts.runOutput(chunk);
+    },
     ...(opts.secrets === undefined ? {} : { secrets: opts.secrets }),
     ...(opts.ssh === undefined ? {} : { ssh: opts.ssh }),
     ...(opts.gitEnv === undefined ? {} : { gitEnv: opts.gitEnv }),
@@ -266,9 +288,18 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
     for (const [n, command] of commands.entries()) {
       opts.signal.throwIfAborted(); // another stage failed: stop between steps
       stepCommand = command;
-      log.info(`${command.text}`);
+      stepId = { stage: label, step: n + 2, total, instruction: command.text };
+      stepStartedMs = Date.now();
+      tail.clear();
+      // kaniko logs the instruction here; the step line carries it, numbered (`[stage-1 3/5] COPY app /srv/app`).
+      progress({ type: 'step-started', ...stepId });
       const stepStarted = new Date().toISOString();
+      const finish = async (stepCached: boolean, layer?: Layer): Promise<void> => {
+        progress({ type: 'step-finished', ...stepId, durationMs: Date.now() - stepStartedMs, cached: stepCached,
+          ...(layer !== undefined ? { layerSize: await layer.size() } : {}) });
+      };
       const record = async (stepCached: boolean, layer?: Layer): Promise<void> => {
+        await finish(stepCached, layer);
         if (opts.onStep === undefined) return;
         opts.onStep({ stage: plan.name ?? String(plan.index), line: command.line, instruction: command.text, cached: stepCached,
           ...(layer !== undefined ? { layer: await layer.digest() } : {}), startedOn: stepStarted, finishedOn: new Date().toISOString() });
@@ -318,9 +349,10 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
         // One layer for the whole stage, taken after the last instruction (kaniko's --single-snapshot).
         if (last && snapshotter !== undefined) {
           const changes = await snapshotter.snapshotTree();
-          if (!isEmpty(changes)) { await addLayer(changes, history); continue; }
+          if (!isEmpty(changes)) { await finish(false, await addLayer(changes, history)); continue; }
         }
         emptySteps.push({ ...history, empty_layer: true });
+        await finish(false);
         continue;
       }
       let produced: Layer | undefined;
@@ -341,6 +373,12 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
       await record(false, produced);
     }
   } catch (err) {
+    // A step cancelled because another stage failed is not this stage's failure: no line for it.
+    if (stepCommand !== undefined && !opts.signal.aborted) {
+      const cause = isBuildError(err) && err.cause instanceof Error && err.location !== undefined ? err.cause : err;
+      progress({ type: 'step-failed', ...stepId, durationMs: Date.now() - stepStartedMs, reason: cause instanceof Error ? cause.message : String(cause),
+        outputTail: stepCommand.effects.snapshot === 'tree' ? tail.lines() : [] });
+    }
     throw stepCommand === undefined ? err : await diskFullAt(err, stepCommand, plan.file, { root: deps.root, workDir: layerDir });
   }
   // Later stages read this stage's files (COPY --from): they must be in its root even if every step was a hit.
@@ -374,6 +412,12 @@ async function diskFullAt(err: unknown, command: Command, file: string, dirs: { 
     : workFull ? `the disk of the work directory ${dirs.workDir} (TMPDIR) is full` : 'writing the build root or a layer';
   const exitCode = isBuildError(err) ? err.exitCode : 1;
   return new BuildError('BUILD', `${file}:${command.line}: ${command.text}: no space left on device (${where})`, { cause: err, exitCode });
+}
+
+/** The FROM step's text from the base's name (`image alpine:3.20`, `stage build`, `scratch`). */
+function fromText(baseName: string | undefined): string {
+  if (baseName === undefined) return 'FROM';
+  return `FROM ${baseName.replace(/^(image|stage) /u, '')}`;
 }
 
 function locate(err: unknown, file: string, line: number): unknown {

@@ -1,5 +1,6 @@
 // The Registry v2 verbs for blobs and manifests (distribution spec), over one transport per host.
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
+import { TRANSFER_MIN_BYTES } from '../progress/events.ts';
 import { isDigest, sha256Of, verifyingStream } from '../oci/digest.ts';
 import { MediaTypes, type Digest, type MediaType } from '../oci/types.ts';
 import { uploadChunked, uploadMonolithic } from './blob-upload.ts';
@@ -94,7 +95,15 @@ export class RegistryClient {
     const verify = verifyingStream(digest, size, `blob ${digest} from ${repo.registry}/${repo.repository}`);
     res.body.on('error', (err) => verify.destroy(errorFromNetwork(repo.registry, 'GET', res.url, err)));
     verify.on('close', () => res.body.destroy());
-    return res.body.pipe(verify);
+    const piped = res.body.pipe(verify);
+    const meter = this.#meter('pull', repo, digest, size);
+    if (meter !== undefined) {
+      // pipe() already reads with 'data' events: one more listener only counts.
+      res.body.on('data', (chunk: Buffer) => meter.add(chunk.length));
+      verify.on('end', () => meter.end());
+      verify.on('close', () => meter.fail());
+    }
+    return piped;
   }
 
   async headManifest(ref: Reference): Promise<ManifestHead | undefined> {
@@ -189,9 +198,19 @@ export class RegistryClient {
     const size = await blob.size();
     const started = Date.now();
     const threshold = this.options.chunkedUploadThreshold ?? 64 * 1024 * 1024;
-    const done = size > threshold
-      ? await uploadChunked(t, repo, location, digest, size, blob, this.options.chunkSize)
-      : await uploadMonolithic(t, repo, location, digest, size, blob);
+    const meter = this.#meter('push', repo, digest, size);
+    const source = meter === undefined ? blob : { compressed: async () => {
+      // Counted as the transport reads it; a retried upload opens the blob again and counts from 0.
+      const s = await blob.compressed();
+      meter.reset();
+      const counter = new Transform({ transform(chunk: Buffer, _enc, cb) { meter.add(chunk.length); cb(null, chunk); } });
+      s.on('error', (err) => counter.destroy(err));
+      return s.pipe(counter);
+    } };
+    const done = await (size > threshold
+      ? uploadChunked(t, repo, location, digest, size, source, this.options.chunkSize)
+      : uploadMonolithic(t, repo, location, digest, size, source)).catch((err: unknown) => { meter?.fail(); throw err; });
+    meter?.end();
     const stored = headerValue(done.headers, 'docker-content-digest');
     await done.body.dump().catch(() => undefined);
     if (stored !== undefined && stored !== digest) {
@@ -202,6 +221,33 @@ export class RegistryClient {
     }
     this.options.log.debug({ digest, size, repository: repo.repository, durationMs: Date.now() - started }, 'Uploaded blob');
     return 'uploaded';
+  }
+
+  /** Transfer events for a big blob (none without a sink or under the size limit): at most every 250 ms, and the end. */
+  #meter(direction: 'pull' | 'push', repo: RepositoryRef, digest: Digest, size: number | undefined):
+    { add(n: number): void; reset(): void; end(): void; fail(): void } | undefined {
+    const sink = this.options.progress;
+    if (sink === undefined || size === undefined || size < (this.options.transferMinBytes ?? TRANSFER_MIN_BYTES)) return undefined;
+    const repository = `${repo.registry}/${repo.repository}`;
+    const id = `${direction} ${repository}@${digest}`;
+    const started = Date.now();
+    let bytes = 0;
+    let last = 0;
+    let ended = false;
+    const emit = (finished: boolean, failed = false): void => {
+      sink({ type: 'transfer', id, direction, repository, digest, bytes, total: size, elapsedMs: Date.now() - started, finished, ...(failed ? { failed } : {}) });
+    };
+    emit(false);
+    return {
+      add: (n) => {
+        bytes += n;
+        const now = Date.now();
+        if (now - last >= 250) { last = now; emit(false); }
+      },
+      reset: () => { bytes = 0; },
+      end: () => { if (!ended) { ended = true; emit(true); } },
+      fail: () => { if (!ended) { ended = true; emit(true, true); } },
+    };
   }
 
   /** Fails early, with a clear message, when the credentials cannot push to `repo`. */

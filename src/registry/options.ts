@@ -4,6 +4,7 @@
 import type { Keychain } from '../auth/keychain.ts';
 import type { Log } from '../log.ts';
 import type { Platform } from '../oci/types.ts';
+import type { ProgressSink } from '../progress/events.ts';
 
 export interface ClientCertificate {
   /** Path of the PEM client certificate. */
@@ -39,6 +40,9 @@ export interface RegistryOptions {
   readonly chunkSize?: number;
   /** Parallel blob uploads in writeImage; default 3. */
   readonly uploadConcurrency?: number;
+  /** Receives transfer events for blob pulls and pushes of at least `transferMinBytes` (default 1 MiB). */
+  readonly progress?: ProgressSink;
+  readonly transferMinBytes?: number;
 }
 
 export const DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024;

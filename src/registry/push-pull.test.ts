@@ -12,6 +12,7 @@ import { startFaultProxy, type FaultProxy } from '../../test/support/fault-proxy
 import { fixtureImage, fixtureLayer, readStream, sha256, tarEntryNames, type FixtureLayer } from '../../test/support/fixture-image.ts';
 import { startRegistry, type TestRegistry } from '../../test/support/registry-server.ts';
 import { RegistryClient } from './client.ts';
+import type { ProgressEvent } from '../progress/events.ts';
 import type { RegistryOptions } from './options.ts';
 import { parseReference } from './reference.ts';
 import { RegistryError } from './registry-error.ts';
@@ -195,6 +196,26 @@ describe('registry client against docker-registry', () => {
     const layer = (await pulled.layers())[0];
     assert.ok(layer !== undefined);
     assert.equal(sha256(await readStream(await layer.compressed())), await big.digest());
+  });
+
+  it('reports transfers of big blobs to the progress sink: the push and the pull, each with its end', async () => {
+    const events: ProgressEvent[] = [];
+    const big: FixtureLayer = await fixtureLayer([{ name: 'r', content: Buffer.from(Array.from({ length: 30000 }, (_, i) => (i * 7919) % 251)) }], { gzip: false });
+    const opts = options([plain.host], anonymousKeychain, { progress: (e) => events.push(e), transferMinBytes: 10000 });
+    const ref = parseReference(`${plain.host}/transfer/app:1`);
+    await writeImage(ref, await fixtureImage([big]), opts);
+    const layer = (await (await remoteImage(ref, opts)).layers())[0];
+    assert.ok(layer !== undefined);
+    await readStream(await layer.compressed());
+    const transfers = events.filter((e) => e.type === 'transfer');
+    const digest = await big.digest();
+    for (const direction of ['push', 'pull'] as const) {
+      const mine = transfers.filter((t) => t.direction === direction);
+      assert.ok(mine.length >= 2, `${direction}: a start and an end`);
+      assert.ok(mine.every((t) => t.digest === digest && t.repository === `${plain.host}/transfer/app` && t.total === big.compressedBytes.length));
+      assert.deepEqual(mine.at(-1) && { bytes: mine.at(-1)?.bytes, finished: mine.at(-1)?.finished }, { bytes: big.compressedBytes.length, finished: true });
+    }
+    assert.ok(!transfers.some((t) => t.total !== undefined && t.total < 10000), 'small blobs (the config) are not reported');
   });
 
   it('checks push permission', async () => {

@@ -61,7 +61,7 @@ describe('RUN', () => {
   test('a failing RUN fails the build with its exit code, and nothing is pushed', async () => {
     const run = await build('fails', 'FROM BASE\nRUN echo about to fail && exit 7\n');
     assert.equal(run.code, 7, run.stderr);
-    assert.match(run.stderr, /^error: .*Dockerfile:2: RUN echo about to fail && exit 7 returned a non-zero code: 7/m);
+    assert.match(run.stderr, /^error: .*Dockerfile:2: process "\/bin\/sh -c echo about to fail && exit 7" did not complete successfully: exit code: 7$/m);
     assert.match(run.stdout, /about to fail/);
     // BuildKit's excerpt before the error line: the file and line, the numbered lines, the failing one marked.
     assert.match(run.stderr, /Dockerfile:2\n-{20}\n {3}1 \| FROM .*\n {3}2 \| >>> RUN echo about to fail && exit 7\n-{20}\nerror: /);
@@ -91,7 +91,7 @@ describe('RUN', () => {
     assert.ok(out.every((r) => r['level'] === 'info'));
     const last = err[err.length - 1];
     assert.equal(last?.['level'], 'error');
-    assert.match(String(last?.['msg']), /Dockerfile:3: RUN echo bye && exit 3 returned a non-zero code: 3/);
+    assert.match(String(last?.['msg']), /Dockerfile:3: process "\/bin\/sh -c echo bye && exit 3" did not complete successfully: exit code: 3/);
     assert.match(String(last?.['excerpt']), /   3 \| >>> RUN echo bye/);
   });
 

@@ -122,7 +122,7 @@ function runcRun(bundle: string, id: string, timeoutMs: number): Promise<RuncRun
       const at = Date.now() - started;
       if (seen.firstLogMs === undefined && /^INFO/m.test(stderr)) seen.firstLogMs = at;
       if (seen.firstStageMs === undefined && /^INFO.*Building stage/m.test(stderr)) seen.firstStageMs = at;
-      if (seen.firstStepMs === undefined && /^INFO\S*\s+(RUN|COPY|ADD|WORKDIR|ENV|USER) /m.test(stderr)) seen.firstStepMs = at;
+      if (seen.firstStepMs === undefined && /^INFO\S*\s+\[[^\]]*\] (RUN|COPY|ADD|WORKDIR|ENV|USER) /m.test(stderr)) seen.firstStepMs = at;
     });
     const timer = setTimeout(() => { void exec('runc', ['kill', id, 'KILL']).catch(() => undefined); }, timeoutMs);
     child.on('error', (err) => { clearTimeout(timer); reject(err); });
