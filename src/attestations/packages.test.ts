@@ -169,6 +169,49 @@ function elfWithSections(info: Buffer | undefined): Buffer {
   return Buffer.concat([header, ...bodies, ...entries]);
 }
 
+/** A Go 1.13–1.17 binary: .go.buildinfo holds two pointers to string headers in .rodata (addresses from 0x400000). */
+function oldGoElf(): Buffer {
+  const mod = 'path\texample.com/old\nmod\texample.com/old\tv0.3.0\th1:x=\ndep\tgolang.org/x/sys\tv0.1.0\th1:y=\n';
+  const sentinel = Buffer.alloc(16, 0x30);
+  const version = Buffer.from('go1.16.15');
+  const modinfo = Buffer.concat([sentinel, Buffer.from(mod), sentinel]);
+  const base = 0x400000;
+  // .rodata: [string header version][string header modinfo][version bytes][modinfo bytes]
+  const rodata = Buffer.alloc(32 + version.length + modinfo.length);
+  rodata.writeBigUInt64LE(BigInt(base + 32), 0); rodata.writeBigUInt64LE(BigInt(version.length), 8);
+  rodata.writeBigUInt64LE(BigInt(base + 32 + version.length), 16); rodata.writeBigUInt64LE(BigInt(modinfo.length), 24);
+  version.copy(rodata, 32); modinfo.copy(rodata, 32 + version.length);
+  const info = Buffer.alloc(32);
+  Buffer.from('\xff Go buildinf:', 'latin1').copy(info); info[14] = 8; info[15] = 0;
+  info.writeBigUInt64LE(BigInt(base), 16); info.writeBigUInt64LE(BigInt(base + 16), 24);
+  const names = Buffer.from('\0.shstrtab\0.rodata\0.go.buildinfo\0');
+  const sections: [number, number, Buffer][] = [[0, 0, Buffer.alloc(0)], [1, 0, names], [11, base, rodata], [19, 0x500000, info]];
+  const header = Buffer.alloc(64);
+  Buffer.from('\x7fELF', 'latin1').copy(header); header[4] = 2; header[5] = 1;
+  let offset = 64;
+  const bodies: Buffer[] = [];
+  const entries = sections.map(([name, addr, body]) => {
+    const e = Buffer.alloc(64);
+    e.writeUInt32LE(name, 0); e.writeUInt32LE(1, 4); e.writeBigUInt64LE(BigInt(addr), 0x10);
+    e.writeBigUInt64LE(BigInt(offset), 0x18); e.writeBigUInt64LE(BigInt(body.length), 0x20);
+    bodies.push(body); offset += body.length;
+    return e;
+  });
+  header.writeBigUInt64LE(BigInt(offset), 0x28); header.writeUInt16LE(64, 0x3a); header.writeUInt16LE(sections.length, 0x3c); header.writeUInt16LE(1, 0x3e);
+  return Buffer.concat([header, ...bodies, ...entries]);
+}
+
+test('Go 1.13–1.17 build info (pointers to string headers) is resolved through the ELF sections', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'elf-old-'));
+  try {
+    await writeFile(join(dir, 'old'), oldGoElf());
+    const bytes = goBuildInfoBytes(join(dir, 'old'));
+    assert.ok(bytes !== undefined);
+    assert.deepEqual(parseGoBuildInfo(bytes, '/old').map((p) => p.purl),
+      ['pkg:golang/example.com/old@v0.3.0', 'pkg:golang/golang.org/x/sys@v0.1.0', 'pkg:golang/stdlib@go1.16.15']);
+  } finally { await rm(dir, { recursive: true, force: true }); }
+});
+
 test('Go build info is read from the ELF .go.buildinfo section; an ELF without one is not read further', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'elf-'));
   try {

@@ -184,7 +184,15 @@ function uvarint(b: Buffer, at: number): [number, number] {
   return [-1, i];
 }
 
-/** Go build info (Go 1.18+: inline strings) from a binary's bytes: the main module and every dependency. */
+function uvarintBytes(n: number): Buffer {
+  const out: number[] = [];
+  let x = n;
+  while (x >= 0x80) { out.push((x % 0x80) | 0x80); x = Math.floor(x / 0x80); }
+  out.push(x);
+  return Buffer.from(out);
+}
+
+/** Go build info (Go 1.18+: inline strings; older binaries through goBuildInfoBytes) from a binary's bytes: the main module and every dependency. */
 export function parseGoBuildInfo(data: Buffer, location: string): FoundPackage[] {
   let at = data.indexOf(GO_MAGIC);
   while (at >= 0 && at % 16 !== 0) at = data.indexOf(GO_MAGIC, at + 1);
@@ -239,9 +247,10 @@ export function goBuildInfoBytes(path: string): Buffer | undefined {
     const shstrndx = u16(h, is64 ? 0x3e : 0x32);
     if (shoff === 0 || shnum === 0 || shentsize < (is64 ? 64 : 40) || shstrndx >= shnum) return readFileSync(path);
     const table = readAt(fd, shoff, shnum * shentsize);
-    const section = (i: number): { name: number; offset: number; size: number } => {
+    const section = (i: number): { name: number; type: number; addr: number; offset: number; size: number } => {
       const at = i * shentsize;
-      return { name: u32(table, at), offset: word(table, at + (is64 ? 0x18 : 0x10)), size: word(table, at + (is64 ? 0x20 : 0x14)) };
+      return { name: u32(table, at), type: u32(table, at + 4), addr: word(table, at + (is64 ? 0x10 : 0x0c)),
+        offset: word(table, at + (is64 ? 0x18 : 0x10)), size: word(table, at + (is64 ? 0x20 : 0x14)) };
     };
     if (table.length < shnum * shentsize) return undefined;
     const strtab = section(shstrndx);
@@ -251,7 +260,31 @@ export function goBuildInfoBytes(path: string): Buffer | undefined {
       const end = names.indexOf(0, sec.name);
       if (names.toString('latin1', sec.name, end < 0 ? names.length : end) !== '.go.buildinfo') continue;
       // Go ≥ 1.18 keeps the strings inline after the 32-byte header; 64 KiB covers the module list.
-      return readAt(fd, sec.offset, Math.min(Math.max(sec.size, 64 * 1024), 16 << 20));
+      const info = readAt(fd, sec.offset, Math.min(Math.max(sec.size, 64 * 1024), 16 << 20));
+      if (info.length < 32 || !info.subarray(0, 14).equals(GO_MAGIC) || ((info[15] ?? 0) & 2) !== 0) return info;
+      // Go 1.13–1.17: two pointers to Go string headers (runtime.buildVersion, runtime.modinfo), resolved through the
+      // sections holding those addresses; given back in the 1.18 layout so one parser reads both.
+      const all = Array.from({ length: shnum }, (_, k) => section(k)).filter((x) => x.type !== 8 && x.addr !== 0);
+      const ptrSize = info[14] === 4 ? 4 : 8;
+      const big = ((info[15] ?? 0) & 1) === 1;
+      const ptr = (b: Buffer, o: number): number => (ptrSize === 8 ? Number(big ? b.readBigUInt64BE(o) : b.readBigUInt64LE(o)) : (big ? b.readUInt32BE(o) : b.readUInt32LE(o)));
+      const mem = (addr: number, n: number): Buffer | undefined => {
+        const holder = all.find((x) => addr >= x.addr && addr + n <= x.addr + x.size);
+        return holder === undefined ? undefined : readAt(fd, holder.offset + (addr - holder.addr), n);
+      };
+      const goString = (addr: number): Buffer | undefined => {
+        const head = mem(addr, 2 * ptrSize);
+        if (head === undefined || head.length < 2 * ptrSize) return undefined;
+        const len = ptr(head, ptrSize);
+        return len > 16 << 20 ? undefined : len === 0 ? Buffer.alloc(0) : mem(ptr(head, 0), len);
+      };
+      const version = goString(ptr(info, 16));
+      const modinfo = goString(ptr(info, 16 + ptrSize));
+      if (version === undefined || modinfo === undefined) return undefined;
+      const header = Buffer.alloc(32);
+      GO_MAGIC.copy(header);
+      header[14] = ptrSize; header[15] = 2;
+      return Buffer.concat([header, uvarintBytes(version.length), version, uvarintBytes(modinfo.length), modinfo]);
     }
     return undefined;
   } catch { return undefined; } finally { closeSync(fd); }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build, checkEmulation } from '../pipeline/build.ts';
 import { chooseBuildRoot, chooseRootMode, hostSignals } from '../pipeline/build-root.ts';
-import type { BuildOptions } from '../pipeline/options.ts';
+import type { BuildOptions, RunOutputSource } from '../pipeline/options.ts';
 import { failOnWarnings, lintBuild, logWarnings } from '../pipeline/lint.ts';
 import { violationMessage } from '../checks/config.ts';
 import { formatCheckReport, formatCheckReportJson } from './check-report.ts';
@@ -290,18 +290,19 @@ function maxParallelStages(n: number): { maxParallelStages?: number } {
 }
 
 /**
- * RUN output to stdout; under --log-format=json each line becomes `{"level":"info","stream":"run","msg":…}`. A partial
+ * RUN output to stdout; under --log-format=json each line becomes `{"level":"info","stream":"run","stage":…,"step":N,"msg":…}`. A partial
  * line waits for its newline, or for the empty chunk that ends a RUN's output; UTF-8 split across chunks is rejoined.
  */
-function runOutputWriter(io: CliIo, json: boolean): (chunk: Buffer) => void {
+function runOutputWriter(io: CliIo, json: boolean): (chunk: Buffer, from?: RunOutputSource) => void {
   const decoder = new StringDecoder('utf8');
   if (!json) return (chunk) => { if (chunk.length > 0) io.stdout(decoder.write(chunk)); else { const rest = decoder.end(); if (rest !== '') io.stdout(rest); } };
   let pending = '';
-  return (chunk) => {
+  return (chunk, from) => {
     const ended = chunk.length === 0;
     const lines = (pending + (ended ? decoder.end() : decoder.write(chunk))).split('\n');
     pending = lines.pop() ?? '';
     if (ended ? pending !== '' : pending.length > 65536) { lines.push(pending); pending = ''; }
-    for (const msg of lines) io.stdout(JSON.stringify({ level: 'info', stream: 'run', msg }) + '\n');
+    const step = from === undefined ? {} : { ...(from.stage !== '' ? { stage: from.stage } : {}), step: from.step };
+    for (const msg of lines) io.stdout(JSON.stringify({ level: 'info', stream: 'run', ...step, msg }) + '\n');
   };
 }

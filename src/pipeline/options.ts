@@ -89,8 +89,8 @@ export interface BuildOptions {
   readonly ssh?: ReadonlyMap<string, SshSource>;
   /** The git credentials of the environment (GIT_TOKEN, GIT_USERNAME, GIT_PASSWORD, GIT_SSH_COMMAND), for ADD of a git repository. */
   readonly gitEnv?: Readonly<Record<string, string | undefined>>;
-  /** Where RUN output goes (kaniko prints it raw on standard output). */
-  readonly runOutput: (chunk: Buffer) => void;
+  /** Where RUN output goes (kaniko prints it raw on standard output), with the step it comes from. */
+  readonly runOutput: (chunk: Buffer, from?: RunOutputSource) => void;
   readonly skipDefaultRegistryFallback: boolean;
   readonly log: Log;
   /** Step events (started, finished/CACHED, failed) for the progress display (src/progress); default: none. */
@@ -103,3 +103,9 @@ export interface BuildOptions {
  * gzip.BestSpeed (1), for gzip and zstd alike. Level 1 is also ~3× faster than 6 for ~5% more bytes on typical layers.
  */
 export const DEFAULT_COMPRESSION_LEVEL = 1;
+
+/** The step a chunk of RUN output comes from: the stage as BuildKit labels it ('' for a one-stage Dockerfile) and the step number. */
+export interface RunOutputSource {
+  readonly stage: string;
+  readonly step: number;
+}

@@ -226,7 +226,7 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
     output: (chunk: Buffer): void => {
       const line = tail.push(chunk.length > 0 ? decoder.write(chunk) : decoder.end());
       if (line !== undefined && opts.progress !== undefined) progress({ type: 'step-output', ...stepId, line });
-      opts.runOutput(chunk);
+      opts.runOutput(chunk, { stage: stepId.stage, step: stepId.step });
     },
     ...(opts.secrets === undefined ? {} : { secrets: opts.secrets }),
     ...(opts.ssh === undefined ? {} : { ssh: opts.ssh }),

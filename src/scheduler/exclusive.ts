@@ -22,23 +22,23 @@ export function createLock(): Lock {
  * prefixed, in one chunk: lines of two stages running at once never mix. A partial line waits for its newline or
  * for the end of the RUN (then it gets one). Bytes are split at '\n' only, so UTF-8 stays whole.
  */
-export function prefixLines(prefix: string, sink: (chunk: Buffer) => void): (chunk: Buffer) => void {
+export function prefixLines<A extends unknown[]>(prefix: string, sink: (chunk: Buffer, ...rest: A) => void): (chunk: Buffer, ...rest: A) => void {
   const head = Buffer.from(prefix);
   let pending: Buffer = Buffer.alloc(0);
-  return (chunk) => {
+  return (chunk, ...rest) => {
     if (chunk.length === 0) {
-      if (pending.length > 0) sink(Buffer.concat([head, pending, Buffer.from('\n')]));
+      if (pending.length > 0) sink(Buffer.concat([head, pending, Buffer.from('\n')]), ...rest);
       pending = Buffer.alloc(0);
-      sink(chunk);
+      sink(chunk, ...rest);
       return;
     }
     let data = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk;
     for (let nl = data.indexOf(0x0a); nl >= 0; nl = data.indexOf(0x0a)) {
-      sink(Buffer.concat([head, data.subarray(0, nl + 1)]));
+      sink(Buffer.concat([head, data.subarray(0, nl + 1)]), ...rest);
       data = data.subarray(nl + 1);
     }
     // A line without end longer than 64 KiB goes out as it is (a progress bar redrawn with \r).
-    if (data.length > 65536) { sink(Buffer.concat([head, data, Buffer.from('\n')])); data = Buffer.alloc(0); }
+    if (data.length > 65536) { sink(Buffer.concat([head, data, Buffer.from('\n')]), ...rest); data = Buffer.alloc(0); }
     pending = Buffer.from(data);
   };
 }

@@ -88,6 +88,8 @@ describe('RUN', () => {
     const out = parse(run.stdout);
     const err = parse(run.stderr);
     assert.deepEqual(out.filter((r) => r['stream'] === 'run').map((r) => r['msg']), ['one', 'two', 'no newline', 'bye']);
+    // Each RUN line names its step (FROM is step 1; a one-stage Dockerfile has no stage label).
+    assert.deepEqual(out.filter((r) => r['stream'] === 'run').map((r) => `${String(r['stage'] ?? '-')} ${String(r['step'])}`), ['- 2', '- 2', '- 2', '- 3']);
     assert.ok(out.every((r) => r['level'] === 'info'));
     const last = err[err.length - 1];
     assert.equal(last?.['level'], 'error');
