@@ -198,6 +198,7 @@ export async function executorMain(io: CliIo): Promise<void> {
           mode: attest.provenance, builderId: 'https://github.com/kaniko-ts/executor', builderVersion: version,
           dockerfile: dockerfileName(contextDir, dockerfilePath), ...(target !== undefined ? { target } : {}),
           buildArgs: opts.buildArgs, secretIds: [...(opts.secrets?.keys() ?? [])], platform: formatPlatform(p),
+          namedContexts: [...buildContexts.values()].map((c) => ({ name: c.name, value: c.shown, local: c.source.kind === 'dir' && c.source.local })),
           ...(contextGit !== undefined ? { git: { url: gitSourceUrl(contextSpec, io.env['GIT_PULL_METHOD'] === 'http' ? 'http' : 'https'), commit: contextGit } } : {}),
           materials, startedOn, finishedOn: new Date(), invocationId: randomUUID(),
           ...(max ? { dockerfileText: await readFile(dockerfilePath, 'utf8'), steps } : {}),

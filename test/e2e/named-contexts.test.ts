@@ -6,10 +6,14 @@ import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { pushBusyboxBase } from '../support/busybox-base.ts';
 import { runExecutor, type ExecutorRun } from '../support/executor-process.ts';
 import { startRegistry, type TestRegistry } from '../support/registry-server.ts';
 import { runImage, skopeoConfig, skopeoInspect } from '../support/run-image.ts';
+
+const exec = promisify(execFile);
 
 describe('named build contexts (--build-context)', () => {
   let registry: TestRegistry;
@@ -86,6 +90,16 @@ describe('named build contexts (--build-context)', () => {
     assert.equal(stdout, 'hello from the named context\ndeep\nhello from the named context\nignored\n0:0\n');
   });
 
+  test('a context URL (tar://): fetched once, used by FROM and COPY --from', async () => {
+    const tarball = join(work, 'named.tar.gz');
+    await exec('tar', ['-czf', tarball, '-C', ctx, '.']);
+    const dockerfile = 'FROM BASE AS tools\nFROM t\nCOPY --from=tools /bin/busybox /bin/busybox\nCOPY --from=t /hello.txt /again.txt\nCMD ["/bin/busybox", "cat", "/hello.txt", "/again.txt"]\n';
+    const run = await build('from-tar', dockerfile, [`--build-context=t=tar://${tarball}`]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stderr.match(/Loading build context t from/g)?.length, 1);
+    assert.equal((await runImage(image('from-tar'))).stdout, 'hello from the named context\nhello from the named context\n');
+  });
+
   test('a COPY --from of a named context that hides the file names the context', async () => {
     const run = await build('copy-ignored', 'FROM BASE\nCOPY --from=ctx /secret.log /x\n', [`--build-context=ctx=${ctx}`]);
     assert.equal(run.code, 1);
@@ -100,10 +114,21 @@ describe('named build contexts (--build-context)', () => {
       'CMD ["cat", "/which", "/copied-which"]',
       '',
     ].join('\n');
-    const run = await build('image', dockerfile, [`--build-context=${missing}=docker-image://${other}`, `--build-context=img=docker-image://${other}`]);
+    const run = await build('image', dockerfile, [`--build-context=${missing}=docker-image://${other}`, `--build-context=img=docker-image://${other}`,
+      '--provenance=mode=min', '--custom-platform=linux/amd64']);
     assert.equal(run.code, 0, run.stderr);
     const { stdout } = await runImage(image('image'));
     assert.equal(stdout, 'other\nother\n');
+    // Provenance: the image a context stands for is a material; the contexts are BuildKit's context:NAME args.
+    const index = await skopeoInspect(image('image'), ['--raw', '--tls-verify=false']);
+    const att = (index['manifests'] as { digest: string; platform?: { os: string } }[]).find((d) => d.platform?.os === 'unknown');
+    const manifest = await skopeoInspect(`docker://${registry.host}/named/image@${att?.digest ?? ''}`, ['--raw', '--tls-verify=false']);
+    const layer = (manifest['layers'] as { digest: string }[])[0];
+    const statement = await (await fetch(`http://${registry.host}/v2/named/image/blobs/${layer?.digest ?? ''}`)).json() as
+      { predicate: { materials: { uri: string }[]; invocation: { parameters: { args: Record<string, string> } } } };
+    assert.deepEqual(statement.predicate.materials.map((m) => m.uri), [`pkg:docker/${registry.host}/named/other@1?platform=linux%2Famd64`]);
+    assert.equal(statement.predicate.invocation.parameters.args['context:img'], `docker-image://${other}`);
+    assert.equal(statement.predicate.invocation.parameters.args[`context:${missing}`], `docker-image://${other}`);
   });
 
   test('a stage named like a named context is replaced by it: none of its instructions run', async () => {
