@@ -1,7 +1,7 @@
 // RUN --mount=type=cache and --mount=type=bind: the host directories (or files) the helper binds, prepared here.
 // Cache mounts live under --cache-mount-dir and persist between builds; bind mounts show the build context, a stage
-// or an image (through StepContext.resolveFrom, the resolver COPY --from uses: a named build context added there
-// works here too). The helper's mounts vanish with its mount namespace, so nothing of them reaches a layer.
+// or an image (through StepContext.resolveFrom, the resolver COPY --from uses), or a named build context directory
+// (StepContext.namedContextOf). The helper's mounts vanish with its mount namespace, so nothing of them reaches a layer.
 import { createHash, randomUUID } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { createReadStream } from 'node:fs';
