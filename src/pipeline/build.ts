@@ -268,7 +268,8 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
       return { root, ignore: await contextIgnore(root) };
     };
     const stageLog = overlap ? log.child({ stage: label }) : log;
-    stageLog.info(`Building stage ${label}${stage.base.kind === 'image' ? ` from ${stage.base.ref}` : ''}`);
+    const named = contextOf(stage);
+    stageLog.info(`Building stage ${label}${named !== undefined ? ` from build context ${named.name} (${named.shown})` : stage.base.kind === 'image' ? ` from ${stage.base.ref}` : ''}`);
     const stageOpts: BuildOptions = { ...opts, signal: ctx.signal, ...(overlap ? { runOutput: prefixLines(`[${label}] `, opts.runOutput) } : {}) };
     const table = freshTable(root);
     const result = await buildStage(
