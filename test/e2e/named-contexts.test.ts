@@ -100,6 +100,21 @@ describe('named build contexts (--build-context)', () => {
     assert.equal((await runImage(image('from-tar'))).stdout, 'hello from the named context\nhello from the named context\n');
   });
 
+  test('--cache: COPY --from=NAME and a bind mount from=NAME are keyed by the context\'s content', async () => {
+    const dir = join(work, 'cached-ctx');
+    await mkdir(dir, { recursive: true });
+    const cacheRepo = `--cache-repo=oci:${join(work, 'cache-layers')}`;
+    const dockerfile = 'FROM BASE\nCOPY --from=c /v.txt /v.txt\nRUN --mount=type=bind,from=c,target=/m cat /m/v.txt > /m.txt\nCMD ["cat", "/v.txt", "/m.txt"]\n';
+    const outputs: string[] = [];
+    for (const [i, content] of ['one\n', 'one\n', 'two\n'].entries()) {
+      await writeFile(join(dir, 'v.txt'), content);
+      const run = await build(`cached-${i}`, dockerfile, [`--build-context=c=${dir}`, '--cache', '--cache-copy-layers', cacheRepo]);
+      assert.equal(run.code, 0, run.stderr);
+      outputs.push(`${(run.stderr.match(/Using caching version of cmd/g) ?? []).length} ${(await runImage(image(`cached-${i}`))).stdout}`);
+    }
+    assert.deepEqual(outputs, ['0 one\none\n', '2 one\none\n', '0 two\ntwo\n']);
+  });
+
   test('a COPY --from of a named context that hides the file names the context', async () => {
     const run = await build('copy-ignored', 'FROM BASE\nCOPY --from=ctx /secret.log /x\n', [`--build-context=ctx=${ctx}`]);
     assert.equal(run.code, 1);
