@@ -28,7 +28,7 @@ import { resetRoot, stageFilesystems } from './container-stages.ts';
 import { DEFAULT_COMPRESSION_LEVEL, type BuildOptions } from './options.ts';
 import { buildStage, type BuiltStage } from './stage.ts';
 import { stageFacts, type StageFacts } from './stage-graph.ts';
-import { contextIgnore, contextImage, findNamedContext, localContextDirs, type NamedContext } from './named-contexts.ts';
+import { contextResolver, findNamedContext, localContextDirs } from './named-contexts.ts';
 import { mayOverlap, neededStages, stageGraph } from '../scheduler/graph.ts';
 import { runGraph, type StageTaskContext } from '../scheduler/run-graph.ts';
 import { createLock, prefixLines } from '../scheduler/exclusive.ts';
@@ -61,13 +61,8 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
   const text = await readDockerfileText(opts.dockerfilePath);
   const parsed = parseDockerfile(text, opts.dockerfilePath);
   // --build-context: a stage named like a named context is replaced by it (BuildKit): none of its instructions run.
-  const replaced = new Map<number, NamedContext>();
-  for (const s of parsed.stages) {
-    const c = s.name === undefined ? undefined : findNamedContext(opts.namedContexts, s.name);
-    if (c !== undefined) replaced.set(s.index, c);
-  }
-  const dockerfile = replaced.size === 0 ? parsed
-    : { ...parsed, stages: parsed.stages.map((s) => (replaced.has(s.index) ? { ...s, base: 'scratch', instructions: [] } : s)) };
+  const replaced = new Set(parsed.stages.filter((s) => s.name !== undefined && findNamedContext(opts.namedContexts, s.name) !== undefined).map((s) => s.index));
+  const dockerfile = replaced.size === 0 ? parsed : { ...parsed, stages: parsed.stages.map((s) => (replaced.has(s.index) ? { ...s, base: 'scratch', instructions: [] } : s)) };
   const resolved = resolveStages(dockerfile, {
     buildArgs: opts.buildArgs, platform: opts.platform, ...(opts.buildPlatform !== undefined ? { buildPlatform: opts.buildPlatform } : {}),
     ...(opts.target !== undefined ? { target: opts.target } : {}),
@@ -127,29 +122,19 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
   // Base images are asked for as soon as the stages are known, all at once, not when their stage starts; their
   // configs carry the ONBUILD triggers the graph needs. A bad or unreachable base names its FROM line.
   const bases = new Map<number, Promise<Image>>();
-  // --build-context: a FROM image reference a named context stands for (never scratch), or a replaced stage.
-  const contextOf = (stage: ResolvedStage): NamedContext | undefined =>
-    replaced.get(stage.index) ?? (stage.base.kind === 'image' ? findNamedContext(opts.namedContexts, stage.base.ref) : undefined);
-  const contextDeps = {
-    pull, workDir: join(opts.workDir, 'named-contexts'), compression: opts.compression, level: opts.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL,
-    log, signal: opts.signal, ...(opts.sourceDateEpoch !== undefined ? { timestamp: new Date(opts.sourceDateEpoch * 1000) } : opts.reproducible ? { timestamp: new Date(0) } : {}),
-  };
-  const namedImage = async (c: NamedContext, platform: Platform): Promise<Image> => {
-    await mkdir(contextDeps.workDir, { recursive: true });
-    return contextImage(c, platform, { ...contextDeps, directory: () => namedDir(c) });
-  };
-  const namedDir = (c: NamedContext): Promise<string> => {
-    if (opts.namedContexts === undefined) return Promise.reject(new Error('no named contexts'));
-    return opts.namedContexts.directory(c, opts.signal);
-  };
+  const named = opts.namedContexts === undefined ? undefined : contextResolver(opts.namedContexts, {
+    pull, platform: opts.platform, workDir: join(opts.workDir, 'named-contexts'), compression: opts.compression,
+    level: opts.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL, log, signal: opts.signal, tableFor: (dir) => freshTable(dir),
+    ...(opts.sourceDateEpoch !== undefined ? { timestamp: new Date(opts.sourceDateEpoch * 1000) } : opts.reproducible ? { timestamp: new Date(0) } : {}),
+  });
   const baseOf = (stage: ResolvedStage): Promise<Image> | undefined => {
-    const named = contextOf(stage);
-    if (stage.base.kind !== 'image' && named === undefined) return undefined;
+    const context = named?.forStage(stage);
+    if (stage.base.kind !== 'image' && context === undefined) return undefined;
     let pending = bases.get(stage.index);
     if (pending === undefined) {
-      const ref = named !== undefined ? `${named.name} (--build-context ${named.name}=${named.shown})` : stage.base.kind === 'image' ? stage.base.ref : '';
+      const ref = context !== undefined ? `${context.name} (--build-context ${context.name}=${context.shown})` : stage.base.kind === 'image' ? stage.base.ref : '';
       const platform = stage.platform === undefined ? opts.platform : parsePlatformSpec(stage.platform);
-      pending = (named !== undefined ? namedImage(named, platform) : pull(ref, platform)).then(async (image) => { await image.configFile(); return image; }).catch((err: unknown) => {
+      pending = (context !== undefined && named !== undefined ? named.image(context, platform) : pull(ref, platform)).then(async (image) => { await image.configFile(); return image; }).catch((err: unknown) => {
         if (!isBuildError(err)) throw err;
         throw new BuildError(err.code, `${opts.dockerfilePath}:${stage.line}: FROM ${ref}: ${err.message}`, { cause: err, exitCode: err.exitCode, ...(err.hint !== undefined ? { hint: err.hint } : {}) });
       });
@@ -205,23 +190,6 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
   // RUN output of stages that may run at once carries the stage, line by line; a chain of stages prints as kaniko.
   const overlap = limit > 1 && mayOverlap(graph);
   const rootLock = createLock();
-  // COPY --from / mount from= of an image (a reference, or a named image context): extracted once into the work directory.
-  const pulledDir = (key: string, load: () => Promise<Image>): Promise<string> => {
-    let pending = pulledRoots.get(key);
-    if (pending === undefined) {
-      pending = (async () => {
-        const dir = join(opts.workDir, 'images', String(pulledRoots.size));
-        await mkdir(dir, { recursive: true });
-        const table = freshTable(dir);
-        for (const layer of await (await load()).layers()) {
-          await extractLayer(dir, await layer.uncompressed(), { ignore: createIgnoreList([]), log, ...(table !== undefined ? { owners: table } : {}) });
-        }
-        return dir;
-      })();
-      pulledRoots.set(key, pending);
-    }
-    return pending;
-  };
 
   const buildOne = async (stage: ResolvedStage, ctx: StageTaskContext<BuiltStage>): Promise<BuiltStage> => {
     const isTarget = stage.index === target.index;
@@ -242,16 +210,14 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
       }
       case 'image': base = await (baseOf(stage) ?? Promise.reject(new Error('no base'))); break;
     }
-    if (contextOf(stage) !== undefined) base = await (baseOf(stage) ?? Promise.reject(new Error('no base')));
-    // A stage replaced by a named context is that context: nothing of the stage runs (BuildKit).
+    // --build-context: a named context standing for the FROM; a stage replaced by one is that context, nothing runs (BuildKit).
+    const context = named?.forStage(stage);
+    if (context !== undefined) base = await (baseOf(stage) ?? Promise.reject(new Error('no base')));
     if (replaced.has(stage.index)) return { image: base, root, unpacked: false, cacheKey: `named context ${await base.digest()}` };
     // COPY --from and RUN --mount from= (bind, cache) resolve through this: named build contexts belong here.
     const resolveFrom = async (from: string): Promise<string> => {
-      const named = findNamedContext(opts.namedContexts, from);
-      if (named !== undefined) {
-        if (named.source.kind === 'dir') return namedDir(named);
-        return pulledDir(`context ${named.name}`, () => namedImage(named, opts.platform));
-      }
+      const namedDir = await named?.dirFor(from);
+      if (namedDir !== undefined) return namedDir;
       const index = stageByName.get(from.toLowerCase());
       if (index !== undefined && index < stage.index) {
         if (!wanted.has(index)) throw new BuildError('BUILD', `COPY --from=${from}: stage ${index} has no filesystem`);
@@ -259,24 +225,32 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
         // Not unpacked (every step a cache hit, or it built in '/' that was reset since): its image is extracted once.
         return dep.unpacked && dep.root !== opts.rootDir ? dep.root : stageFs.dirFor(index, dep.image);
       }
-      return pulledDir(from, () => pull(from));
-    };
-    const namedContextOf = async (from: string): Promise<{ root: string; ignore: Awaited<ReturnType<typeof contextIgnore>> } | undefined> => {
-      const named = findNamedContext(opts.namedContexts, from);
-      if (named?.source.kind !== 'dir') return undefined;
-      const root = await namedDir(named);
-      return { root, ignore: await contextIgnore(root) };
+      const image = from;
+      let pending = pulledRoots.get(image);
+      if (pending === undefined) {
+        pending = (async () => {
+          const dir = join(opts.workDir, 'images', String(pulledRoots.size));
+          await mkdir(dir, { recursive: true });
+          const table = freshTable(dir);
+          for (const layer of await (await pull(image)).layers()) {
+            await extractLayer(dir, await layer.uncompressed(), { ignore: createIgnoreList([]), log, ...(table !== undefined ? { owners: table } : {}) });
+          }
+          return dir;
+        })();
+        pulledRoots.set(image, pending);
+      }
+      return pending;
     };
     const stageLog = overlap ? log.child({ stage: label }) : log;
-    const named = contextOf(stage);
-    stageLog.info(`Building stage ${label}${named !== undefined ? ` from build context ${named.name} (${named.shown})` : stage.base.kind === 'image' ? ` from ${stage.base.ref}` : ''}`);
+    stageLog.info(`Building stage ${label}${context !== undefined ? ` from build context ${context.name} (${context.shown})` : stage.base.kind === 'image' ? ` from ${stage.base.ref}` : ''}`);
     const stageOpts: BuildOptions = { ...opts, signal: ctx.signal, ...(overlap ? { runOutput: prefixLines(`[${label}] `, opts.runOutput) } : {}) };
     const table = freshTable(root);
     const result = await buildStage(
       { index: stage.index, ...(stage.name !== undefined ? { name: stage.name } : {}), instructions: stage.stage.instructions, file: opts.dockerfilePath, escape: dockerfile.escape },
       // A stage in '/' that a later COPY --from reads is extracted from its image instead: no unpack just for it.
-      { opts: stageOpts, root, base, metaArgs: resolved.metaArgs, ignore, dockerignore, filesNeeded: !shared && copiedFrom.has(stage.index), containerMode, resolveFrom, namedContextOf,
-        platform, ...(baseKey !== undefined ? { baseKey } : {}), baseName: contextOf(stage) !== undefined ? `context ${contextOf(stage)?.name ?? ''}` : baseNameOf(stage.base, stages),
+      { opts: stageOpts, root, base, metaArgs: resolved.metaArgs, ignore, dockerignore, filesNeeded: !shared && copiedFrom.has(stage.index), containerMode, resolveFrom,
+        ...(named !== undefined ? { namedContextOf: named.namedContextOf } : {}),
+        platform, ...(baseKey !== undefined ? { baseKey } : {}), baseName: context !== undefined ? `context ${context.name}` : baseNameOf(stage.base, stages),
         ...(table !== undefined ? { owners: table, ownersOf: (dir: string) => owners.get(dir) } : {}),
         ...(isTarget && opts.onTargetLayer !== undefined ? { onLayer: opts.onTargetLayer } : {}) },
     );

@@ -10,7 +10,7 @@
 //   it; `docker-image://REF` — that image; `oci-layout://PATH[:TAG|@DIGEST]` — an image of a local OCI layout (buildx:
 //   the tag is looked up by name, default `latest`, else the layout's only manifest).
 import { statSync } from 'node:fs';
-import { lstat, readFile, readdir } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createMatcher, parseIgnoreLines, type Matcher } from '../context/dockerignore.ts';
 import { pickContextSource } from '../context/pick.ts';
@@ -22,6 +22,8 @@ import { emptyImage } from '../oci/empty.ts';
 import type { Image } from '../oci/image.ts';
 import { layerFromTarWriter } from '../oci/layer.ts';
 import { appendLayers } from '../oci/mutate.ts';
+import { createIgnoreList } from '../rootfs/ignore-list.ts';
+import { extractLayer } from '../rootfs/extract.ts';
 import type { Digest, Platform } from '../oci/types.ts';
 import { OwnershipTable } from '../ownership/table.ts';
 import { redactUrl } from '../redact.ts';
@@ -260,4 +262,68 @@ export async function contextImage(c: NamedContext, platform: Platform, deps: Co
     }
     case 'dir': return directoryImage(c, await deps.directory(), platform, deps);
   }
+}
+
+export interface ContextResolver {
+  /** The named context standing for a stage's FROM: the stage's own name (the stage is replaced) or its image reference. */
+  forStage(stage: { readonly name?: string; readonly base: { readonly kind: string; readonly ref?: string } }): NamedContext | undefined;
+  /** FROM: the context's image for a platform (asked once per context and platform). */
+  image(c: NamedContext, platform: Platform): Promise<Image>;
+  /** --from= / from=: the directory a named context gives (an image context extracted once), undefined for other names. */
+  dirFor(from: string): Promise<string | undefined>;
+  /** --from= / from= of a directory context: its root and its own .dockerignore (COPY and mounts treat it as a build context). */
+  namedContextOf(from: string): Promise<{ readonly root: string; readonly ignore: Matcher | undefined } | undefined>;
+}
+
+/**
+ * One build's view of the named contexts. `deps.tableFor` gives an extracted image's directory its ownership table
+ * (non-root mode), as build.ts does for a pulled COPY --from image.
+ */
+export function contextResolver(contexts: NamedContexts, deps: ContextImageDeps & { readonly platform: Platform; tableFor(dir: string): OwnershipTable | undefined }): ContextResolver {
+  const images = new Map<string, Promise<Image>>();
+  const dirs = new Map<string, Promise<string>>();
+  const image = (c: NamedContext, platform: Platform): Promise<Image> => {
+    const key = `${c.name} ${platform.os}/${platform.architecture}/${platform.variant ?? ''}`;
+    let pending = images.get(key);
+    if (pending === undefined) {
+      pending = (async () => {
+        await mkdir(deps.workDir, { recursive: true });
+        return contextImage(c, platform, { ...deps, directory: () => contexts.directory(c, deps.signal) });
+      })();
+      images.set(key, pending);
+    }
+    return pending;
+  };
+  return {
+    forStage(stage) {
+      const own = stage.name === undefined ? undefined : findNamedContext(contexts, stage.name);
+      return own ?? (stage.base.kind === 'image' && stage.base.ref !== undefined ? findNamedContext(contexts, stage.base.ref) : undefined);
+    },
+    image,
+    async dirFor(from) {
+      const c = findNamedContext(contexts, from);
+      if (c === undefined) return undefined;
+      if (c.source.kind === 'dir') return contexts.directory(c, deps.signal);
+      let pending = dirs.get(c.name);
+      if (pending === undefined) {
+        pending = (async () => {
+          const dir = path.join(deps.workDir, `image-${dirs.size}`);
+          await mkdir(dir, { recursive: true });
+          const table = deps.tableFor(dir);
+          for (const layer of await (await image(c, deps.platform)).layers()) {
+            await extractLayer(dir, await layer.uncompressed(), { ignore: createIgnoreList([]), log: deps.log, ...(table !== undefined ? { owners: table } : {}) });
+          }
+          return dir;
+        })();
+        dirs.set(c.name, pending);
+      }
+      return pending;
+    },
+    async namedContextOf(from) {
+      const c = findNamedContext(contexts, from);
+      if (c?.source.kind !== 'dir') return undefined;
+      const root = await contexts.directory(c, deps.signal);
+      return { root, ignore: await contextIgnore(root) };
+    },
+  };
 }
