@@ -87,6 +87,11 @@ test('OCI layout: skopeo inspects and copies it; reading it back gives the same 
   assert.deepEqual(index.manifests.map((d) => d.digest), [docker]);
   assert.equal(await (await readOciLayout(layout, { digest: docker })).digest(), docker);
   await assert.rejects(readOciLayout(layout, { digest }), /has no manifest/);
+  // Named contexts (oci-layout://): a blob index.json does not list, an entry by name, a platform in an index.
+  assert.equal(await (await readOciLayout(layout, { digest, unlisted: true })).digest(), digest);
+  await writeOciLayout(layout, oci, { refName: 'v2' });
+  assert.equal(await (await readOciLayout(layout, { refName: 'v2' })).digest(), digest);
+  await assert.rejects(readOciLayout(layout, { refName: 'v3' }), /has no manifest named "v3"/);
 });
 
 test('OCI layout read detects a corrupt layer blob', async () => {

@@ -12,7 +12,8 @@ import { imageFromParts, orderedDescriptor } from '../oci/image-from-parts.ts';
 import type { Image, ImageIndex } from '../oci/image.ts';
 import { layerFromOpener } from '../oci/layer.ts';
 import { manifestKind, parseConfigFile, parseIndexManifest, parseJson, parseManifest } from '../oci/parse.ts';
-import { MediaTypes, type Descriptor, type Digest } from '../oci/types.ts';
+import { formatPlatform, platformMatches } from '../oci/platform.ts';
+import { MediaTypes, type Descriptor, type Digest, type Platform } from '../oci/types.ts';
 
 const REF_NAME = 'org.opencontainers.image.ref.name';
 
@@ -126,6 +127,15 @@ async function readBlob(dir: string, desc: Pick<Descriptor, 'digest' | 'size'>, 
 export interface ReadOciLayoutOptions {
   /** Pick this manifest from index.json instead of the first one. */
   readonly digest?: Digest;
+  /**
+   * With `digest`: one index.json does not list but whose blob is in the layout (a platform's manifest inside an
+   * index) is read directly, as BuildKit's oci-layout source does.
+   */
+  readonly unlisted?: boolean;
+  /** Pick the index.json entry named so (`io.containerd.image.name`, then `org.opencontainers.image.ref.name`, as buildx). */
+  readonly refName?: string;
+  /** In an image index, the manifest for this platform (default: the first entry). */
+  readonly platform?: Platform;
 }
 
 /** Resolves index.json (and nested indexes, first entry) to an image manifest descriptor. */
@@ -138,20 +148,39 @@ async function resolveImageDescriptor(dir: string, opts: ReadOciLayoutOptions): 
     throw new BuildError('ARCHIVE', `${indexPath}: cannot read: ${(err as Error).message}`, { cause: err });
   }
   let index = parseIndexManifest(parseJson(raw, indexPath), indexPath);
-  const chosen = opts.digest === undefined ? index.manifests[0] : index.manifests.find((m) => m.digest === opts.digest);
+  const named = (key: string): Descriptor | undefined => index.manifests.find((m) => m.annotations?.[key] === opts.refName);
+  let chosen = opts.digest !== undefined ? index.manifests.find((m) => m.digest === opts.digest)
+    : opts.refName !== undefined ? named('io.containerd.image.name') ?? named(REF_NAME) : index.manifests[0];
+  if (chosen === undefined && opts.digest !== undefined && opts.unlisted === true) chosen = await unlistedBlob(dir, opts.digest);
   if (chosen === undefined) {
-    throw new BuildError('ARCHIVE', `${indexPath}: ${opts.digest === undefined ? 'has no manifests' : `has no manifest ${opts.digest}`}`);
+    throw new BuildError('ARCHIVE', `${indexPath}: ${opts.digest !== undefined ? `has no manifest ${opts.digest}`
+      : opts.refName !== undefined ? `has no manifest named ${JSON.stringify(opts.refName)}` : 'has no manifests'}`);
   }
   let desc: Descriptor = chosen;
   for (let depth = 0; depth < 4; depth++) {
     if (desc.mediaType !== MediaTypes.ociIndex && desc.mediaType !== MediaTypes.dockerManifestList) return desc;
     const what = `index ${desc.digest} in ${dir}`;
     index = parseIndexManifest(parseJson(await readBlob(dir, desc, 'index'), what), what);
-    const first = index.manifests[0];
-    if (first === undefined) throw new BuildError('ARCHIVE', `${what}: has no manifests`);
+    const want = opts.platform;
+    const first = want === undefined ? index.manifests[0] : index.manifests.find((m) => platformMatches(m.platform, want));
+    if (first === undefined) throw new BuildError('ARCHIVE', `${what}: has ${want === undefined ? 'no manifests' : `no manifest for ${formatPlatform(want)}`}`);
     desc = first;
   }
   throw new BuildError('ARCHIVE', `OCI layout ${dir}: indexes nested too deeply`);
+}
+
+/** A manifest or index blob that index.json does not list: its descriptor from the blob itself. */
+async function unlistedBlob(dir: string, digest: Digest): Promise<Descriptor | undefined> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(blobPath(dir, digest));
+  } catch {
+    return undefined;
+  }
+  const u = parseJson(bytes, `blob ${digest} in ${dir}`);
+  const mediaType = typeof u === 'object' && u !== null && 'mediaType' in u && typeof u.mediaType === 'string' ? u.mediaType
+    : manifestKind(u) === 'image' ? MediaTypes.ociManifest : MediaTypes.ociIndex;
+  return { mediaType: mediaType as Descriptor['mediaType'], digest, size: bytes.byteLength };
 }
 
 export async function readOciLayout(dir: string, opts: ReadOciLayoutOptions = {}): Promise<Image> {

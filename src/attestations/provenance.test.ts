@@ -36,3 +36,13 @@ test('git URLs lose credentials and #ref', () => {
   assert.equal(gitSourceUrl('git://user:tok@github.com/a/b.git#refs/heads/main#abc'), 'https://github.com/a/b.git');
   assert.equal(gitSourceUrl('git://http://127.0.0.1:9/r.git'), 'http://127.0.0.1:9/r.git');
 });
+
+test('--build-context: context:NAME args as BuildKit records them; a directory is a local too', () => {
+  const p = provenancePredicate({ ...base, namedContexts: [
+    { name: 'alpine', value: 'docker-image://127.0.0.1:5000/alpine:3', local: false },
+    { name: 'src', value: '/home/me/src', local: true },
+  ] }) as Record<string, any>;
+  assert.equal(p['invocation'].parameters.args['context:alpine'], 'docker-image://127.0.0.1:5000/alpine:3');
+  assert.equal(p['invocation'].parameters.args['context:src'], 'local:src');
+  assert.deepEqual(p['invocation'].parameters.locals, [{ name: 'context' }, { name: 'dockerfile' }, { name: 'src' }]);
+});

@@ -32,6 +32,11 @@ export interface ProvenanceInput {
   readonly secretIds: readonly string[];
   readonly platform: string;
   readonly git?: { readonly url: string; readonly commit: string };
+  /**
+   * --build-context: BuildKit's frontend attributes `context:NAME` (`docker-image://…`, `oci-layout://…`, a URL, or
+   * `local:NAME` for a directory, which is also one of the locals).
+   */
+  readonly namedContexts?: readonly { readonly name: string; readonly value: string; readonly local: boolean }[];
   readonly materials: readonly Material[];
   readonly startedOn: Date;
   readonly finishedOn: Date;
@@ -46,6 +51,7 @@ export function provenancePredicate(p: ProvenanceInput): Record<string, unknown>
   for (const [k, v] of [...p.buildArgs].sort(([a], [b]) => (a < b ? -1 : 1))) args[`build-arg:${k}`] = v;
   if (p.target !== undefined) args['target'] = p.target;
   if (p.dockerfile !== 'Dockerfile') args['filename'] = p.dockerfile;
+  for (const c of p.namedContexts ?? []) args[`context:${c.name}`] = c.local ? `local:${c.name}` : c.value;
   const materials = [...p.materials, ...(p.git !== undefined ? [{ uri: p.git.url, digest: { sha1: p.git.commit } }] : [])];
   const max = p.mode === 'max';
   return {
@@ -60,7 +66,8 @@ export function provenancePredicate(p: ProvenanceInput): Record<string, unknown>
       parameters: {
         frontend: 'dockerfile.v0', args,
         ...(p.secretIds.length > 0 ? { secrets: p.secretIds.map((id) => ({ id, optional: false })) } : {}),
-        locals: p.git !== undefined ? [] : [{ name: 'context' }, { name: 'dockerfile' }],
+        locals: [...(p.git !== undefined ? [] : [{ name: 'context' }, { name: 'dockerfile' }]),
+          ...(p.namedContexts ?? []).filter((c) => c.local).map((c) => ({ name: c.name }))],
       },
       environment: { platform: p.platform },
     },

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { build, checkEmulation } from '../pipeline/build.ts';
 import { chooseBuildRoot, chooseRootMode, hostSignals } from '../pipeline/build-root.ts';
 import type { BuildOptions, RunOutputSource } from '../pipeline/options.ts';
+import { localContextDirs, namedContexts, parseBuildContexts } from '../pipeline/named-contexts.ts';
 import { failOnWarnings, lintBuild, logWarnings } from '../pipeline/lint.ts';
 import { violationMessage } from '../checks/config.ts';
 import { formatCheckReport, formatCheckReportJson } from './check-report.ts';
@@ -108,6 +109,7 @@ export async function executorMain(io: CliIo): Promise<void> {
     copyLayers: flags.bool('cache-copy-layers'),
   } : undefined;
 
+  const buildContexts = parseBuildContexts(flags.list('build-context'), process.cwd());
   const workDir = await mkdtemp(join(rootChoice.containerMode ? kanikoDir : tmpdir(), 'build-'));
   const abort = new AbortController();
   try {
@@ -117,7 +119,8 @@ export async function executorMain(io: CliIo): Promise<void> {
     const bucket = flags.string('bucket');
     const contextFlag = flags.string('context') ?? '/workspace/';
     const contextSpec = bucket !== undefined && !contextFlag.includes('://') ? `gs://${bucket}` : contextFlag;
-    const source = pickContextSource(contextSpec, { env: io.env, stdin: process.stdin, git: parseGitOptions(flags.list('git')), log });
+    const sourceDeps = { env: io.env, stdin: process.stdin, git: parseGitOptions(flags.list('git')), log };
+    const source = pickContextSource(contextSpec, sourceDeps);
     let contextDir = await source.fetch(join(workDir, 'context'), abort.signal);
     const fetchedDir = contextDir;
     const sub = flags.string('context-sub-path');
@@ -136,6 +139,7 @@ export async function executorMain(io: CliIo): Promise<void> {
       secrets: parseSecrets(flags.list('secret')),
       cacheMountDir: resolve(flags.string('cache-mount-dir') ?? join(kanikoDir, 'cache-mounts')),
       ssh: parseSsh(flags.list('ssh'), io.env),
+      ...(buildContexts.size > 0 ? { namedContexts: namedContexts(buildContexts, { fetchDir: join(workDir, 'named-contexts'), source: sourceDeps }) } : {}),
       gitEnv: Object.fromEntries(['GIT_TOKEN', 'GIT_USERNAME', 'GIT_PASSWORD', 'GIT_SSH_COMMAND'].map((k) => [k, io.env[k]])),
       ...(target !== undefined ? { target } : {}),
       platform, rootDir: rootChoice.rootDir, workDir, kanikoDir, ...(rootless.rootless ? { rootless: rootless.reason } : {}),
@@ -187,7 +191,7 @@ export async function executorMain(io: CliIo): Promise<void> {
         statements.push(await sbomStatement(image, built.root, built.unpacked, {
           destinations: out.destinations, platform: p, scratchDir: scratch, tool: `kaniko-ts-${version}`, log,
           // Container mode: '/' also holds the executor, mounts, the context and the work directory — none of them image content.
-          skip: rootChoice.containerMode ? [workDir, contextDir, ...defaultIgnoreEntries({ kanikoDir, ignoreVarRun: opts.ignoreVarRun, extraPaths: opts.ignorePaths,
+          skip: rootChoice.containerMode ? [workDir, contextDir, ...localContextDirs(opts.namedContexts), ...defaultIgnoreEntries({ kanikoDir, ignoreVarRun: opts.ignoreVarRun, extraPaths: opts.ignorePaths,
             mountPoints: readMountPoints(mountInfo) }).map((e) => e.path)] : [],
         }));
       }
@@ -197,6 +201,7 @@ export async function executorMain(io: CliIo): Promise<void> {
           mode: attest.provenance, builderId: 'https://github.com/kaniko-ts/executor', builderVersion: version,
           dockerfile: dockerfileName(contextDir, dockerfilePath), ...(target !== undefined ? { target } : {}),
           buildArgs: opts.buildArgs, secretIds: [...(opts.secrets?.keys() ?? [])], platform: formatPlatform(p),
+          namedContexts: [...buildContexts.values()].map((c) => ({ name: c.name, value: c.shown, local: c.source.kind === 'dir' && c.source.local })),
           ...(contextGit !== undefined ? { git: { url: gitSourceUrl(contextSpec, io.env['GIT_PULL_METHOD'] === 'http' ? 'http' : 'https'), commit: contextGit } } : {}),
           materials, startedOn, finishedOn: new Date(), invocationId: randomUUID(),
           ...(max ? { dockerfileText: await readFile(dockerfilePath, 'utf8'), steps } : {}),

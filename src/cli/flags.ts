@@ -68,6 +68,7 @@ export const executorFlags: readonly FlagSpec[] = [
   { name: 'build-arg', kind: 'multi', supported: true, help: 'K=V build argument; a bare K takes its value from the environment (repeatable)' },
   { name: 'ssh', kind: 'multi', supported: true, extension: true, help: 'default, ID=SOCKET or ID=KEYFILE[,KEYFILE]: an SSH agent for RUN --mount=type=ssh (repeatable)' },
   { name: 'secret', kind: 'multi', supported: true, extension: true, help: 'id=ID,src=PATH or id=ID,env=VAR: a secret for RUN --mount=type=secret (repeatable)' },
+  { name: 'build-context', kind: 'multi', supported: true, extension: true, help: 'NAME=VALUE: a named context for FROM, COPY --from and RUN --mount from=: a directory, a --context URL, docker-image://REF or oci-layout://PATH[:TAG|@DIGEST] (repeatable)' },
   ...registryFlags,
   { name: 'push-retry', kind: 'int', default: 0, supported: true, help: 'Retries of a failed push' },
   { name: 'push-ignore-immutable-tag-errors', kind: 'bool', default: false, supported: true, help: 'Treat "tag is immutable" push errors as success' },

@@ -31,6 +31,11 @@ export interface StepContext {
   readonly env: ReadonlyMap<string, string>;
   /** Root directory of an earlier stage (by name or index) or a remote image, for COPY --from. */
   resolveFrom(from: string): Promise<string>;
+  /**
+   * A named build context (--build-context) that is a directory: COPY --from and RUN --mount from= treat it as a
+   * build context (files 0:0, its own .dockerignore). Undefined for every other --from.
+   */
+  readonly namedContextOf?: (from: string) => Promise<{ readonly root: string; readonly ignore: { matches(relPath: string): boolean; canSkipDir(relDir: string): boolean } | undefined } | undefined>;
   /** The Dockerfile's escape character (\\ or `). */
   readonly escape: string;
   readonly log: Log;

@@ -67,6 +67,8 @@ interface SourceScope {
   readonly exclude: Matcher | undefined;
   /** Names the place in error messages: 'build context' or 'stage/image "x"'. */
   readonly where: string;
+  /** The build context or a named build context (--build-context): its files are owned 0:0. */
+  readonly context: boolean;
 }
 
 function ignored(scope: SourceScope, hostPath: string): boolean {
@@ -76,7 +78,7 @@ function ignored(scope: SourceScope, hostPath: string): boolean {
 }
 
 function notFoundWhat(scope: SourceScope): string {
-  return scope.ignore === undefined ? `file not found in ${scope.where}` : 'file not found in build context or excluded by .dockerignore';
+  return scope.ignore === undefined ? `file not found in ${scope.where}` : `file not found in ${scope.where} or excluded by .dockerignore`;
 }
 
 function ignoredTree(scope: SourceScope, hostPath: string): boolean {
@@ -323,9 +325,11 @@ async function planCopy(instr: CopyInstruction, opts: CopyOptions, step: StepCon
   const chown = instr.chown === undefined ? '' : expand(instr.chown);
   const chmod = instr.chmod === undefined ? '' : expand(instr.chmod);
   const excludes = instr.exclude.map(expand);
+  const named = from === '' ? undefined : await step.namedContextOf?.(from);
   const scope: SourceScope = from === ''
-    ? { root: path.resolve(step.contextDir), ignore: opts.ignore, exclude: undefined, where: 'build context' }
-    : { root: path.resolve(await step.resolveFrom(from)), ignore: undefined, exclude: undefined, where: `stage or image ${JSON.stringify(from)}` };
+    ? { root: path.resolve(step.contextDir), ignore: opts.ignore, exclude: undefined, where: 'build context', context: true }
+    : named !== undefined ? { root: path.resolve(named.root), ignore: named.ignore, exclude: undefined, where: `build context ${JSON.stringify(from)}`, context: true }
+      : { root: path.resolve(await step.resolveFrom(from)), ignore: undefined, exclude: undefined, where: `stage or image ${JSON.stringify(from)}`, context: false };
   const scoped: SourceScope = excludes.length === 0 ? scope : { ...scope, exclude: createMatcher(excludes, 'COPY --exclude') };
 
   const written = await heredocMatches(docs.flatMap((d) => (d === undefined ? [] : [d])), step);
@@ -364,13 +368,13 @@ async function copyPlanned(plan: CopyPlan, step: StepContext): Promise<StepResul
   const { from, matches, destRootPath } = plan;
   const owner = plan.chown === '' ? undefined : await resolveOwnership(step.root, plan.chown);
   // Non-root mode, COPY --from: owners and modes of the source are in its root's table, not on its disk.
-  const sourceTable = from === '' ? undefined : step.ownersOf?.(plan.scope.root);
+  const sourceTable = plan.scope.context ? undefined : step.ownersOf?.(plan.scope.root);
   const sourceRecord = sourceTable === undefined ? undefined
     : (srcHost: string): OwnerRecord | undefined => sourceTable.get(toRootPath(plan.scope.root, srcHost));
   const t: TreeCopy = {
     root: step.root,
     // BuildKit: context files are 0:0; COPY --from keeps the source owner; --chown wins over both.
-    ownerOf: (st, srcHost) => owner ?? (from === '' ? rootOwner : sourceOwner(sourceRecord?.(srcHost) ?? st)),
+    ownerOf: (st, srcHost) => owner ?? (plan.scope.context ? rootOwner : sourceOwner(sourceRecord?.(srcHost) ?? st)),
     parentOwner: owner ?? rootOwner,
     owners: step.owners,
     sourceRecord,
@@ -422,7 +426,7 @@ async function copyCacheInputs(instr: CopyInstruction, opts: CopyOptions, step: 
 
 async function plannedCacheInputs(plan: CopyPlan, step: StepContext): Promise<string[]> {
   const mode = plan.chmod === '' ? undefined : parseChmod(plan.chmod);
-  const ownerOf = (st: Stats): string => (plan.chown !== '' ? 'chown' : plan.from === '' ? '0:0' : `${st.uid}:${st.gid}`);
+  const ownerOf = (st: Stats): string => (plan.chown !== '' ? 'chown' : plan.scope.context ? '0:0' : `${st.uid}:${st.gid}`);
   const modeOf = (st: Stats): string => {
     const own = st.mode & 0o7777;
     return (mode === undefined ? own : mode.apply(own, st.isDirectory())).toString(8);

@@ -1,7 +1,7 @@
 // RUN --mount=type=cache and --mount=type=bind: the host directories (or files) the helper binds, prepared here.
 // Cache mounts live under --cache-mount-dir and persist between builds; bind mounts show the build context, a stage
-// or an image (through StepContext.resolveFrom, the resolver COPY --from uses: a named build context added there
-// works here too). The helper's mounts vanish with its mount namespace, so nothing of them reaches a layer.
+// or an image (through StepContext.resolveFrom, the resolver COPY --from uses), or a named build context directory
+// (StepContext.namedContextOf). The helper's mounts vanish with its mount namespace, so nothing of them reaches a layer.
 import { createHash, randomUUID } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { createReadStream } from 'node:fs';
@@ -44,10 +44,12 @@ function describeFrom(from: string | undefined): string {
 }
 
 async function mountSource(step: StepContext, what: string, from: string | undefined, source: string, opts: RunMountOptions): Promise<MountSource> {
-  const root = path.resolve(from === undefined ? step.contextDir : await step.resolveFrom(from));
+  // A named build context (--build-context) is a build context too: its own .dockerignore applies, owners are not keyed.
+  const named = from === undefined ? undefined : await step.namedContextOf?.(from);
+  const root = path.resolve(from === undefined ? step.contextDir : named?.root ?? await step.resolveFrom(from));
   const cleaned = cleanGoPath(`/${source}`);
   const host = resolveInRootSync(root, cleaned);
-  const ignore = from === undefined ? opts.ignore : undefined;
+  const ignore = from === undefined ? opts.ignore : named?.ignore;
   const rel = (p: string): string => path.relative(root, p).split(path.sep).join('/');
   const hidden = ignore !== undefined && host !== root && ignore.matches(rel(host));
   let st: Stats | undefined;
@@ -62,7 +64,7 @@ async function mountSource(step: StepContext, what: string, from: string | undef
     excluded: (p) => ignore.matches(rel(p)),
     canSkipDir: (p) => ignore.canSkipDir?.(rel(p)) === true,
   };
-  return { host, stat: st, context: from === undefined, filter };
+  return { host, stat: st, context: from === undefined || named !== undefined, filter };
 }
 
 /** True when the filter leaves out anything below dir. */

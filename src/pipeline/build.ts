@@ -26,9 +26,10 @@ import { createIgnoreList, defaultIgnoreEntries, readMountPoints } from '../root
 import { extractLayer } from '../rootfs/extract.ts';
 import { OwnershipTable } from '../ownership/table.ts';
 import { resetRoot, stageFilesystems } from './container-stages.ts';
-import type { BuildOptions } from './options.ts';
+import { DEFAULT_COMPRESSION_LEVEL, type BuildOptions } from './options.ts';
 import { buildStage, type BuiltStage } from './stage.ts';
 import { stageFacts, type StageFacts } from './stage-graph.ts';
+import { contextResolver, findNamedContext, localContextDirs } from './named-contexts.ts';
 import { mayOverlap, neededStages, stageGraph } from '../scheduler/graph.ts';
 import { runGraph, type StageTaskContext } from '../scheduler/run-graph.ts';
 import { createLock, prefixLines } from '../scheduler/exclusive.ts';
@@ -60,7 +61,10 @@ async function ensureEmptyRoot(root: string): Promise<void> {
 export async function build(opts: BuildOptions, containerMode: boolean, mountInfo: string): Promise<BuildResult> {
   const { log } = opts;
   const text = await readDockerfileText(opts.dockerfilePath);
-  const dockerfile = parseDockerfile(text, opts.dockerfilePath);
+  const parsed = parseDockerfile(text, opts.dockerfilePath);
+  // --build-context: a stage named like a named context is replaced by it (BuildKit): none of its instructions run.
+  const replaced = new Set(parsed.stages.filter((s) => s.name !== undefined && findNamedContext(opts.namedContexts, s.name) !== undefined).map((s) => s.index));
+  const dockerfile = replaced.size === 0 ? parsed : { ...parsed, stages: parsed.stages.map((s) => (replaced.has(s.index) ? { ...s, base: 'scratch', instructions: [] } : s)) };
   const resolved = resolveStages(dockerfile, {
     buildArgs: opts.buildArgs, platform: opts.platform, ...(opts.buildPlatform !== undefined ? { buildPlatform: opts.buildPlatform } : {}),
     ...(opts.target !== undefined ? { target: opts.target } : {}),
@@ -68,7 +72,8 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
   const stages = resolved.stages;
   const dockerignore = await loadDockerignore(opts.contextDir, opts.dockerfilePath);
   // Container mode: RUN cache-mount contents (--cache-mount-dir) are never image content, nor reset between stages.
-  const cacheMountPaths = containerMode && opts.cacheMountDir !== undefined ? [opts.cacheMountDir] : [];
+  // Container mode: so are local named build contexts (kept by the reset, left out of every layer).
+  const cacheMountPaths = containerMode ? [...(opts.cacheMountDir !== undefined ? [opts.cacheMountDir] : []), ...localContextDirs(opts.namedContexts)] : [];
   const ignoreEntries = defaultIgnoreEntries({
     ...(containerMode ? { kanikoDir: opts.kanikoDir } : {}), ignoreVarRun: opts.ignoreVarRun, extraPaths: [...opts.ignorePaths, ...cacheMountPaths],
     mountPoints: containerMode ? readMountPoints(mountInfo) : [],
@@ -119,13 +124,19 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
   // Base images are asked for as soon as the stages are known, all at once, not when their stage starts; their
   // configs carry the ONBUILD triggers the graph needs. A bad or unreachable base names its FROM line.
   const bases = new Map<number, Promise<Image>>();
+  const named = opts.namedContexts === undefined ? undefined : contextResolver(opts.namedContexts, {
+    pull, platform: opts.platform, workDir: join(opts.workDir, 'named-contexts'), compression: opts.compression,
+    level: opts.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL, log, signal: opts.signal, tableFor: (dir) => freshTable(dir),
+    ...(opts.sourceDateEpoch !== undefined ? { timestamp: new Date(opts.sourceDateEpoch * 1000) } : opts.reproducible ? { timestamp: new Date(0) } : {}),
+  });
   const baseOf = (stage: ResolvedStage): Promise<Image> | undefined => {
-    if (stage.base.kind !== 'image') return undefined;
+    const context = named?.forStage(stage);
+    if (stage.base.kind !== 'image' && context === undefined) return undefined;
     let pending = bases.get(stage.index);
     if (pending === undefined) {
-      const { ref } = stage.base;
+      const ref = context !== undefined ? `${context.name} (--build-context ${context.name}=${context.shown})` : stage.base.kind === 'image' ? stage.base.ref : '';
       const platform = stage.platform === undefined ? opts.platform : parsePlatformSpec(stage.platform);
-      pending = pull(ref, platform).then(async (image) => { await image.configFile(); return image; }).catch((err: unknown) => {
+      pending = (context !== undefined && named !== undefined ? named.image(context, platform) : pull(ref, platform)).then(async (image) => { await image.configFile(); return image; }).catch((err: unknown) => {
         if (!isBuildError(err)) throw err;
         throw new BuildError(err.code, `${opts.dockerfilePath}:${stage.line}: FROM ${ref}: ${err.message}`, { cause: err, exitCode: err.exitCode, ...(err.hint !== undefined ? { hint: err.hint } : {}) });
       });
@@ -204,8 +215,14 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
       }
       case 'image': base = await (baseOf(stage) ?? Promise.reject(new Error('no base'))); break;
     }
+    // --build-context: a named context standing for the FROM; a stage replaced by one is that context, nothing runs (BuildKit).
+    const context = named?.forStage(stage);
+    if (context !== undefined) base = await (baseOf(stage) ?? Promise.reject(new Error('no base')));
+    if (replaced.has(stage.index)) return { image: base, root, unpacked: false, cacheKey: `named context ${await base.digest()}` };
     // COPY --from and RUN --mount from= (bind, cache) resolve through this: named build contexts belong here.
     const resolveFrom = async (from: string): Promise<string> => {
+      const namedDir = await named?.dirFor(from);
+      if (namedDir !== undefined) return namedDir;
       const index = stageByName.get(from.toLowerCase());
       if (index !== undefined && index < stage.index) {
         if (!wanted.has(index)) throw new BuildError('BUILD', `COPY --from=${from}: stage ${index} has no filesystem`);
@@ -232,7 +249,7 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
     // Step lines and RUN output name the stage as BuildKit: its name, or stage-N ('' when the Dockerfile has one).
     const progressLabel = stages.length > 1 ? stage.name ?? `stage-${stage.index}` : '';
     const stageLog = overlap ? log.child({ stage: label }) : log;
-    stageLog.info(`Building stage ${label}${stage.base.kind === 'image' ? ` from ${stage.base.ref}` : ''}`);
+    stageLog.info(`Building stage ${label}${context !== undefined ? ` from build context ${context.name} (${context.shown})` : stage.base.kind === 'image' ? ` from ${stage.base.ref}` : ''}`);
     const stageOpts: BuildOptions = { ...opts, signal: ctx.signal, ...(overlap ? { runOutput: prefixLines(`[${progressLabel}] `, opts.runOutput) } : {}) };
     const table = freshTable(root);
     const result = await buildStage(
@@ -241,7 +258,8 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
       // A stage in '/' that a later COPY --from reads is extracted from its image instead: no unpack just for it.
       { opts: stageOpts, root, base, metaArgs: resolved.metaArgs, ignore, dockerignore, filesNeeded: !shared && copiedFrom.has(stage.index), containerMode, resolveFrom,
         ...(containerMode && !isTarget && !shared && apart === 'isolate' ? { isolateRun: true } : {}),
-        platform, ...(baseKey !== undefined ? { baseKey } : {}), baseName: baseNameOf(stage.base, stages),
+        ...(named !== undefined ? { namedContextOf: named.namedContextOf } : {}),
+        platform, ...(baseKey !== undefined ? { baseKey } : {}), baseName: context !== undefined ? `context ${context.name}` : baseNameOf(stage.base, stages),
         ...(table !== undefined ? { owners: table, ownersOf: (dir: string) => owners.get(dir) } : {}),
         ...(isTarget && opts.onTargetLayer !== undefined ? { onLayer: opts.onTargetLayer } : {}) },
     );

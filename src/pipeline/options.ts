@@ -7,6 +7,7 @@ import type { LayerCache } from '../cache/layer-cache.ts';
 import type { SecretSource, SshSource } from '../commands/command.ts';
 import type { StepRecord } from '../attestations/provenance.ts';
 import type { ProgressSink } from '../progress/events.ts';
+import type { NamedContexts } from './named-contexts.ts';
 
 export interface OutputOptions {
   readonly destinations: readonly string[];
@@ -85,6 +86,8 @@ export interface BuildOptions {
   readonly secrets?: ReadonlyMap<string, SecretSource>;
   /** --cache-mount-dir: RUN --mount=type=cache contents, kept between builds (default <kaniko-dir>/cache-mounts). */
   readonly cacheMountDir?: string;
+  /** --build-context NAME=VALUE: named build contexts for FROM, COPY --from and RUN --mount from=. */
+  readonly namedContexts?: NamedContexts;
   /** --ssh: id → agent socket or key files, for RUN --mount=type=ssh. */
   readonly ssh?: ReadonlyMap<string, SshSource>;
   /** The git credentials of the environment (GIT_TOKEN, GIT_USERNAME, GIT_PASSWORD, GIT_SSH_COMMAND), for ADD of a git repository. */

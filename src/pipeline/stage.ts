@@ -64,6 +64,8 @@ export interface StageDeps {
   /** Receives each layer this stage adds, as soon as it exists (the target stage's go to the destinations early). */
   readonly onLayer?: (layer: Layer) => void;
   resolveFrom(from: string): Promise<string>;
+  /** A named build context that is a directory (--build-context): COPY --from / mount from= read it as a context. */
+  readonly namedContextOf?: StepContext['namedContextOf'];
 }
 
 export interface BuiltStage {
@@ -308,6 +310,7 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
         root: deps.root, contextDir: opts.contextDir, image: config, args, buildArgs: opts.buildArgs,
         metaArgs: deps.metaArgs, env: replacementEnv(args, config), cmdSet, escape: plan.escape, log,
         signal: opts.signal, resolveFrom: (from) => deps.resolveFrom(from), runtime,
+        ...(deps.namedContextOf !== undefined ? { namedContextOf: deps.namedContextOf } : {}),
         ...(deps.owners !== undefined ? { owners: deps.owners, ownersOf: (r: string) => deps.ownersOf?.(r) } : {}),
       };
       const history: History = { created, created_by: command.text };
