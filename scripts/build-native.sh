@@ -2,12 +2,13 @@
 # Compiles the native helpers (native/*.c) into $OUT (default <project>/.tools/bin). Idempotent and quick:
 # a helper is rebuilt only when its source is newer than the binary. Needs gcc and libc6-dev (static libc).
 #   run-in-root  RUN's chroot/namespace helper (src/sandbox)
+#   fakeroot-supervisor  non-root RUN: fake root under ptrace + seccomp, the ownership table (src/sandbox)
 #   launcher     starts Node through a kaniko runtime directory's own loader (scripts/assemble-kaniko-dir.ts)
 set -euo pipefail
 PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="${OUT:-$PROJECT_ROOT/.tools/bin}"
 mkdir -p "$OUT"
-for name in run-in-root launcher; do
+for name in run-in-root fakeroot-supervisor launcher; do
   src="$PROJECT_ROOT/native/$name.c"
   bin="$OUT/$name"
   if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ]; then

@@ -70,7 +70,7 @@ export async function executorMain(io: CliIo): Promise<void> {
   const rootless = chooseRootMode(oneOf('rootless', flags.string('rootless') ?? 'auto', ['auto', 'always', 'never'] as const),
     hostSignals.readFile('/proc/self/status'), { isolate: !rootChoice.containerMode, ...(process.geteuid !== undefined ? { euid: process.geteuid() } : {}) });
   log.info(rootless.rootless
-    ? `Non-root mode (${rootless.reason}): owners and modes are kept in an ownership table; RUN is not supported yet`
+    ? `Non-root mode (${rootless.reason}): owners and modes are kept in an ownership table; ${rootChoice.containerMode ? 'RUN runs as fake root under the ptrace supervisor' : 'RUN needs container mode'}`
     : `Root mode (${rootless.reason})`);
   const platforms = platformsFrom(flags);
   const platform = platforms[0] ?? hostPlatform();

@@ -1,0 +1,135 @@
+// Non-root RUN (issue 19 item 2): the executor in CONTAINER MODE inside a runc container as a Pod under Pod Security
+// Standards "Restricted" runs it (uid 1000, no capabilities, noNewPrivileges, a seccomp profile refusing unshare,
+// clone CLONE_NEW*, setns, mount, chroot; the rootfs owned by uid 1000, as the Restricted image variant), RUNs as
+// fake root under native/fakeroot-supervisor.c, and pushes an image whose every layer entry (name, type, owner,
+// mode, device) is the one the same build gives as root (normal container mode, runc with Docker's capabilities).
+import assert from 'node:assert/strict';
+import { execFile, spawnSync } from 'node:child_process';
+import { chmod, cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, test } from 'node:test';
+import { pino } from 'pino';
+import * as tar from 'tar-stream';
+import { assembleKanikoDir } from '../../scripts/assemble-kaniko-dir.ts';
+import { anonymousKeychain } from '../../src/auth/index.ts';
+import { RegistryClient } from '../../src/registry/client.ts';
+import { parseReference } from '../../src/registry/reference.ts';
+import { remoteImage, type RemoteOptions } from '../../src/registry/remote.ts';
+import { pushBusyboxBase } from '../support/busybox-base.ts';
+import { debianBase, DebianUnavailable } from '../support/debian-base.ts';
+import { startRegistry, type TestRegistry } from '../support/registry-server.ts';
+import { runcExecutor } from '../support/runc-executor.ts';
+
+const exec = promisify(execFile);
+const hasRunc = spawnSync('runc', ['--version'], { stdio: 'ignore' }).status === 0;
+const skip = process.getuid?.() !== 0 ? 'needs root (runc)' : !hasRunc && 'needs runc';
+
+/** One line per tar entry: what must agree between the root and the non-root build (not sizes: logs hold times). */
+async function entriesOf(stream: NodeJS.ReadableStream): Promise<string[]> {
+  const out: string[] = [];
+  const extract = tar.extract();
+  stream.pipe(extract);
+  for await (const entry of extract) {
+    const h = entry.header;
+    out.push(`${h.name} ${h.type} ${h.uid}:${h.gid} ${(h.mode ?? 0).toString(8)}${h.linkname ? ` -> ${h.linkname}` : ''}`
+      + (h.type === 'character-device' || h.type === 'block-device' ? ` dev=${h.devmajor},${h.devminor}` : ''));
+    for await (const _ of entry) { /* drain */ }
+  }
+  return out.sort();
+}
+
+describe('non-root RUN in container mode (runc, PSS Restricted)', { skip }, () => {
+  let registry: TestRegistry;
+  let work: string;
+  let template: string;
+  let opts: RemoteOptions;
+  let client: RegistryClient;
+  before(async () => {
+    registry = await startRegistry({ auth: 'none' });
+    work = await mkdtemp(join(tmpdir(), 'e2e-rootless-run-'));
+    template = join(work, 'template');
+    await assembleKanikoDir(template);
+    opts = {
+      keychain: anonymousKeychain, insecureRegistries: new Set([registry.host]), skipTlsVerifyRegistries: new Set(),
+      certificates: new Map(), clientCerts: new Map(), retries: 0, userAgent: 'test', log: pino({ level: 'silent' }),
+    };
+    client = new RegistryClient(opts);
+  });
+  after(async () => {
+    await client?.close();
+    await registry?.stop();
+    if (work !== undefined) await rm(work, { recursive: true, force: true });
+  });
+
+  /** A bundle whose rootfs is the executor image with `files` as /workspace; owned by uid 1000 when restricted. */
+  async function bundleFor(name: string, files: Record<string, string | Buffer>, restricted: boolean): Promise<string> {
+    const bundle = join(work, name);
+    const rootfs = join(bundle, 'rootfs');
+    await cp(template, rootfs, { recursive: true });
+    for (const d of ['workspace', 'proc', 'dev', 'sys', 'tmp']) await mkdir(join(rootfs, d), { recursive: true });
+    await chmod(join(rootfs, 'tmp'), 0o1777);
+    for (const [f, body] of Object.entries(files)) await writeFile(join(rootfs, 'workspace', f), body);
+    if (restricted) await exec('chown', ['-R', '1000:1000', rootfs]);
+    return bundle;
+  }
+
+  async function layersOf(ref: string, skipLayers: number): Promise<string[][]> {
+    const img = await remoteImage(parseReference(ref), { ...opts, client });
+    const out: string[][] = [];
+    for (const layer of (await img.layers()).slice(skipLayers)) out.push(await entriesOf(await layer.uncompressed()));
+    return out;
+  }
+
+  async function buildBoth(name: string, files: Record<string, string | Buffer>): Promise<{ root: string[][]; user: string[][]; userLog: string; ms: { root: number; user: number } }> {
+    const args = (tag: string): string[] => ['--context=dir:///workspace', `--destination=${registry.host}/rootless-run/${name}:${tag}`,
+      '--insecure', '--insecure-pull', '--log-format=text'];
+    const asRoot = await runcExecutor(await bundleFor(`${name}-root`, files, false), args('root'), { restricted: false });
+    assert.equal(asRoot.code, 0, asRoot.stderr + asRoot.stdout);
+    assert.match(asRoot.stderr + asRoot.stdout, /Root mode/);
+    const asUser = await runcExecutor(await bundleFor(`${name}-user`, files, true), args('user'), { restricted: true });
+    assert.equal(asUser.code, 0, asUser.stderr + asUser.stdout);
+    assert.match(asUser.stderr + asUser.stdout, /Non-root mode \(running as uid 1000 without CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_SETGID, CAP_SETUID\)/);
+    return { root: await layersOf(`${registry.host}/rootless-run/${name}:root`, 1), user: await layersOf(`${registry.host}/rootless-run/${name}:user`, 1),
+      userLog: asUser.stderr + asUser.stdout, ms: { root: asRoot.ms, user: asUser.ms } };
+  }
+
+  test('busybox (static): chown, chmod 4755, chown -h, mknod, stat inside RUN, USER: every entry as the root build', { timeout: 600_000 }, async (t) => {
+    const base = `${registry.host}/rootless-run/busybox:1`;
+    await pushBusyboxBase(base);
+    const dockerfile = [
+      `FROM ${base}`,
+      'RUN echo x > /f && chown 1234:5678 /f && chmod 4750 /f && mkdir /d && chown 7:7 /d && chmod 2775 /d'
+        + ' && ln -s /f /l && chown -h 9:9 /l && mknod /null c 1 3 && mknod /sda b 8 0 && mkdir /home/app && chown 1500:1500 /home/app'
+        + ' && [ "$(stat -c %u:%g:%a /f)" = 1234:5678:4750 ] && [ "$(stat -c %F /null)" = "character special file" ] && [ "$(id -u)" = 0 ]'
+        + ' && ls -ln / > /listing',
+      'USER 1500:1500',
+      'RUN [ "$(id -u):$(id -g)" = 1500:1500 ] && touch /home/app/mine && mkdir /home/app/dir && ln -s mine /home/app/link',
+      'USER root',
+      'RUN rm /f && echo y > /g && ls -ln /g && [ "$(stat -c %u /g)" = 0 ]',
+      '',
+    ].join('\n');
+    const { root, user, ms } = await buildBoth('busybox', { Dockerfile: dockerfile });
+    t.diagnostic(`root ${ms.root} ms, non-root ${ms.user} ms`);
+    assert.deepEqual(user, root);
+    const all = user.flat().join('\n');
+    for (const line of ['f file 1234:5678 4750', 'd/ directory 7:7 2775', 'l symlink 9:9 777 -> /f', 'null character-device 0:0 644 dev=1,3',
+      'sda block-device 0:0 644 dev=8,0', 'home/app/mine file 1500:1500 644', 'home/app/dir/ directory 1500:1500 755', 'home/app/link symlink 1500:1500 777 -> mine',
+      'g file 0:0 644', '.wh.f file 0:0 644']) {
+      assert.ok(all.includes(line), `${line} in\n${all}`);
+    }
+  });
+
+  test('a RUN calling mount fails with a line naming the mode and the calls a fake root cannot make', { timeout: 300_000 }, async () => {
+    const base = `${registry.host}/rootless-run/busybox:1`;
+    const files = { Dockerfile: `FROM ${base}\nRUN mkdir /m && mount -t tmpfs none /m\n` };
+    const run = await runcExecutor(await bundleFor('mount-user', files, true), ['--context=dir:///workspace', '--no-push', '--insecure-pull', '--log-format=text'], { restricted: true });
+    assert.notEqual(run.code, 0);
+    // RuntimeDefault refuses mount before the supervisor's filter sees it (ERRNO wins over TRACE): the command's own
+    // failure, then one line naming the mode and the calls (the supervisor names the call itself where it sees it:
+    // src/sandbox/fakeroot-supervisor.test.ts).
+    assert.match(run.stderr, /error: \/workspace\/Dockerfile:2: RUN mkdir \/m && mount -t tmpfs none \/m returned a non-zero code: 1\n/);
+    assert.match(run.stderr, /hint: non-root mode: the command ran as a fake root without privileges; mount, chroot, unshare/);
+  });
+});
