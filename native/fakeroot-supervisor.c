@@ -6,7 +6,7 @@
  * filesystem cannot hold.
  *
  * Usage:
- *   fakeroot-supervisor [--table-in FILE] [--table-out FILE] [--error-fd N] -- ARGV...
+ *   fakeroot-supervisor [--table-in FILE] [--table-out FILE] [--stats FILE] [--error-fd N] -- ARGV...
  *
  * The command is forked under ptrace (PTRACE_TRACEME), with a seccomp-bpf filter that returns SECCOMP_RET_TRACE
  * only for the calls that matter; forks, vforks, clones and execs are followed; static binaries are covered
@@ -18,7 +18,8 @@
  *   chmod/fchmod/fchmodat(2)                   the full mode recorded; on disk the bits without setuid/setgid/
  *                                              sticky, the owner's rw (and x for directories) added
  *   mknod/mknodat of char/block devices        an empty regular file, the device recorded
- *   creat/open(O_CREAT)/mkdir/symlink/mknod    under a fake non-zero fsuid/fsgid: the new node's owner recorded
+ *   creat/open(O_CREAT)/mkdir/symlink/mknod    under a fake non-zero fsuid/fsgid, or in a directory recorded setgid:
+ *                                              the new node's owner recorded (the directory's group; mkdir: its bit)
  *   stat/lstat/fstat/newfstatat/statx          the result rewritten in the tracee's memory from the table (no
  *                                              record: the build user's uid/gid read as 0)
  *   unlink/unlinkat/rmdir/rename*              the record of a node whose last name goes is dropped
@@ -27,7 +28,8 @@
  * --table-in: records "uid gid mode kind major minor path", each ended by a NUL (kind '-', 'c' or 'b'); the
  * supervisor lstat's each path to key it by (dev, inode). --table-out: at exit, one line per live record:
  * "dev ino uid gid mode kind major minor". Exit status: the command's (128+N for signal N); 125 on a setup
- * failure or a refused call (message on stderr and on --error-fd).
+ * failure or a refused call (message on stderr and on --error-fd). --stats: "syscall-number count" per traced call
+ * (bench/rootless-run.ts: where the supervisor's time goes).
  */
 #define _GNU_SOURCE
 #include <elf.h>
@@ -87,9 +89,8 @@ static void r_set_arg(regs_t *r, int i, unsigned long v) {
 }
 static int get_regs(pid_t pid, regs_t *r) { return (int)ptrace(PTRACE_GETREGS, pid, 0, r); }
 static int set_regs(pid_t pid, const regs_t *r) { return (int)ptrace(PTRACE_SETREGS, pid, 0, r); }
-/* Skip the call: the kernel runs no syscall -1, and the exit stop sets the result. */
-static int skip_call(pid_t pid, regs_t *r) { r->orig_rax = (unsigned long)-1; return set_regs(pid, r); }
-static int set_ret(pid_t pid, regs_t *r, long v) { r->rax = (unsigned long)v; return set_regs(pid, r); }
+/* Skip the call (syscall -1) with `ret` as its result: the kernel leaves the return register as the tracer set it. */
+static int skip_call(pid_t pid, regs_t *r, long ret) { r->orig_rax = (unsigned long)-1; r->rax = (unsigned long)ret; return set_regs(pid, r); }
 #elif defined(__aarch64__)
 #include <asm/ptrace.h>
 typedef struct user_pt_regs regs_t;
@@ -106,13 +107,13 @@ static int set_regs(pid_t pid, const regs_t *r) {
   struct iovec io = { (void *)r, sizeof *r };
   return (int)ptrace(PTRACE_SETREGSET, pid, (void *)NT_PRSTATUS, &io);
 }
-static int skip_call(pid_t pid, regs_t *r) {
-  (void)r;
+static int skip_call(pid_t pid, regs_t *r, long ret) {
+  r->regs[0] = (unsigned long)ret;
+  if (set_regs(pid, r) != 0) return -1;
   int nr = -1;
   struct iovec io = { &nr, sizeof nr };
   return (int)ptrace(PTRACE_SETREGSET, pid, (void *)NT_ARM_SYSTEM_CALL, &io);
 }
-static int set_ret(pid_t pid, regs_t *r, long v) { r->regs[0] = (unsigned long)v; return set_regs(pid, r); }
 #else
 #error "fakeroot-supervisor: x86_64 and aarch64 only"
 #endif
@@ -180,6 +181,8 @@ static void table_grow(void) {
 
 static uid_t real_uid;
 static gid_t real_gid;
+/* Some directory's record has the setgid bit: creations then look at their parent's record. */
+static int any_setgid_dir;
 
 /* A record for the node `st` describes, created from the disk when there is none (the build user reads as 0). */
 static struct rec *rec_for(const struct stat *st) {
@@ -209,6 +212,7 @@ static void load_table(const char *file) {
     r->uid = uid; r->gid = gid; r->mode = mode & 07777;
     r->kind = kind == 'c' || kind == 'b' ? kind : 0;
     r->major = major; r->minor = minor;
+    if (S_ISDIR(st.st_mode) && (mode & S_ISGID)) any_setgid_dir = 1;
   }
   free(line);
   fclose(f);
@@ -235,7 +239,7 @@ struct creds {
   uint32_t groups[MAX_GROUPS];
 };
 
-enum pend { P_NONE, P_RET, P_RES, P_GROUPS, P_STAT, P_CHOWN, P_CHMOD, P_MKNOD, P_DROP, P_CREATE, P_CREATE_FD };
+enum pend { P_NONE, P_RES, P_GROUPS, P_STAT, P_MKNOD, P_DROP, P_CREATE, P_CREATE_FD };
 
 struct proc {
   pid_t pid;
@@ -436,12 +440,11 @@ static int in_groups(const struct creds *c, uint32_t g) {
 
 static void resume(pid_t pid, int to_exit) { ptrace(to_exit ? PTRACE_SYSCALL : PTRACE_CONT, pid, 0, 0); }
 
-/* Emulated call with a result known now: skip it and set the result at its exit stop. */
+/* Emulated call with a result known now: skipped with that result, one stop in all. */
 static void emulate(struct proc *p, regs_t *r, long ret) {
-  p->pend = P_RET;
-  p->retval = ret;
-  skip_call(p->pid, r);
-  resume(p->pid, 1);
+  p->pend = P_NONE;
+  skip_call(p->pid, r, ret);
+  resume(p->pid, 0);
 }
 
 #define NOCHG 0xffffffffu
@@ -454,11 +457,17 @@ static int stat_path(const char *path, int nofollow, int is_fd, struct stat *st)
   return fstatat(AT_FDCWD, path, st, nofollow && !is_fd ? AT_SYMLINK_NOFOLLOW : 0);
 }
 
+static unsigned long call_counts[1024];
+static int emulate_stat(struct proc *p, regs_t *r, long nr);
+static void record_chown(struct proc *p);
+static void record_chmod(struct proc *p);
+
 static void on_entry(struct proc *p) {
   regs_t r;
   pid_t pid = p->pid;
   if (get_regs(pid, &r) != 0) { resume(pid, 0); return; }
   long nr = (long)R_NR(r);
+  if (nr >= 0 && nr < 1024) call_counts[nr]++;
   struct creds *c = &p->c;
   unsigned long a0 = r_arg(&r, 0), a1 = r_arg(&r, 1), a2 = r_arg(&r, 2), a3 = r_arg(&r, 3), a4 = r_arg(&r, 4);
   p->pend = P_NONE;
@@ -552,7 +561,8 @@ static void on_entry(struct proc *p) {
     return;
   }
 
-  /* stat family: rewritten after the call */
+  /* stat family: done by the supervisor and written into the tracee (one stop); else rewritten after the call */
+  if (emulate_stat(p, &r, nr)) return;
 #ifdef SYS_stat
   if (nr == SYS_stat || nr == SYS_lstat) { p->pend = P_STAT; p->addr = a1; p->stat_kind = 0; resume(pid, 1); return; }
 #endif
@@ -563,18 +573,17 @@ static void on_entry(struct proc *p) {
   /* chown family */
   int chown_like = 0;
   unsigned long uarg = 0, garg = 0;
-  int ui = 0;
 #ifdef SYS_chown
   if (nr == SYS_chown || nr == SYS_lchown) {
     if (tracee_path(pid, AT_FDCWD, a0, p->path, sizeof p->path, &is_fd) != 0) { resume(pid, 0); return; }
-    p->nofollow = nr == SYS_lchown; chown_like = 1; uarg = a1; garg = a2; ui = 1;
+    p->nofollow = nr == SYS_lchown; chown_like = 1; uarg = a1; garg = a2;
   }
 #endif
-  if (nr == SYS_fchown) { fd_path(pid, (long)a0, p->path, sizeof p->path); is_fd = 1; p->nofollow = 0; chown_like = 1; uarg = a1; garg = a2; ui = 1; }
+  if (nr == SYS_fchown) { fd_path(pid, (long)a0, p->path, sizeof p->path); is_fd = 1; p->nofollow = 0; chown_like = 1; uarg = a1; garg = a2; }
   if (nr == SYS_fchownat) {
     if (tracee_path(pid, (long)a0, a1, p->path, sizeof p->path, &is_fd) != 0) { resume(pid, 0); return; }
     if (is_fd && !(a4 & AT_EMPTY_PATH)) { resume(pid, 0); return; } /* "" without AT_EMPTY_PATH: ENOENT from the kernel */
-    p->nofollow = (a4 & AT_SYMLINK_NOFOLLOW) != 0; chown_like = 1; uarg = a2; garg = a3; ui = 2;
+    p->nofollow = (a4 & AT_SYMLINK_NOFOLLOW) != 0; chown_like = 1; uarg = a2; garg = a3;
   }
   if (chown_like) {
     uint32_t u = (uint32_t)uarg, g = (uint32_t)garg;
@@ -587,11 +596,10 @@ static void on_entry(struct proc *p) {
     }
     p->a_uid = u; p->a_gid = g;
     p->addr = (unsigned long)is_fd;
-    r_set_arg(&r, ui, NOCHG);
-    r_set_arg(&r, ui + 1, NOCHG);
-    set_regs(pid, &r);
-    p->pend = P_CHOWN;
-    resume(pid, 1);
+    /* Done here, as the tracee would (same uid, same path): chown(-1, -1) checks the path and moves ctime. */
+    if (fchownat(AT_FDCWD, p->path, (uid_t)-1, (gid_t)-1, p->nofollow && !is_fd ? AT_SYMLINK_NOFOLLOW : 0) != 0) { emulate(p, &r, -errno); return; }
+    record_chown(p);
+    emulate(p, &r, 0);
     return;
   }
 
@@ -619,14 +627,16 @@ static void on_entry(struct proc *p) {
       uint32_t group = cur != NULL ? cur->gid : (st.st_gid == real_gid ? 0 : st.st_gid);
       if (!in_groups(c, group)) mode &= ~(uint32_t)S_ISGID;
     }
-    r_set_arg(&r, mi, (mode & 0777) | (S_ISDIR(st.st_mode) ? 0700 : 0600));
-    set_regs(pid, &r);
+
     p->a_mode = mode;
     p->a_uid = owner;
     p->a_gid = cur != NULL ? cur->gid : (st.st_gid == real_gid ? 0 : st.st_gid);
     p->key_dev = st.st_dev; p->key_ino = st.st_ino;
-    p->pend = P_CHMOD;
-    resume(pid, 1);
+    p->kind = S_ISDIR(st.st_mode) ? 'd' : 0;
+    /* Done here (the node stat'd above is no symlink: following is the same): the bits without setuid/setgid/sticky, the owner's rw (x for directories). */
+    if (fchmodat(AT_FDCWD, p->path, (mode & 0777) | (S_ISDIR(st.st_mode) ? 0700 : 0600), 0) != 0) { emulate(p, &r, -errno); return; }
+    record_chmod(p);
+    emulate(p, &r, 0);
     return;
   }
 
@@ -658,6 +668,7 @@ static void on_entry(struct proc *p) {
       return;
     }
     if (c->fsuid == 0 && c->fsgid == 0) { resume(pid, 0); return; }
+    p->a_uid = c->fsuid; p->a_gid = c->fsgid; p->a_mode = 0;
     p->pend = P_CREATE; p->nofollow = 1;
     resume(pid, 1);
     return;
@@ -687,22 +698,43 @@ static void on_entry(struct proc *p) {
   }
 
   /* creations under a fake non-root fsuid/fsgid: the new node's owner is recorded */
-  int creates = 0, by_fd = 0;
+  int creates = 0, by_fd = 0, is_mkdir = 0;
   long cdirfd = AT_FDCWD;
   unsigned long caddr = 0;
 #ifdef SYS_mkdir
-  if (nr == SYS_mkdir) { creates = 1; caddr = a0; }
+  if (nr == SYS_mkdir) { creates = 1; caddr = a0; is_mkdir = 1; }
   if (nr == SYS_symlink) { creates = 1; caddr = a1; }
   if (nr == SYS_creat) { creates = 1; caddr = a0; by_fd = 1; }
   if (nr == SYS_open) { creates = 1; caddr = a0; by_fd = 1; }
 #endif
-  if (nr == SYS_mkdirat) { creates = 1; cdirfd = (long)a0; caddr = a1; }
+  if (nr == SYS_mkdirat) { creates = 1; cdirfd = (long)a0; caddr = a1; is_mkdir = 1; }
   if (nr == SYS_symlinkat) { creates = 1; cdirfd = (long)a1; caddr = a2; }
   if (nr == SYS_openat) { creates = 1; cdirfd = (long)a0; caddr = a1; by_fd = 1; }
   if (creates) {
-    if (c->fsuid == 0 && c->fsgid == 0) { resume(pid, 0); return; }
+    int nonroot = c->fsuid != 0 || c->fsgid != 0;
+    if (!nonroot && !any_setgid_dir) { resume(pid, 0); return; }
     if (tracee_path(pid, cdirfd, caddr, p->path, sizeof p->path, &is_fd) != 0 || is_fd) { resume(pid, 0); return; }
+    /* A setgid directory (recorded: the disk holds no setgid bit) gives new nodes its group, new directories its bit. */
+    uint32_t gid = c->fsgid;
+    int inherit = 0;
+    if (any_setgid_dir) {
+      char parent[PATHBUF];
+      snprintf(parent, sizeof parent, "%s", p->path);
+      size_t len = strlen(parent);
+      while (len > 1 && parent[len - 1] == '/') parent[--len] = '\0';
+      char *slash = strrchr(parent, '/');
+      if (slash == parent) parent[1] = '\0'; else if (slash != NULL) *slash = '\0';
+      struct stat pst;
+      if (stat(parent, &pst) == 0 && S_ISDIR(pst.st_mode)) {
+        const struct rec *pr = rec_find(pst.st_dev, pst.st_ino);
+        if (pr != NULL && (pr->mode & S_ISGID)) { gid = pr->gid; inherit = 1; }
+      }
+    }
+    if (!nonroot && !inherit) { resume(pid, 0); return; }
     if (by_fd && fstatat(AT_FDCWD, p->path, &st, 0) == 0) { resume(pid, 0); return; } /* exists: not created */
+    p->a_uid = c->fsuid;
+    p->a_gid = gid;
+    p->a_mode = inherit && is_mkdir ? S_ISGID : 0;
     p->pend = by_fd ? P_CREATE_FD : P_CREATE;
     p->nofollow = 1;
     resume(pid, 1);
@@ -711,37 +743,30 @@ static void on_entry(struct proc *p) {
   resume(pid, 0);
 }
 
-static void rewrite_stat(struct proc *p) {
-  if (p->stat_kind == 0) {
-    struct stat st;
-    if (read_mem(p->pid, p->addr, &st, sizeof st) != 0) return;
-    struct rec *r = rec_find(st.st_dev, st.st_ino);
-    struct stat orig = st;
-    if (r != NULL) {
-      st.st_uid = r->uid;
-      st.st_gid = r->gid;
-      mode_t type = st.st_mode & S_IFMT;
-      if (r->kind == 'c') { type = S_IFCHR; st.st_rdev = makedev(r->major, r->minor); }
-      else if (r->kind == 'b') { type = S_IFBLK; st.st_rdev = makedev(r->major, r->minor); }
-      st.st_mode = type | r->mode;
-    } else {
-      if (st.st_uid == real_uid) st.st_uid = 0;
-      if (st.st_gid == real_gid) st.st_gid = 0;
-    }
-    if (memcmp(&st, &orig, sizeof st) != 0) write_mem(p->pid, p->addr, &st, sizeof st);
-    return;
+static void fix_stat(struct stat *st) {
+  struct rec *r = rec_find(st->st_dev, st->st_ino);
+  if (r != NULL) {
+    st->st_uid = r->uid;
+    st->st_gid = r->gid;
+    mode_t type = st->st_mode & S_IFMT;
+    if (r->kind == 'c') { type = S_IFCHR; st->st_rdev = makedev(r->major, r->minor); }
+    else if (r->kind == 'b') { type = S_IFBLK; st->st_rdev = makedev(r->major, r->minor); }
+    st->st_mode = type | r->mode;
+  } else {
+    if (st->st_uid == real_uid) st->st_uid = 0;
+    if (st->st_gid == real_gid) st->st_gid = 0;
   }
-  /* statx: mask(0) blksize(4) attributes(8) nlink(16) uid(20) gid(24) mode(28,u16) pad ino(32) ... rdev(128,132) dev(136,140) */
-  unsigned char b[144];
-  if (read_mem(p->pid, p->addr, b, sizeof b) != 0) return;
+}
+
+/* statx: mask(0) blksize(4) attributes(8) nlink(16) uid(20) gid(24) mode(28,u16) pad ino(32) ... rdev(128,132) dev(136,140) */
+#define STATX_LEN 256
+static void fix_statx(unsigned char *b) {
   uint32_t uid, gid, rmaj, rmin, dmaj, dmin;
   uint16_t mode;
   uint64_t ino;
   memcpy(&uid, b + 20, 4); memcpy(&gid, b + 24, 4); memcpy(&mode, b + 28, 2); memcpy(&ino, b + 32, 8);
   memcpy(&rmaj, b + 128, 4); memcpy(&rmin, b + 132, 4); memcpy(&dmaj, b + 136, 4); memcpy(&dmin, b + 140, 4);
   struct rec *r = rec_find(makedev(dmaj, dmin), ino);
-  unsigned char o[144];
-  memcpy(o, b, sizeof b);
   if (r != NULL) {
     uid = r->uid; gid = r->gid;
     uint16_t type = mode & S_IFMT;
@@ -753,7 +778,91 @@ static void rewrite_stat(struct proc *p) {
     if (gid == real_gid) gid = 0;
   }
   memcpy(b + 20, &uid, 4); memcpy(b + 24, &gid, 4); memcpy(b + 28, &mode, 2); memcpy(b + 128, &rmaj, 4); memcpy(b + 132, &rmin, 4);
+}
+
+static void rewrite_stat(struct proc *p) {
+  if (p->stat_kind == 0) {
+    struct stat st, orig;
+    if (read_mem(p->pid, p->addr, &st, sizeof st) != 0) return;
+    orig = st;
+    fix_stat(&st);
+    if (memcmp(&st, &orig, sizeof st) != 0) write_mem(p->pid, p->addr, &st, sizeof st);
+    return;
+  }
+  unsigned char b[144], o[144];
+  if (read_mem(p->pid, p->addr, b, sizeof b) != 0) return;
+  memcpy(o, b, sizeof b);
+  fix_statx(b);
   if (memcmp(b, o, sizeof b) != 0) write_mem(p->pid, p->addr, b, sizeof b);
+}
+
+/*
+ * The stat family done here: the same path (through /proc/<pid>/cwd or fd/N), the same flags, the result fixed
+ * from the table and written into the tracee, the call skipped. 0 when it cannot be (then the kernel runs it).
+ */
+static int emulate_stat(struct proc *p, regs_t *r, long nr) {
+  pid_t pid = p->pid;
+  char path[PATHBUF];
+  int is_fd = 0, flags = 0, statx_call = 0;
+  unsigned long buf = 0;
+  unsigned mask = 0;
+  if (nr == SYS_fstat) { fd_path(pid, (long)r_arg(r, 0), path, sizeof path); is_fd = 1; buf = r_arg(r, 1); }
+#ifdef SYS_stat
+  else if (nr == SYS_stat || nr == SYS_lstat) {
+    if (tracee_path(pid, AT_FDCWD, r_arg(r, 0), path, sizeof path, &is_fd) != 0 || is_fd) return 0;
+    flags = nr == SYS_lstat ? AT_SYMLINK_NOFOLLOW : 0;
+    buf = r_arg(r, 1);
+  }
+#endif
+  else if (nr == SYS_newfstatat || nr == SYS_statx) {
+    statx_call = nr == SYS_statx;
+    flags = (int)r_arg(r, statx_call ? 2 : 3);
+    if (r_arg(r, 1) == 0) return 0; /* NULL path (AT_EMPTY_PATH, Linux 6.11): the kernel's */
+    if (tracee_path(pid, (long)r_arg(r, 0), r_arg(r, 1), path, sizeof path, &is_fd) != 0) return 0;
+    if (is_fd && !(flags & AT_EMPTY_PATH)) return 0;
+    buf = r_arg(r, statx_call ? 4 : 2);
+    mask = (unsigned)r_arg(r, 3);
+  } else return 0;
+  flags &= ~AT_EMPTY_PATH;
+  if (is_fd) flags &= ~AT_SYMLINK_NOFOLLOW; /* /proc/<pid>/fd/N and cwd are followed to the node itself */
+  long ret = 0;
+  if (statx_call) {
+    unsigned char b[STATX_LEN];
+    memset(b, 0, sizeof b);
+    if (syscall(SYS_statx, AT_FDCWD, path, flags, mask, b) != 0) ret = -errno;
+    else { fix_statx(b); if (write_mem(pid, buf, b, STATX_LEN) != 0) ret = -EFAULT; }
+  } else {
+    struct stat st;
+    if (fstatat(AT_FDCWD, path, &st, flags) != 0) ret = -errno;
+    else { fix_stat(&st); if (write_mem(pid, buf, &st, sizeof st) != 0) ret = -EFAULT; }
+  }
+  emulate(p, r, ret);
+  return 1;
+}
+
+static void record_chown(struct proc *p) {
+  struct stat st;
+  if (stat_path(p->path, p->nofollow, (int)p->addr, &st) != 0) return;
+  struct rec *rec = rec_for(&st);
+  if (p->a_uid != NOCHG) rec->uid = p->a_uid;
+  if (p->a_gid != NOCHG) rec->gid = p->a_gid;
+  /* As Linux: a chown drops setuid, and setgid when group-executable, of a regular file. */
+  if (S_ISREG(st.st_mode)) {
+    rec->mode &= ~(uint32_t)S_ISUID;
+    if (rec->mode & S_IXGRP) rec->mode &= ~(uint32_t)S_ISGID;
+  }
+}
+
+static void record_chmod(struct proc *p) {
+  struct rec *rec = rec_find(p->key_dev, p->key_ino);
+  if (rec == NULL) {
+    /* The owner as it read before the call. */
+    rec = rec_put(p->key_dev, p->key_ino);
+    rec->uid = p->a_uid;
+    rec->gid = p->a_gid;
+  }
+  rec->mode = p->a_mode;
+  if (p->kind == 'd' && (p->a_mode & S_ISGID)) any_setgid_dir = 1;
 }
 
 static void on_exit_stop(struct proc *p) {
@@ -765,31 +874,7 @@ static void on_exit_stop(struct proc *p) {
   long ret = (long)R_RET(r);
   struct stat st;
   switch (pend) {
-    case P_RET: set_ret(p->pid, &r, p->retval); break;
     case P_STAT: if (ret == 0) rewrite_stat(p); break;
-    case P_CHOWN:
-      if (ret == 0 && stat_path(p->path, p->nofollow, (int)p->addr, &st) == 0) {
-        struct rec *rec = rec_for(&st);
-        if (p->a_uid != NOCHG) rec->uid = p->a_uid;
-        if (p->a_gid != NOCHG) rec->gid = p->a_gid;
-        if (S_ISREG(st.st_mode)) {
-          rec->mode &= ~(uint32_t)S_ISUID;
-          if (rec->mode & S_IXGRP) rec->mode &= ~(uint32_t)S_ISGID;
-        }
-      }
-      break;
-    case P_CHMOD:
-      if (ret == 0) {
-        struct rec *rec = rec_find(p->key_dev, p->key_ino);
-        if (rec == NULL) {
-          /* The owner as it read before the call. */
-          rec = rec_put(p->key_dev, p->key_ino);
-          rec->uid = p->a_uid;
-          rec->gid = p->a_gid;
-        }
-        rec->mode = p->a_mode;
-      }
-      break;
     case P_MKNOD:
       if (ret == 0 && lstat(p->path, &st) == 0) {
         struct rec *rec = rec_put(st.st_dev, st.st_ino);
@@ -811,7 +896,7 @@ static void on_exit_stop(struct proc *p) {
         else ok = lstat(p->path, &st) == 0;
         if (ok) {
           struct rec *rec = rec_put(st.st_dev, st.st_ino);
-          rec->uid = p->c.fsuid; rec->gid = p->c.fsgid; rec->mode = st.st_mode & 07777; rec->kind = 0;
+          rec->uid = p->a_uid; rec->gid = p->a_gid; rec->mode = (st.st_mode & 07777) | p->a_mode; rec->kind = 0;
         }
       }
       break;
@@ -820,13 +905,14 @@ static void on_exit_stop(struct proc *p) {
 }
 
 int main(int argc, char **argv) {
-  const char *table_in = NULL, *table_out = NULL;
+  const char *table_in = NULL, *table_out = NULL, *stats = NULL;
   int i = 1;
   for (; i < argc; i++) {
     if (strcmp(argv[i], "--") == 0) { i++; break; }
     if (i + 1 >= argc) die("%s needs a value", argv[i]);
     if (strcmp(argv[i], "--table-in") == 0) table_in = argv[++i];
     else if (strcmp(argv[i], "--table-out") == 0) table_out = argv[++i];
+    else if (strcmp(argv[i], "--stats") == 0) stats = argv[++i];
     else if (strcmp(argv[i], "--error-fd") == 0) error_fd = atoi(argv[++i]);
     else die("unknown option %s", argv[i]);
   }
@@ -898,6 +984,13 @@ int main(int argc, char **argv) {
     ptrace(PTRACE_CONT, pid, 0, (void *)(long)sig); /* an ordinary signal: delivered */
   }
   if (table_out != NULL) save_table(table_out);
+  if (stats != NULL) {
+    FILE *f = fopen(stats, "w");
+    if (f != NULL) {
+      for (int n = 0; n < 1024; n++) if (call_counts[n] > 0) fprintf(f, "%d %lu\n", n, call_counts[n]);
+      fclose(f);
+    }
+  }
   if (refused != NULL) {
     char msg[512];
     snprintf(msg, sizeof msg, "the command called %s(2), which a non-root build cannot allow (no privileges, no namespaces); "

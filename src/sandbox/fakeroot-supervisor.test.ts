@@ -47,13 +47,14 @@ describe('fakeroot-supervisor', { skip }, () => {
       'mkdir d', 'chmod 2775 d', 'stat -c "%a" d', 'touch plain', 'stat -c "%u:%g:%a" plain',
       '(sh -c "chown 42:43 plain" &) ; wait; sleep 0.1; stat -c "%u:%g" plain',
       'su -s /bin/sh nobody -c "id -u; touch mine"', 'stat -c "%u:%g" mine',
+      'mkdir sg; chgrp 50 sg; chmod 2775 sg; touch sg/f; mkdir sg/sub; ln -s f sg/l; stat -c %g sg/f; stat -c "%g %a" sg/sub; stat -c %g sg/l',
       'i=$(stat -c %i a); rm a; echo "$i"',
     ].join('\n'));
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
     const removedInode = lines.pop();
     assert.deepEqual(lines, ['0', '0', '1500:1600:4755', '1500:1600:4755', '7:8', '1500:1600', 'character special file 1,3', 'c', '2775', '0:0:644', '42:43',
-      '65534', '65534:65534']);
+      '65534', '65534:65534', '50', '50 2755', '50']);
     // On disk: ours, no setuid, the owner's rw added; the device a regular file.
     const d = await lstat(join(dir, 'd'));
     assert.equal(d.uid, 1000);

@@ -5,7 +5,7 @@
 // mode, device) is the one the same build gives as root (normal container mode, runc with Docker's capabilities).
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { chmod, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -21,6 +21,7 @@ import { pushBusyboxBase } from '../support/busybox-base.ts';
 import { debianBase, DebianUnavailable } from '../support/debian-base.ts';
 import { startRegistry, type TestRegistry } from '../support/registry-server.ts';
 import { runcExecutor } from '../support/runc-executor.ts';
+import { tinyDeb } from '../support/tiny-deb.ts';
 
 const exec = promisify(execFile);
 const hasRunc = spawnSync('runc', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -38,22 +39,6 @@ async function entriesOf(stream: NodeJS.ReadableStream): Promise<string[]> {
     for await (const _ of entry) { /* drain */ }
   }
   return out.sort();
-}
-
-/** A tiny .deb: a root-owned file, a setuid file, and a postinst that chowns a directory to app. */
-async function tinyDeb(dir: string): Promise<Buffer> {
-  const pkg = join(dir, 'tiny');
-  await mkdir(join(pkg, 'DEBIAN'), { recursive: true });
-  await mkdir(join(pkg, 'usr', 'bin'), { recursive: true });
-  await mkdir(join(pkg, 'var', 'lib', 'tiny'), { recursive: true });
-  await writeFile(join(pkg, 'DEBIAN', 'control'), 'Package: tiny\nVersion: 1.0\nArchitecture: all\nMaintainer: test <t@example.com>\nDescription: tiny test package\n');
-  await writeFile(join(pkg, 'DEBIAN', 'postinst'), '#!/bin/sh\nset -e\necho data > /var/lib/tiny/data\nchown -R app:app /var/lib/tiny\nchmod 0750 /var/lib/tiny\n', { mode: 0o755 });
-  await writeFile(join(pkg, 'usr', 'bin', 'tiny'), '#!/bin/sh\necho tiny\n', { mode: 0o755 });
-  await writeFile(join(pkg, 'usr', 'bin', 'tiny-suid'), '#!/bin/sh\necho suid\n');
-  await chmod(join(pkg, 'usr', 'bin', 'tiny-suid'), 0o4755);
-  await chmod(join(pkg, 'DEBIAN', 'postinst'), 0o755);
-  await exec('dpkg-deb', ['--root-owner-group', '--build', pkg, join(dir, 'tiny.deb')]);
-  return readFile(join(dir, 'tiny.deb'));
 }
 
 describe('non-root RUN in container mode (runc, PSS Restricted)', { skip }, () => {
@@ -152,7 +137,9 @@ describe('non-root RUN in container mode (runc, PSS Restricted)', { skip }, () =
       'RUN install -o app -m 4755 /bin/true /usr/local/bin/suid-true && ln -s /usr/local/bin/suid-true /usr/local/bin/link'
         + ' && chown -h app:app /usr/local/bin/link && [ "$(stat -c %U:%a /usr/local/bin/suid-true)" = app:4755 ] && [ "$(id -u)" = 0 ]',
       'COPY tiny.deb /tmp/tiny.deb',
-      'RUN dpkg -i /tmp/tiny.deb && rm /tmp/tiny.deb && [ "$(stat -c %U:%G:%a /var/lib/tiny)" = app:app:750 ]',
+      'RUN dpkg -i /tmp/tiny.deb && rm /tmp/tiny.deb && [ "$(stat -c %U:%G:%a /var/lib/tiny)" = app:app:750 ]'
+        // Setgid directories of the base (recorded, not on disk): new nodes take their group, new directories their bit.
+        + ' && touch /var/mail/box && mkdir /var/local/sub',
       'USER app',
       'RUN [ "$(id -un)" = app ] && touch /home/app/mine && mkdir /home/app/dir && echo hi > /srv/appdata/x 2>/dev/null; true',
       '',
@@ -163,7 +150,8 @@ describe('non-root RUN in container mode (runc, PSS Restricted)', { skip }, () =
     const all = user.flat().join('\n');
     for (const line of ['home/app/ directory 1500:1500 755', 'srv/appdata/ directory 1500:1500 2750', 'usr/local/bin/suid-true file 1500:0 4755',
       'usr/local/bin/link symlink 1500:1500 777', 'usr/bin/tiny-suid file 0:0 4755', 'usr/bin/tiny file 0:0 755', 'var/lib/tiny/ directory 1500:1500 750',
-      'var/lib/tiny/data file 1500:1500 644', 'home/app/mine file 1500:1500 644', 'home/app/dir/ directory 1500:1500 755', 'etc/shadow file 0:42 640']) {
+      'var/lib/tiny/data file 1500:1500 644', 'home/app/mine file 1500:1500 644', 'home/app/dir/ directory 1500:1500 755', 'etc/shadow file 0:42 640',
+      'var/mail/box file 0:8 644', 'var/local/sub/ directory 0:50 2755']) {
       assert.ok(all.includes(line), `${line} in\n${all}`);
     }
   });
