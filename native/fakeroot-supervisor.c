@@ -92,8 +92,9 @@ static int set_regs(pid_t pid, const regs_t *r) { return (int)ptrace(PTRACE_SETR
 /* Skip the call (syscall -1) with `ret` as its result: the kernel leaves the return register as the tracer set it. */
 static int skip_call(pid_t pid, regs_t *r, long ret) { r->orig_rax = (unsigned long)-1; r->rax = (unsigned long)ret; return set_regs(pid, r); }
 #elif defined(__aarch64__)
-#include <asm/ptrace.h>
-typedef struct user_pt_regs regs_t;
+/* glibc's user_regs_struct is the kernel's user_pt_regs: regs[31], sp, pc, pstate. Not built here (no cross
+ * compiler on the development machines): compiled by Dockerfile.executor on an arm64 builder. */
+typedef struct user_regs_struct regs_t;
 #define AUDIT_ARCH_NATIVE AUDIT_ARCH_AARCH64
 #define R_NR(r) ((r).regs[8])
 #define R_RET(r) ((r).regs[0])

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build, checkEmulation } from '../pipeline/build.ts';
-import { chooseBuildRoot, chooseRootMode, hostSignals } from '../pipeline/build-root.ts';
+import { checkRootWritable, chooseBuildRoot, chooseRootMode, hostSignals } from '../pipeline/build-root.ts';
 import type { BuildOptions } from '../pipeline/options.ts';
 import { failOnWarnings, lintBuild, logWarnings } from '../pipeline/lint.ts';
 import { violationMessage } from '../checks/config.ts';
@@ -72,6 +72,7 @@ export async function executorMain(io: CliIo): Promise<void> {
   log.info(rootless.rootless
     ? `Non-root mode (${rootless.reason}): owners and modes are kept in an ownership table; ${rootChoice.containerMode ? 'RUN runs as fake root under the ptrace supervisor' : 'RUN needs container mode'}`
     : `Root mode (${rootless.reason})`);
+  checkRootWritable(rootless, rootChoice.containerMode);
   const platforms = platformsFrom(flags);
   const platform = platforms[0] ?? hostPlatform();
   const startedOn = new Date();

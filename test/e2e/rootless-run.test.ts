@@ -5,7 +5,7 @@
 // mode, device) is the one the same build gives as root (normal container mode, runc with Docker's capabilities).
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { chmod, cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, lstat, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -13,10 +13,15 @@ import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import * as tar from 'tar-stream';
 import { assembleKanikoDir } from '../../scripts/assemble-kaniko-dir.ts';
+import { restrictedVariant } from '../../scripts/restricted-image.ts';
+import { emptyImage } from '../../src/oci/empty.ts';
+import { layerFromTarFile } from '../../src/oci/layer.ts';
+import { appendLayers } from '../../src/oci/mutate.ts';
+import { hostPlatform } from '../../src/oci/platform.ts';
 import { anonymousKeychain } from '../../src/auth/index.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { parseReference } from '../../src/registry/reference.ts';
-import { remoteImage, type RemoteOptions } from '../../src/registry/remote.ts';
+import { remoteImage, writeImage, type RemoteOptions } from '../../src/registry/remote.ts';
 import { pushBusyboxBase } from '../support/busybox-base.ts';
 import { debianBase, DebianUnavailable } from '../support/debian-base.ts';
 import { startRegistry, type TestRegistry } from '../support/registry-server.ts';
@@ -154,6 +159,36 @@ describe('non-root RUN in container mode (runc, PSS Restricted)', { skip }, () =
       'var/mail/box file 0:8 644', 'var/local/sub/ directory 0:50 2755']) {
       assert.ok(all.includes(line), `${line} in\n${all}`);
     }
+  });
+
+  test('the Restricted image variant (scripts/restricted-image.ts) unpacked by umoci runs the non-root build as it is', { timeout: 600_000 }, async () => {
+    // The executor image: the assembled runtime directory as one layer (what Dockerfile.executor's final stage holds).
+    const tarPath = join(work, 'executor.tar');
+    await exec('tar', ['--numeric-owner', '--owner=0', '--group=0', '-C', template, '-cf', tarPath, '.']);
+    const layerDir = join(work, 'layers');
+    await mkdir(layerDir, { recursive: true });
+    const layer = await layerFromTarFile(tarPath, { workDir: layerDir });
+    const executorImage = appendLayers(emptyImage(hostPlatform()), { layer });
+    const variant = await restrictedVariant(executorImage, { uid: 1000, gid: 1000, workDir: layerDir });
+    const ref = `${registry.host}/rootless-run/executor:restricted`;
+    await writeImage(parseReference(ref), variant, { ...opts, client });
+    assert.equal((await (await remoteImage(parseReference(ref), { ...opts, client })).configFile()).config.User, '1000:1000');
+    const entries = (await layersOf(ref, 0)).flat();
+    assert.ok(entries.includes('./ directory 1000:1000 755'), entries.slice(0, 5).join('\n'));
+    assert.deepEqual(entries.filter((e) => !/ 1000:1000 /.test(e)), [], 'every entry belongs to the build user');
+
+    const bundle = join(work, 'variant-bundle');
+    const layout = join(work, 'variant-layout');
+    await exec('skopeo', ['copy', '--src-tls-verify=false', `docker://${ref}`, `oci:${layout}:v`], { maxBuffer: 16 << 20 });
+    await exec('umoci', ['unpack', '--image', `${layout}:v`, bundle], { maxBuffer: 16 << 20 });
+    const rootfs = join(bundle, 'rootfs');
+    assert.equal((await lstat(rootfs)).uid, 1000, "the image's root entry gives '/' to the build user");
+    await mkdir(join(rootfs, 'workspace'), { recursive: true }); // the image's WORKDIR (Dockerfile.executor)
+    await writeFile(join(rootfs, 'workspace', 'Dockerfile'), `FROM ${registry.host}/rootless-run/busybox:1\nRUN chown 7:7 /etc/passwd && [ "$(stat -c %u /etc/passwd)" = 7 ]\n`);
+    await exec('chown', ['-R', '1000:1000', join(rootfs, 'workspace')]);
+    const run = await runcExecutor(bundle, ['--context=dir:///workspace', `--destination=${registry.host}/rootless-run/variant:out`, '--insecure', '--insecure-pull', '--log-format=text'], { restricted: true });
+    assert.equal(run.code, 0, run.stderr + run.stdout);
+    assert.ok((await layersOf(`${registry.host}/rootless-run/variant:out`, 1)).flat().includes('etc/passwd file 7:7 644'));
   });
 
   test('a RUN calling mount fails with a line naming the mode and the calls a fake root cannot make', { timeout: 300_000 }, async () => {
