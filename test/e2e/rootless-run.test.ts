@@ -23,7 +23,7 @@ import { RegistryClient } from '../../src/registry/client.ts';
 import { parseReference } from '../../src/registry/reference.ts';
 import { remoteImage, writeImage, type RemoteOptions } from '../../src/registry/remote.ts';
 import { pushBusyboxBase } from '../support/busybox-base.ts';
-import { debianBase, DebianUnavailable } from '../support/debian-base.ts';
+import { debianBase, debianMirror, DebianUnavailable, mirrorReachable } from '../support/debian-base.ts';
 import { startRegistry, type TestRegistry } from '../support/registry-server.ts';
 import { runcExecutor } from '../support/runc-executor.ts';
 import { tinyDeb } from '../support/tiny-deb.ts';
@@ -159,6 +159,23 @@ describe('non-root RUN in container mode (runc, PSS Restricted)', { skip }, () =
       'var/mail/box file 0:8 644', 'var/local/sub/ directory 0:50 2755']) {
       assert.ok(all.includes(line), `${line} in\n${all}`);
     }
+  });
+
+  test('Debian: apt-get update && apt-get install (the _apt sandbox drops and checks privileges): every entry as the root build', { timeout: 900_000 }, async (t) => {
+    const mirror = await debianMirror();
+    if (!await mirrorReachable(mirror)) { t.skip(`${mirror} unreachable`); return; }
+    const base = await debianBase(registry.host, { repository: 'rootless-run/debian' });
+    const dockerfile = [
+      `FROM ${base}`,
+      `RUN echo "deb ${mirror} bookworm main" > /etc/apt/sources.list && rm -f /etc/apt/sources.list.d/* && apt-get update -qq`
+        + ' && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends hello sudo >/dev/null && hello && rm -rf /var/lib/apt/lists/*',
+      '',
+    ].join('\n');
+    const { root, user, ms } = await buildBoth('apt', { Dockerfile: dockerfile });
+    t.diagnostic(`root ${ms.root} ms, non-root ${ms.user} ms`);
+    assert.deepEqual(user, root);
+    const all = user.flat().join('\n');
+    for (const line of ['usr/bin/hello file 0:0 755', 'usr/bin/sudo file 0:0 4755', 'etc/sudoers file 0:0 440']) assert.ok(all.includes(line), `${line} in\n${all}`);
   });
 
   test('the Restricted image variant (scripts/restricted-image.ts) unpacked by umoci runs the non-root build as it is', { timeout: 600_000 }, async () => {
