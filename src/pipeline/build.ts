@@ -80,7 +80,7 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
       keep: [opts.contextDir, opts.workDir, ...(opts.cache ? [opts.cacheDir] : []), ...cacheMountPaths], log,
     });
   };
-  const stageFs = stageFilesystems(join(opts.workDir, 'stage-files'), log);
+  const stageFs = stageFilesystems(join(opts.workDir, 'stage-files'), log, (dir) => freshTable(dir));
   if (!containerMode) await ensureEmptyRoot(opts.rootDir);
 
   const pulledRoots = new Map<string, Promise<string>>();

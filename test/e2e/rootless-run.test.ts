@@ -105,7 +105,11 @@ describe('non-root RUN in container mode (runc, PSS Restricted)', { skip }, () =
     const base = `${registry.host}/rootless-run/busybox:1`;
     await pushBusyboxBase(base);
     const dockerfile = [
+      // A stage that RUNs in '/' before the target (then '/' is reset), read back by COPY --from.
+      `FROM ${base} AS one`,
+      'RUN mkdir /out && echo o > /out/o && chown 4242:4343 /out/o && chmod 4710 /out/o',
       `FROM ${base}`,
+      'COPY --from=one /out/o /from-one',
       'RUN echo x > /f && chown 1234:5678 /f && chmod 4750 /f && mkdir /d && chown 7:7 /d && chmod 2775 /d'
         + ' && ln -s /f /l && chown -h 9:9 /l && mknod /null c 1 3 && mknod /sda b 8 0 && mkdir /home/app && chown 1500:1500 /home/app'
         + ' && [ "$(stat -c %u:%g:%a /f)" = 1234:5678:4750 ] && [ "$(stat -c %F /null)" = "character special file" ] && [ "$(id -u)" = 0 ]'
@@ -122,7 +126,7 @@ describe('non-root RUN in container mode (runc, PSS Restricted)', { skip }, () =
     const all = user.flat().join('\n');
     for (const line of ['f file 1234:5678 4750', 'd/ directory 7:7 2775', 'l symlink 9:9 777 -> /f', 'null character-device 0:0 644 dev=1,3',
       'sda block-device 0:0 644 dev=8,0', 'home/app/mine file 1500:1500 644', 'home/app/dir/ directory 1500:1500 755', 'home/app/link symlink 1500:1500 777 -> mine',
-      'g file 0:0 644', '.wh.f file 0:0 644']) {
+      'g file 0:0 644', '.wh.f file 0:0 644', 'from-one file 4242:4343 4710']) {
       assert.ok(all.includes(line), `${line} in\n${all}`);
     }
   });
