@@ -15,7 +15,11 @@ for name in run-in-root fakeroot-supervisor launcher; do
     command -v gcc >/dev/null || { echo "build-native: gcc is needed (apt-get install -y gcc libc6-dev)" >&2; exit 1; }
     echo "build-native: compiling $bin" >&2
     # -s: the launcher ships in every executor image; symbols only add size.
-    gcc -O2 -static -s -Wall -Wextra -o "$bin.tmp" "$src"
+    if ! gcc -O2 -static -s -Wall -Wextra -o "$bin.tmp" "$src"; then
+      # The supervisor is x86_64/aarch64 only (ptrace registers): elsewhere non-root RUN says it is missing.
+      if [ "$name" = fakeroot-supervisor ]; then echo "build-native: $name not built for $(uname -m): non-root RUN unavailable" >&2; rm -f "$bin.tmp"; continue; fi
+      exit 1
+    fi
     mv -f "$bin.tmp" "$bin"
   fi
 done

@@ -1,6 +1,7 @@
 // RUN: executes a command inside the build root with the image's environment, user and working directory,
 // as Docker does (kaniko's pkg/commands/run.go for reference; Docker wins where they differ: USER's group is
 // honoured). The process work is done by src/sandbox (a native helper); the snapshot walks the tree after.
+import { existsSync } from 'node:fs';
 import { chmod, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
@@ -80,6 +81,11 @@ export function runCommand(instr: RunInstruction, opts: RunMountOptions = {}): C
       if (owners !== undefined) {
         const dir = await mkdtemp(join(step.runtime.scratchDir ?? tmpdir(), 'fakeroot-'));
         supervisor = { path: supervisorPathFor(step.runtime.helperPath), tableIn: join(dir, 'in'), tableOut: join(dir, 'out') };
+        if (!existsSync(supervisor.path)) {
+          await rm(dir, { recursive: true, force: true });
+          throw new BuildError('NOT_SUPPORTED', `RUN in non-root mode needs the fake-root supervisor, which is not at ${supervisor.path} (non-root mode)`,
+            { hint: 'build it with scripts/build-native.sh (x86_64 and aarch64), or run the executor as root' });
+        }
         await writeFakerootTable(owners, step.root, supervisor.tableIn);
       }
       step.log.debug({ argv: proc.argv, cwd, uid: user.uid, gid: user.gid }, 'Running command');
