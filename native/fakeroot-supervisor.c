@@ -23,7 +23,8 @@
  *   stat/lstat/fstat/newfstatat/statx          the result rewritten in the tracee's memory from the table (no
  *                                              record: the build user's uid/gid read as 0)
  *   unlink/unlinkat/rmdir/rename*              the record of a node whose last name goes is dropped
- *   mount/umount2/chroot/pivot_root            refused (EPERM); the supervisor then exits 125 naming the call
+ *   mount/umount2/chroot/pivot_root            SECCOMP_RET_TRAP (outranks a container profile's ERRNO): EPERM, and
+ *                                              the supervisor then exits 125 naming the call
  *
  * --table-in: records "uid gid mode kind major minor path", each ended by a NUL (kind '-', 'c' or 'b'); the
  * supervisor lstat's each path to key it by (dev, inode). --table-out: at exit, one line per live record:
@@ -370,60 +371,55 @@ static const long traced[] = {
   SYS_getuid, SYS_geteuid, SYS_getgid, SYS_getegid, SYS_getresuid, SYS_getresgid, SYS_getgroups,
   SYS_setuid, SYS_setgid, SYS_setreuid, SYS_setregid, SYS_setresuid, SYS_setresgid, SYS_setgroups, SYS_setfsuid, SYS_setfsgid,
   SYS_fchown, SYS_fchownat, SYS_fchmod, SYS_fchmodat, SYS_fchmodat2, SYS_mknodat, SYS_fstat, SYS_newfstatat, SYS_statx,
-  SYS_unlinkat, SYS_renameat, SYS_renameat2, SYS_mkdirat, SYS_symlinkat, SYS_umount2, SYS_chroot, SYS_pivot_root, SYS_mount,
+  SYS_unlinkat, SYS_renameat, SYS_renameat2, SYS_mkdirat, SYS_symlinkat,
 #ifdef SYS_chown
   SYS_chown, SYS_lchown, SYS_chmod, SYS_mknod, SYS_stat, SYS_lstat, SYS_unlink, SYS_rmdir, SYS_rename, SYS_mkdir, SYS_symlink, SYS_creat,
 #endif
 };
 
+/* What a non-root build cannot allow: SECCOMP_RET_TRAP, which outranks the container profile's ERRNO (TRACE does not),
+ * so the supervisor sees the call as a SIGSYS stop even under RuntimeDefault. */
+static const long trapped[] = { SYS_mount, SYS_umount2, SYS_chroot, SYS_pivot_root };
+
 static void install_filter(void) {
-  struct sock_filter f[128];
+  struct sock_filter f[160];
+  enum { L_NONE, L_TRACE, L_TRAP, L_OPENAT, L_OPEN };
+  unsigned char fix[160] = { 0 };
   unsigned n = 0;
-  size_t nt = sizeof traced / sizeof traced[0];
 #define ADD(code, k, jt, jf) (f[n++] = (struct sock_filter)BPF_JUMP(code, k, jt, jf))
   ADD(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch), 0, 0);
   /* A foreign ABI (i386 on x86_64) is not translated. */
   ADD(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_NATIVE, 1, 0);
   ADD(BPF_RET | BPF_K, SECCOMP_RET_ALLOW, 0, 0);
   ADD(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr), 0, 0);
-  /* Layout after the table: [ALLOW] [TRACE] [openat check x4] ([open check x4]) */
-  for (size_t i = 0; i < nt; i++) {
-    unsigned to_trace = (unsigned)(nt - i - 1) + 1; /* skip the rest of the table and ALLOW */
-    ADD(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)traced[i], (unsigned char)to_trace, 0);
-  }
-  /* Not in the table: openat (and open) with O_CREAT go to their checks, everything else is allowed. */
+  for (size_t i = 0; i < sizeof traced / sizeof traced[0]; i++) { fix[n] = L_TRACE; ADD(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)traced[i], 0, 0); }
+  for (size_t i = 0; i < sizeof trapped / sizeof trapped[0]; i++) { fix[n] = L_TRAP; ADD(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)trapped[i], 0, 0); }
+  /* openat (and open) trap only with O_CREAT: their checks below. */
+  fix[n] = L_OPENAT; ADD(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat, 0, 0);
 #ifdef SYS_open
-  ADD(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat, 3, 0);
-  ADD(BPF_JMP | BPF_JEQ | BPF_K, SYS_open, 6, 0);
-#else
-  ADD(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat, 2, 0);
+  fix[n] = L_OPEN; ADD(BPF_JMP | BPF_JEQ | BPF_K, SYS_open, 0, 0);
 #endif
   ADD(BPF_RET | BPF_K, SECCOMP_RET_ALLOW, 0, 0);
+  unsigned trace_at = n;
   ADD(BPF_RET | BPF_K, SECCOMP_RET_TRACE, 0, 0);
-  /* openat: flags are args[2]. */
+  unsigned trap_at = n;
+  ADD(BPF_RET | BPF_K, SECCOMP_RET_TRAP, 0, 0);
+  unsigned openat_at = n;
   ADD(BPF_LD | BPF_W | BPF_ABS, ARG_LO(2), 0, 0);
   ADD(BPF_JMP | BPF_JSET | BPF_K, O_CREAT, 0, 1);
   ADD(BPF_RET | BPF_K, SECCOMP_RET_TRACE, 0, 0);
   ADD(BPF_RET | BPF_K, SECCOMP_RET_ALLOW, 0, 0);
+  unsigned open_at = n;
 #ifdef SYS_open
-  /* open: flags are args[1]. */
   ADD(BPF_LD | BPF_W | BPF_ABS, ARG_LO(1), 0, 0);
   ADD(BPF_JMP | BPF_JSET | BPF_K, O_CREAT, 0, 1);
   ADD(BPF_RET | BPF_K, SECCOMP_RET_TRACE, 0, 0);
   ADD(BPF_RET | BPF_K, SECCOMP_RET_ALLOW, 0, 0);
 #endif
 #undef ADD
-  /* The table's jumps land on TRACE: fix them now that the layout is known. */
-  unsigned table_start = 4, allow_at = table_start + (unsigned)nt
-#ifdef SYS_open
-    + 2
-#else
-    + 1
-#endif
-    ;
-  for (size_t i = 0; i < nt; i++) {
-    unsigned at = table_start + (unsigned)i;
-    f[at].jt = (unsigned char)(allow_at + 1 - (at + 1));
+  for (unsigned i = 0; i < n; i++) {
+    unsigned target = fix[i] == L_TRACE ? trace_at : fix[i] == L_TRAP ? trap_at : fix[i] == L_OPENAT ? openat_at : open_at;
+    if (fix[i] != L_NONE) f[i].jt = (unsigned char)(target - (i + 1));
   }
   struct sock_fprog prog = { (unsigned short)n, f };
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die("no_new_privs: %s", strerror(errno));
@@ -552,13 +548,6 @@ static void on_entry(struct proc *p) {
                                    : (v == c->rgid || v == c->egid || v == c->sgid || v == c->fsgid));
     if (ok && v != NOCHG) { if (user) c->fsuid = v; else c->fsgid = v; }
     emulate(p, &r, old);
-    return;
-  }
-
-  /* refused: what a non-root build cannot give */
-  if (nr == SYS_mount || nr == SYS_umount2 || nr == SYS_chroot || nr == SYS_pivot_root) {
-    if (refused == NULL) refused = nr == SYS_mount ? "mount" : nr == SYS_umount2 ? "umount2" : nr == SYS_chroot ? "chroot" : "pivot_root";
-    emulate(p, &r, -EPERM);
     return;
   }
 
@@ -982,6 +971,18 @@ int main(int argc, char **argv) {
     siginfo_t si;
     /* Without PTRACE_SEIZE a group-stop looks like a signal stop, except that it has no siginfo: resume it. */
     if (ptrace(PTRACE_GETSIGINFO, pid, 0, &si) != 0) { ptrace(PTRACE_CONT, pid, 0, 0); continue; }
+    if (sig == SIGSYS && si.si_code == 1 /* SYS_SECCOMP */) {
+      long nr = si.si_syscall;
+      const char *name = nr == SYS_mount ? "mount" : nr == SYS_umount2 ? "umount2" : nr == SYS_chroot ? "chroot" : nr == SYS_pivot_root ? "pivot_root" : NULL;
+      if (name != NULL) {
+        /* Ours (SECCOMP_RET_TRAP): the call fails with EPERM, as without us, and the RUN fails after it naming the call. */
+        if (refused == NULL) refused = name;
+        regs_t r;
+        if (get_regs(pid, &r) == 0) { R_RET(r) = (unsigned long)-EPERM; set_regs(pid, &r); }
+        ptrace(PTRACE_CONT, pid, 0, 0);
+        continue;
+      }
+    }
     ptrace(PTRACE_CONT, pid, 0, (void *)(long)sig); /* an ordinary signal: delivered */
   }
   if (table_out != NULL) save_table(table_out);

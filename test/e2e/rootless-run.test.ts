@@ -56,7 +56,7 @@ describe('non-root RUN in container mode (runc, PSS Restricted)', { skip }, () =
     registry = await startRegistry({ auth: 'none' });
     work = await mkdtemp(join(tmpdir(), 'e2e-rootless-run-'));
     template = join(work, 'template');
-    await assembleKanikoDir(template);
+    await Promise.all([assembleKanikoDir(template), pushBusyboxBase(`${registry.host}/rootless-run/busybox:1`)]);
     opts = {
       keychain: anonymousKeychain, insecureRegistries: new Set([registry.host]), skipTlsVerifyRegistries: new Set(),
       certificates: new Map(), clientCerts: new Map(), retries: 0, userAgent: 'test', log: pino({ level: 'silent' }),
@@ -103,7 +103,6 @@ describe('non-root RUN in container mode (runc, PSS Restricted)', { skip }, () =
 
   test('busybox (static): chown, chmod 4755, chown -h, mknod, stat inside RUN, USER: every entry as the root build', { timeout: 600_000 }, async (t) => {
     const base = `${registry.host}/rootless-run/busybox:1`;
-    await pushBusyboxBase(base);
     const dockerfile = [
       // A stage that RUNs in '/' before the target (then '/' is reset), read back by COPY --from.
       `FROM ${base} AS one`,
@@ -212,15 +211,15 @@ describe('non-root RUN in container mode (runc, PSS Restricted)', { skip }, () =
     assert.ok((await layersOf(`${registry.host}/rootless-run/variant:out`, 1)).flat().includes('etc/passwd file 7:7 644'));
   });
 
-  test('a RUN calling mount fails with a line naming the mode and the calls a fake root cannot make', { timeout: 300_000 }, async () => {
+  test('a RUN calling mount fails with one line naming the call and the mode, under the container profile too', { timeout: 300_000 }, async () => {
     const base = `${registry.host}/rootless-run/busybox:1`;
     const files = { Dockerfile: `FROM ${base}\nRUN mkdir /m && mount -t tmpfs none /m\n` };
     const run = await runcExecutor(await bundleFor('mount-user', files, true), ['--context=dir:///workspace', '--no-push', '--insecure-pull', '--log-format=text'], { restricted: true });
     assert.notEqual(run.code, 0);
-    // RuntimeDefault refuses mount before the supervisor's filter sees it (ERRNO wins over TRACE): the command's own
-    // failure, then one line naming the mode and the calls (the supervisor names the call itself where it sees it:
-    // src/sandbox/fakeroot-supervisor.test.ts).
-    assert.match(run.stderr, /error: \/workspace\/Dockerfile:2: RUN mkdir \/m && mount -t tmpfs none \/m returned a non-zero code: 1\n/);
-    assert.match(run.stderr, /hint: non-root mode: the command ran as a fake root without privileges; mount, chroot, unshare/);
+    // The container's profile refuses mount (ERRNO); the supervisor's SECCOMP_RET_TRAP outranks it, so it sees the call.
+    const errors = run.stderr.split('\n').filter((l) => l.startsWith('error: '));
+    assert.equal(errors.length, 1, run.stderr);
+    assert.match(errors[0] ?? '', /^error: \/workspace\/Dockerfile:2: the command called mount\(2\), which a non-root build cannot allow \(no privileges, no namespaces\); the command failed$/);
+    assert.match(run.stdout + run.stderr, /mount: permission denied/);
   });
 });
