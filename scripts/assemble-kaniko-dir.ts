@@ -3,6 +3,7 @@
 //   <outRoot>/kaniko/node, lib/          Node and the shared libraries `ldd node` lists (with the loader)
 //   <outRoot>/kaniko/app/*.mjs           one esbuild bundle per program
 //   <outRoot>/kaniko/run-in-root         RUN's static helper
+//   <outRoot>/kaniko/fakeroot-supervisor non-root RUN's static supervisor (ptrace + seccomp)
 //   <outRoot>/kaniko/ssl/certs/ca-certificates.crt, .docker/, tmp/
 //   <outRoot>/etc/nsswitch.conf          "hosts: files dns" (glibc's resolver order; kaniko's image ships it)
 // Why everything under one directory: in container mode the image's base rootfs is unpacked over '/' and '/'
@@ -11,6 +12,7 @@
 // Usage: node scripts/assemble-kaniko-dir.ts OUT_ROOT   (prints the directory's size and its gzip size)
 //        node scripts/assemble-kaniko-dir.ts --packages   (the node_modules packages the bundles use, one a line)
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, readdir, lstat, realpath, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -105,7 +107,10 @@ export async function assembleKanikoDir(outRoot: string, opts: AssembleOptions =
   await copyFile(join(native, 'launcher'), join(dir, 'executor'));
   await copyFile(join(native, 'launcher'), join(dir, 'warmer'));
   await copyFile(join(native, 'run-in-root'), join(dir, 'run-in-root'));
-  for (const f of ['executor', 'warmer', 'run-in-root', 'node', `lib/${loaderName}`]) await chmod(join(dir, f), 0o755);
+  // Not built where ptrace's registers are not known (scripts/build-native.sh): non-root RUN then says so.
+  const supervisor = existsSync(join(native, 'fakeroot-supervisor'));
+  if (supervisor) await copyFile(join(native, 'fakeroot-supervisor'), join(dir, 'fakeroot-supervisor'));
+  for (const f of ['executor', 'warmer', 'run-in-root', ...(supervisor ? ['fakeroot-supervisor'] : []), 'node', `lib/${loaderName}`]) await chmod(join(dir, f), 0o755);
   await copyFile(opts.caBundle ?? '/etc/ssl/certs/ca-certificates.crt', join(dir, 'ssl', 'certs', 'ca-certificates.crt'));
 
   await mkdir(join(outRoot, 'etc'), { recursive: true });

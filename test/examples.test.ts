@@ -172,10 +172,28 @@ function flagProblems(inv: Invocation, specs?: readonly FlagSpec[]): string[] {
 }
 
 describe('examples', () => {
+  it('k8s/pod-restricted.yaml meets Pod Security Standards "Restricted" (issue 19)', () => {
+    const [pod] = documents(join(examplesDir, 'k8s', 'pod-restricted.yaml'));
+    const spec = isObject(pod?.['spec']) ? pod['spec'] : {};
+    const podSc = isObject(spec['securityContext']) ? spec['securityContext'] : {};
+    const containers = objects(spec['containers']);
+    assert.ok(containers.length > 0);
+    for (const c of containers) {
+      const sc = isObject(c['securityContext']) ? c['securityContext'] : {};
+      const pick = (k: string): unknown => sc[k] ?? podSc[k];
+      assert.equal(pick('runAsNonRoot'), true);
+      assert.ok(typeof pick('runAsUser') === 'number' && pick('runAsUser') !== 0, 'runAsUser is a non-zero uid');
+      assert.equal(sc['allowPrivilegeEscalation'], false);
+      assert.deepEqual((isObject(sc['capabilities']) ? sc['capabilities'] : {})['drop'], ['ALL']);
+      assert.equal((isObject(pick('seccompProfile')) ? pick('seccompProfile') as Json : {})['type'], 'RuntimeDefault');
+      assert.match(String(c['image']), /-restricted$/, 'the Restricted variant of the executor image');
+    }
+  });
+
   it('are the expected set', () => {
     assert.deepEqual(all.map((f) => relative(examplesDir, f)), [
       'cloudbuild.yaml', 'docker-run-stdin.sh', 'gitlab-ci.yml',
-      'k8s/job-cache-pvc.yaml', 'k8s/jobs-multi-arch.yaml', 'k8s/pod-gcs.yaml', 'k8s/pod-s3-ecr.yaml', 'tekton/task.yaml',
+      'k8s/job-cache-pvc.yaml', 'k8s/jobs-multi-arch.yaml', 'k8s/pod-gcs.yaml', 'k8s/pod-restricted.yaml', 'k8s/pod-s3-ecr.yaml', 'tekton/task.yaml',
     ]);
   });
 

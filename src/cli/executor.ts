@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build, checkEmulation } from '../pipeline/build.ts';
-import { chooseBuildRoot, chooseRootMode, hostSignals } from '../pipeline/build-root.ts';
+import { checkRootWritable, chooseBuildRoot, chooseRootMode, hostSignals } from '../pipeline/build-root.ts';
 import type { BuildOptions, RunOutputSource } from '../pipeline/options.ts';
 import { localContextDirs, namedContexts, parseBuildContexts } from '../pipeline/named-contexts.ts';
 import { failOnWarnings, lintBuild, logWarnings } from '../pipeline/lint.ts';
@@ -72,8 +72,9 @@ export async function executorMain(io: CliIo): Promise<void> {
   const rootless = chooseRootMode(oneOf('rootless', flags.string('rootless') ?? 'auto', ['auto', 'always', 'never'] as const),
     hostSignals.readFile('/proc/self/status'), { isolate: !rootChoice.containerMode, ...(process.geteuid !== undefined ? { euid: process.geteuid() } : {}) });
   log.info(rootless.rootless
-    ? `Non-root mode (${rootless.reason}): owners and modes are kept in an ownership table; RUN is not supported yet`
+    ? `Non-root mode (${rootless.reason}): owners and modes are kept in an ownership table; ${rootChoice.containerMode ? 'RUN runs as fake root under the ptrace supervisor' : 'RUN needs container mode'}`
     : `Root mode (${rootless.reason})`);
+  checkRootWritable(rootless, rootChoice.containerMode);
   const platforms = platformsFrom(flags);
   const platform = platforms[0] ?? hostPlatform();
   const startedOn = new Date();

@@ -2,6 +2,7 @@
 // (not kaniko's boolean methods) so the build loop can plan snapshots and caching.
 import type { OwnershipTable } from '../ownership/table.ts';
 import type { Log } from '../log.ts';
+import type { IgnoreList } from '../rootfs/ignore-list.ts';
 import type { ConfigFile } from '../oci/types.ts';
 
 export interface CommandEffects {
@@ -55,6 +56,8 @@ export interface StepContext {
     readonly gitEnv?: Readonly<Record<string, string | undefined>>;
     /** Scratch directory outside the snapshot for secret files. */
     readonly scratchDir?: string;
+    /** The paths that are not the image's (non-root RUN: the walk that maps the supervisor's records to paths skips them). */
+    readonly ignore?: IgnoreList;
     /** --cache-mount-dir: where RUN --mount=type=cache contents live between builds. */
     readonly cacheMountDir?: string;
   };

@@ -1,9 +1,10 @@
 // RUN: executes a command inside the build root with the image's environment, user and working directory,
 // as Docker does (kaniko's pkg/commands/run.go for reference; Docker wins where they differ: USER's group is
 // honoured). The process work is done by src/sandbox (a native helper); the snapshot walks the tree after.
+import { existsSync } from 'node:fs';
 import { chmod, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, posix } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 import { predefinedArgs } from '../dockerfile/args.ts';
 import { expandWord } from '../dockerfile/expand.ts';
 import type { RunInstruction } from '../dockerfile/instructions.ts';
@@ -16,6 +17,7 @@ import { lookupUser, supplementaryGroups } from '../rootfs/users.ts';
 import { runInRoot } from '../sandbox/run-in-root.ts';
 import { bindMountInputs, prepareRunMounts, type PreparedMounts, type RunMountOptions } from './run-mounts.ts';
 import { startSshForward, type SshForward } from '../sandbox/ssh-agent.ts';
+import { applyFakerootTable, supervisorPathFor, writeFakerootTable } from './run-fakeroot.ts';
 import type { Command, SecretSource, StepContext } from './command.ts';
 
 const defaultShell: readonly string[] = ['/bin/sh', '-c'];
@@ -49,6 +51,18 @@ export function runCommand(instr: RunInstruction, opts: RunMountOptions = {}): C
     async execute(step) {
       const mounts = checkRunFlags(instr, runWorkingDir(step.image), (v) => expandWord(v, step.env, { escape: step.escape }));
       const config = step.image.config;
+      // Non-root mode (container mode): the command runs as fake root under the supervisor; what needs mounts or
+      // namespaces cannot be given without privileges, and is refused before anything runs.
+      const owners = step.owners;
+      if (owners !== undefined && step.runtime.isolate) {
+        throw new BuildError('NOT_SUPPORTED', 'RUN in non-root mode runs only in container mode, not with --root-dir (non-root mode)');
+      }
+      if (owners !== undefined) {
+        const flag = mounts[0] !== undefined ? `--mount=type=${mounts[0].type}` : instr.network === 'none' ? '--network=none' : undefined;
+        if (flag !== undefined) {
+          throw new BuildError('NOT_SUPPORTED', `RUN ${flag} needs mount or network namespaces, which a non-root build cannot create (non-root mode)`);
+        }
+      }
       const user = await resolveRunUser(step.root, config.User ?? '');
       const env = buildRunEnv(config.Env ?? [], step.args, step.buildArgs, user.home);
       const secrets = await prepareSecrets(step, mounts.filter((m) => m.type === 'secret'));
@@ -61,8 +75,19 @@ export function runCommand(instr: RunInstruction, opts: RunMountOptions = {}): C
       if (ssh.sock !== undefined && !env.some((e) => e.startsWith('SSH_AUTH_SOCK='))) env.push(`SSH_AUTH_SOCK=${ssh.sock}`);
       const cwd = runWorkingDir(step.image);
       // Docker (runc) creates a missing working directory, owned by root.
-      await mkdirAllInRoot(step.root, cwd, { uid: 0, gid: 0, mode: 0o755 });
+      await mkdirAllInRoot(step.root, cwd, { uid: 0, gid: 0, mode: 0o755, ...(owners !== undefined ? { owners } : {}) });
       const proc = runProcess(instr, config.Shell);
+      let supervisor: { path: string; tableIn: string; tableOut: string } | undefined;
+      if (owners !== undefined) {
+        const dir = await mkdtemp(join(step.runtime.scratchDir ?? tmpdir(), 'fakeroot-'));
+        supervisor = { path: supervisorPathFor(step.runtime.helperPath), tableIn: join(dir, 'in'), tableOut: join(dir, 'out') };
+        if (!existsSync(supervisor.path)) {
+          await rm(dir, { recursive: true, force: true });
+          throw new BuildError('NOT_SUPPORTED', `RUN in non-root mode needs the fake-root supervisor, which is not at ${supervisor.path} (non-root mode)`,
+            { hint: 'build it with scripts/build-native.sh (x86_64 and aarch64), or run the executor as root' });
+        }
+        await writeFakerootTable(owners, step.root, supervisor.tableIn);
+      }
       step.log.debug({ argv: proc.argv, cwd, uid: user.uid, gid: user.gid }, 'Running command');
       const { exitCode } = await runInRoot({
         root: step.root,
@@ -81,10 +106,21 @@ export function runCommand(instr: RunInstruction, opts: RunMountOptions = {}): C
         bindFiles: [...secrets.files, ...ssh.files],
         binds: mounted.binds.map((b) => ({ ...b, target: rootRelative(step.root, b.target) })),
         helperPath: step.runtime.helperPath,
+        ...(supervisor !== undefined ? { supervisor } : {}),
         onOutput: (chunk) => step.runtime.output(chunk),
         signal: step.signal,
       }).finally(() => step.runtime.output(Buffer.alloc(0)));
-      if (exitCode !== 0) throw new BuildError('RUN_FAILED', runFailure(proc.argv, exitCode), { exitCode });
+      if (supervisor !== undefined && owners !== undefined) {
+        const started = Date.now();
+        const recorded = await applyFakerootTable(owners, step.root, supervisor.tableOut, step.runtime.ignore ?? { ignores: () => false });
+        await rm(dirname(supervisor.tableIn), { recursive: true, force: true });
+        step.log.debug({ recorded, durationMs: Date.now() - started }, 'Ownership table after RUN');
+      }
+      if (exitCode !== 0) {
+        throw new BuildError('RUN_FAILED', runFailure(proc.argv, exitCode), { exitCode,
+          // What a fake root cannot do: the container's seccomp profile refuses these before the supervisor sees them.
+          ...(owners !== undefined ? { hint: 'non-root mode: the command ran as a fake root without privileges; mount, chroot, unshare and other calls that need real root fail with EPERM' } : {}) });
+      }
       return { image: step.image };
       } finally {
         await mounted?.release();

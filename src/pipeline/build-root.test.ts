@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { UsageError } from '../errors.ts';
-import { chooseBuildRoot, chooseRootMode, detectContainer, type ContainerSignals } from './build-root.ts';
+import { checkRootWritable, chooseBuildRoot, chooseRootMode, detectContainer, type ContainerSignals } from './build-root.ts';
 
 function signals(files: Record<string, string>, env: Record<string, string> = {}): ContainerSignals {
   return { env, readFile: (p) => files[p], exists: (p) => p in files };
@@ -29,4 +29,12 @@ test('chooseRootMode: auto decides, never without the capabilities is refused wi
   assert.equal(chooseRootMode('auto', 'Uid:\t1000\t1000\t1000\t1000\nCapEff:\t0000000000000000\n', { isolate: true }).rootless, true);
   assert.throws(() => chooseRootMode('never', 'Uid:\t0\t0\t0\t0\nCapEff:\t00000000a80425f8\n', { isolate: false }),
     /--rootless=never: the executor needs root privileges: running as uid 0 without CAP_CHOWN, CAP_DAC_OVERRIDE$/);
+});
+
+test('non-root container mode refuses a / it cannot write, with one line and a hint', () => {
+  const nonRoot = chooseRootMode('auto', 'Uid:\t1000\t1000\t1000\t1000\nCapEff:\t0000000000000000\n', { isolate: false });
+  assert.throws(() => checkRootWritable(nonRoot, true, () => false), /^BuildError: non-root mode in container mode builds into \/, which uid 1000 cannot write$/);
+  checkRootWritable(nonRoot, true, () => true);
+  checkRootWritable(nonRoot, false, () => false);
+  checkRootWritable(chooseRootMode('auto', 'Uid:\t0\t0\t0\t0\nCapEff:\t00000000a80425fb\n', { isolate: false }), true, () => false);
 });

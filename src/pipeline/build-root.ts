@@ -1,7 +1,7 @@
 // Where files land. Inside the executor's own container the build root is '/' (kaniko's model). Anywhere else
 // writing to '/' would wreck the host, so it needs --force; --root-dir builds in a directory instead.
-import { existsSync, readFileSync } from 'node:fs';
-import { UsageError } from '../errors.ts';
+import { accessSync, constants as fsConstants, existsSync, readFileSync } from 'node:fs';
+import { BuildError, UsageError } from '../errors.ts';
 import { decideRootless, type RootlessDecision, type RootlessFlag } from '../ownership/privileges.ts';
 
 export interface ContainerSignals {
@@ -66,4 +66,26 @@ export function chooseRootMode(flag: RootlessFlag, status: string | undefined, o
     });
   }
   return decision;
+}
+
+/** Whether this process may create and remove entries in `dir` (access(2), W_OK|X_OK). */
+export function writableDir(dir: string): boolean {
+  try {
+    accessSync(dir, fsConstants.W_OK | fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Non-root container mode builds into '/' of the executor's own container: '/' must be ours (the Restricted image
+ * variant's '/' belongs to uid 1000). Refused at start-up with one line, not half-way through the first unpack.
+ */
+export function checkRootWritable(decision: RootlessDecision, containerMode: boolean, writable: (dir: string) => boolean = writableDir): void {
+  if (!decision.rootless || !containerMode || writable('/')) return;
+  const who = decision.uid === undefined ? 'this uid' : `uid ${decision.uid}`;
+  throw new BuildError('BUILD', `non-root mode in container mode builds into /, which ${who} cannot write`, {
+    hint: 'use the Restricted variant of the executor image (its / belongs to uid 1000: scripts/restricted-image.ts), or run as root',
+  });
 }

@@ -5,6 +5,7 @@ import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Log } from '../log.ts';
 import type { Image } from '../oci/image.ts';
+import type { OwnershipTable } from '../ownership/table.ts';
 import { extractLayer } from '../rootfs/extract.ts';
 import { createIgnoreList, type IgnoreList } from '../rootfs/ignore-list.ts';
 import { isWithin, toRootPath } from '../rootfs/resolve.ts';
@@ -67,7 +68,7 @@ export interface StageFilesystems {
  * as files under the work directory, base layers still in the registry) describes them exactly. Extracted
  * once, on first use, under `<workDir>/stages/<n>` (inside the executor's ignored directory).
  */
-export function stageFilesystems(workDir: string, log: Log): StageFilesystems {
+export function stageFilesystems(workDir: string, log: Log, tableFor?: (dir: string) => OwnershipTable | undefined): StageFilesystems {
   const pending = new Map<number, Promise<string>>();
   return {
     dirFor(index, image) {
@@ -79,7 +80,9 @@ export function stageFilesystems(workDir: string, log: Log): StageFilesystems {
           const started = Date.now();
           const layers = await image.layers();
           log.info(`Extracting the filesystem of stage ${index} for COPY --from`);
-          for (const layer of layers) await extractLayer(target, await layer.uncompressed(), { ignore: createIgnoreList([]), log });
+          // Non-root mode: owners and modes into the directory's own table (COPY --from reads them there).
+          const owners = tableFor?.(target);
+          for (const layer of layers) await extractLayer(target, await layer.uncompressed(), { ignore: createIgnoreList([]), log, ...(owners !== undefined ? { owners } : {}) });
           log.debug({ stage: index, layers: layers.length, durationMs: Date.now() - started }, 'Stage filesystem extracted');
           return target;
         })();

@@ -186,10 +186,11 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
   let stepStartedMs = Date.now();
   const commands: Command[] = instructions.map((i) => commandFor(i, deps.dockerignore === undefined ? {} : { ignore: deps.dockerignore }));
   await mkdir(deps.root, { recursive: true });
-  // Non-root mode: a RUN from the base image's ONBUILD triggers (the Dockerfile's own were refused before the build).
-  const run = opts.rootless !== undefined ? commands.find((c) => c.effects.snapshot === 'tree') : undefined;
+  // Non-root mode outside container mode: a RUN from the base image's ONBUILD triggers (the Dockerfile's own were
+  // refused before the build).
+  const run = opts.rootless !== undefined && !deps.containerMode ? commands.find((c) => c.effects.snapshot === 'tree') : undefined;
   if (run !== undefined) {
-    throw new BuildError('BUILD', `${plan.file}:${run.line}: stage ${plan.name ?? plan.index}: ${run.text}: RUN needs root or the supervisor, not built yet (non-root mode: ${opts.rootless ?? ''})`);
+    throw new BuildError('BUILD', `${plan.file}:${run.line}: stage ${plan.name ?? plan.index}: ${run.text}: RUN in non-root mode runs only in container mode, not with --root-dir (non-root mode: ${opts.rootless ?? ''})`);
   }
   // The base is unpacked lazily: only when a step that is not a cache hit needs files (kaniko does the same), so a
   // rebuild whose every RUN/COPY is cached never extracts anything. Cache hits before that point wait in `pending`.
@@ -234,6 +235,7 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
     ...(opts.ssh === undefined ? {} : { ssh: opts.ssh }),
     ...(opts.gitEnv === undefined ? {} : { gitEnv: opts.gitEnv }),
     scratchDir: opts.workDir,
+    ignore: deps.ignore,
     ...(opts.cacheMountDir === undefined ? {} : { cacheMountDir: opts.cacheMountDir }),
   };
   // The snapshotter's baseline is taken lazily, right before the first step that needs a tree walk, so the

@@ -37,6 +37,11 @@ export interface RunInRootOptions {
   readonly bindFiles?: readonly { readonly source: string; readonly target: string }[];
   /** RUN --mount=type=cache|bind: host directories or files bound on targets relative to the root (symlinks resolved), read-only unless readonly is false. */
   readonly binds?: readonly { readonly source: string; readonly target: string; readonly readonly: boolean }[];
+  /**
+   * Non-root mode (container mode only): the helper runs under the fake-root supervisor
+   * (native/fakeroot-supervisor.c), which reads the ownership table from `tableIn` and writes it to `tableOut`.
+   */
+  readonly supervisor?: { readonly path: string; readonly tableIn: string; readonly tableOut: string };
   /** When set, this script (a #! file's content) is executed instead of looking argv[0] up. */
   readonly script?: string;
   readonly onOutput: (chunk: Buffer, stream: 'stdout' | 'stderr') => void;
@@ -117,11 +122,14 @@ function signalNumber(name: NodeJS.Signals | null): number {
 }
 
 export async function runInRoot(opts: RunInRootOptions): Promise<RunInRootResult> {
-  const args = helperArgs(opts);
+  const sup = opts.supervisor;
+  const helperArgv = helperArgs(opts);
+  const [command, args] = sup === undefined ? [opts.helperPath, helperArgv]
+    : [sup.path, ['--table-in', sup.tableIn, '--table-out', sup.tableOut, '--error-fd', '3', '--', opts.helperPath, ...helperArgv]];
   if (opts.signal.aborted) throw new BuildError('BUILD', 'RUN was cancelled', { cause: opts.signal.reason });
   let child: ChildProcess;
   try {
-    child = spawn(opts.helperPath, args, {
+    child = spawn(command, args, {
       env: envObject(opts.env),
       stdio: ['ignore', 'pipe', 'pipe', 'pipe', opts.script === undefined ? 'ignore' : 'pipe'],
       // Container mode: the helper execs in place, so its process group holds everything the command started.
@@ -171,6 +179,9 @@ export async function runInRoot(opts: RunInRootOptions): Promise<RunInRootResult
     const exitCode = code ?? 128 + signalNumber(signal);
     const setupMessage = Buffer.concat(setupErrors).toString('utf8').trim();
     if (exitCode === setupFailure && setupMessage !== '') {
+      // The supervisor refused a call (mount, chroot…): its line says which.
+      const refused = /^refused: (.*)$/m.exec(setupMessage)?.[1];
+      if (refused !== undefined) throw new BuildError('BUILD', refused);
       throw new BuildError('BUILD', `cannot run the command in the build root: ${setupMessage}`);
     }
     return { exitCode };

@@ -186,7 +186,7 @@ describe('non-root builds (PSS Restricted)', { skip }, () => {
     assert.equal(run.code, 1, run.stderr);
     const errors = run.stderr.split('\n').filter((l) => l.startsWith('error: '));
     assert.equal(errors.length, 1, run.stderr);
-    assert.match(errors[0] ?? '', /Dockerfile:3: stage build: RUN echo hi: RUN needs root or the supervisor, not built yet \(non-root mode: running as uid 1000 without CAP_CHOWN/);
+    assert.match(errors[0] ?? '', /Dockerfile:3: stage build: RUN echo hi: RUN in non-root mode runs only in container mode, not with --root-dir \(non-root mode: running as uid 1000 without CAP_CHOWN/);
     assert.doesNotMatch(run.stdout + run.stderr, /Unpacking rootfs|Retrieving image/, 'nothing pulled or unpacked');
   });
 });

@@ -176,7 +176,7 @@ test('self-hosted: the executor builds its own image, which builds and pushes a 
   const { bundle, rootfs, configPath } = await unpackBundle(image, 'bundle');
   assert.deepEqual((await readdir(rootfs)).sort(), ['etc', 'kaniko', 'workspace']);
   assert.deepEqual(await readdir(join(rootfs, 'etc')), ['nsswitch.conf']);
-  for (const p of ['executor', 'warmer', 'node', 'run-in-root', 'lib/ld-linux-x86-64.so.2', 'app/executor.mjs', 'ssl/certs/ca-certificates.crt', '.docker']) {
+  for (const p of ['executor', 'warmer', 'node', 'run-in-root', 'fakeroot-supervisor', 'lib/ld-linux-x86-64.so.2', 'app/executor.mjs', 'ssl/certs/ca-certificates.crt', '.docker']) {
     await lstat(join(rootfs, 'kaniko', p));
   }
 

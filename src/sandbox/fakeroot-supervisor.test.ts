@@ -1,0 +1,87 @@
+// native/fakeroot-supervisor.c on its own, as uid 1000 without capabilities (setpriv), over a directory it owns:
+// the fake credentials, chown/chmod/mknod/stat agreeing through the table, the table in and out, a static binary
+// (busybox), forks, and a refused call (mount) named on the error fd.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { chown, lstat, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { buildRunHelper } from './busybox-fixture.ts';
+
+const skip = process.getuid?.() !== 0 ? 'needs root (drops to uid 1000 with setpriv)' : spawnSync('setpriv', ['--help'], { stdio: 'ignore' }).status !== 0 && 'needs setpriv';
+
+interface Run { code: number; stdout: string; stderr: string; errorFd: string }
+
+function supervise(supervisor: string, cwd: string, args: readonly string[], script: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('setpriv', ['--reuid=1000', '--regid=1000', '--clear-groups', '--inh-caps=-all', supervisor, ...args, '--error-fd', '3', '--', '/bin/sh', '-c', script],
+      { cwd, stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+    let stdout = '';
+    let stderr = '';
+    let errorFd = '';
+    child.stdout?.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stdio[3]?.on('data', (d: Buffer) => { errorFd += d.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr, errorFd }));
+  });
+}
+
+describe('fakeroot-supervisor', { skip }, () => {
+  let supervisor: string;
+  let dir: string;
+  before(async () => {
+    supervisor = join(buildRunHelper(), '..', 'fakeroot-supervisor');
+    dir = await mkdtemp(join(tmpdir(), 'fakeroot-'));
+    await chown(dir, 1000, 1000);
+  });
+  after(async () => { if (dir !== undefined) await rm(dir, { recursive: true, force: true }); });
+
+  test('fake root: ids, chown/chmod/mknod seen by stat (dynamic and static binaries), USER switch, table out', async () => {
+    const out = join(dir, 'out1');
+    const r = await supervise(supervisor, dir, ['--table-out', out], [
+      'set -e', 'id -u; id -g', 'echo x > a', 'chown 1500:1600 a', 'chmod 4755 a', 'stat -c "%u:%g:%a" a', 'busybox stat -c "%u:%g:%a" a',
+      'ln -s a l', 'chown -h 7:8 l', 'stat -c "%u:%g" l', 'stat -c "%u:%g" a',
+      'mknod null c 1 3', 'stat -c "%F %t,%T" null', 'busybox ls -ln null | cut -c1',
+      'mkdir d', 'chmod 2775 d', 'stat -c "%a" d', 'touch plain', 'stat -c "%u:%g:%a" plain',
+      '(sh -c "chown 42:43 plain" &) ; wait; sleep 0.1; stat -c "%u:%g" plain',
+      'su -s /bin/sh nobody -c "id -u; touch mine"', 'stat -c "%u:%g" mine',
+      'mkdir sg; chgrp 50 sg; chmod 2775 sg; touch sg/f; mkdir sg/sub; ln -s f sg/l; stat -c %g sg/f; stat -c "%g %a" sg/sub; stat -c %g sg/l',
+      'i=$(stat -c %i a); rm a; echo "$i"',
+    ].join('\n'));
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    const removedInode = lines.pop();
+    assert.deepEqual(lines, ['0', '0', '1500:1600:4755', '1500:1600:4755', '7:8', '1500:1600', 'character special file 1,3', 'c', '2775', '0:0:644', '42:43',
+      '65534', '65534:65534', '50', '50 2755', '50']);
+    // On disk: ours, no setuid, the owner's rw added; the device a regular file.
+    const d = await lstat(join(dir, 'd'));
+    assert.equal(d.uid, 1000);
+    assert.equal(d.mode & 0o7777, 0o775);
+    assert.ok((await lstat(join(dir, 'null'))).isFile());
+    const table = await readFile(out, 'utf8');
+    const byIno = new Map(table.trim().split('\n').map((l) => [l.split(' ')[1], l.split(' ').slice(2).join(' ')]));
+    assert.equal(byIno.get(String((await lstat(join(dir, 'null'))).ino)), '0 0 644 c 1 3');
+    assert.equal(byIno.get(String((await lstat(join(dir, 'l'))).ino)), '7 8 777 - 0 0');
+    assert.equal(byIno.get(String((await lstat(join(dir, 'plain'))).ino)), '42 43 644 - 0 0');
+    assert.equal(byIno.get(String((await lstat(join(dir, 'mine'))).ino)), '65534 65534 644 - 0 0');
+    assert.equal(byIno.get(removedInode), undefined, 'the record of a removed file is dropped');
+  });
+
+  test('the table in: stat sees the owners and modes recorded before the command', async () => {
+    await writeFile(join(dir, 'shadow'), 'x\n');
+    await chown(join(dir, 'shadow'), 1000, 1000);
+    const tableIn = join(dir, 'in');
+    await writeFile(tableIn, `0 42 640 - 0 0 ${join(dir, 'shadow')}\0`);
+    const r = await supervise(supervisor, dir, ['--table-in', tableIn], 'stat -c "%u:%g:%a" shadow');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '0:42:640\n');
+  });
+
+  test('a call a fake root cannot make (mount) fails the command with one line naming it', async () => {
+    const r = await supervise(supervisor, dir, [], 'mkdir -p m; mount -t tmpfs none m; echo went on');
+    assert.equal(r.code, 125);
+    assert.match(r.errorFd, /^refused: the command called mount\(2\), which a non-root build cannot allow \(no privileges, no namespaces\); the command went on without it\n$/);
+  });
+});
