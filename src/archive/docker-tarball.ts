@@ -43,10 +43,25 @@ async function writeEntry(pack: tar.Pack, name: string, size: number, src: Reada
   });
 }
 
-export async function writeDockerTarball(filePath: string, images: readonly TarballImage[]): Promise<void> {
+/** A tar file written by `fill`, streamed; on any failure the partial file is removed and one ARCHIVE error names it. */
+async function writeTarball(filePath: string, fill: (pack: tar.Pack) => Promise<void>): Promise<void> {
   const pack = tar.pack();
   const out = pipeline(pack, createWriteStream(filePath));
   try {
+    await fill(pack);
+    pack.finalize();
+    await out;
+  } catch (err) {
+    pack.destroy(err instanceof Error ? err : new Error(String(err)));
+    await out.catch(() => undefined);
+    await rm(filePath, { force: true });
+    if (err instanceof BuildError) throw err;
+    throw new BuildError('ARCHIVE', `writing image tarball ${filePath}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export async function writeDockerTarball(filePath: string, images: readonly TarballImage[]): Promise<void> {
+  await writeTarball(filePath, async (pack) => {
     const manifest: ManifestEntry[] = [];
     const written = new Set<string>();
     for (const { tags, image } of images) {
@@ -76,15 +91,7 @@ export async function writeDockerTarball(filePath: string, images: readonly Tarb
     }
     const manifestJson = new TextEncoder().encode(JSON.stringify(manifest));
     await writeEntry(pack, 'manifest.json', manifestJson.byteLength, manifestJson);
-    pack.finalize();
-    await out;
-  } catch (err) {
-    pack.destroy(err instanceof Error ? err : new Error(String(err)));
-    await out.catch(() => undefined);
-    await rm(filePath, { force: true });
-    if (err instanceof BuildError) throw err;
-    throw new BuildError('ARCHIVE', `writing image tarball ${filePath}: ${(err as Error).message}`, { cause: err });
-  }
+  });
 }
 
 /**
@@ -96,10 +103,8 @@ export async function writeDockerTarball(filePath: string, images: readonly Tarb
  * manifests (platform unknown/unknown) are in the index only.
  */
 export async function writeIndexTarball(filePath: string, idx: ImageIndex, tags: readonly string[]): Promise<void> {
-  const pack = tar.pack();
-  const out = pipeline(pack, createWriteStream(filePath));
   const blob = (d: string): string => `blobs/sha256/${digestHex(d as Descriptor['digest'])}`;
-  try {
+  await writeTarball(filePath, async (pack) => {
     const json = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v));
     const layout = json({ imageLayoutVersion: '1.0.0' });
     await writeEntry(pack, 'oci-layout', layout.byteLength, layout);
@@ -135,15 +140,7 @@ export async function writeIndexTarball(filePath: string, idx: ImageIndex, tags:
     await writeEntry(pack, 'index.json', index.byteLength, index);
     const manifestJson = json(manifest);
     await writeEntry(pack, 'manifest.json', manifestJson.byteLength, manifestJson);
-    pack.finalize();
-    await out;
-  } catch (err) {
-    pack.destroy(err instanceof Error ? err : new Error(String(err)));
-    await out.catch(() => undefined);
-    await rm(filePath, { force: true });
-    if (err instanceof BuildError) throw err;
-    throw new BuildError('ARCHIVE', `writing image tarball ${filePath}: ${(err as Error).message}`, { cause: err });
-  }
+  });
 }
 
 function parseTarballManifest(u: unknown, what: string): Array<{ config: string; tags: string[]; layers: string[] }> {

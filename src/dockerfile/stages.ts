@@ -73,7 +73,7 @@ function findStage(stages: readonly Stage[], name: string, before: number, allow
 }
 
 /** The `from=` of RUN --mount values (e.g. type=cache,from=builder,target=/x). */
-function mountSources(mounts: readonly string[]): string[] {
+export function mountSources(mounts: readonly string[]): string[] {
   const out: string[] = [];
   for (const m of mounts) {
     for (const field of m.split(',')) {

@@ -3,7 +3,7 @@
 // stage) reveal. BuildKit also resolves every base image's config before it builds anything.
 import { parseInstructionText } from '../dockerfile/parse.ts';
 import type { Instruction } from '../dockerfile/instructions.ts';
-import type { ResolvedStage } from '../dockerfile/stages.ts';
+import { mountSources, type ResolvedStage } from '../dockerfile/stages.ts';
 import type { StageNode } from '../scheduler/graph.ts';
 
 export interface StageFacts {
@@ -12,18 +12,6 @@ export interface StageFacts {
   readonly copiesFrom: readonly number[];
   /** A RUN among its instructions or triggers. */
   readonly runs: boolean;
-}
-
-/** The `from=` values of RUN --mount specifications. */
-function mountSources(mounts: readonly string[]): string[] {
-  const out: string[] = [];
-  for (const m of mounts) {
-    for (const field of m.split(',')) {
-      const eq = field.indexOf('=');
-      if (eq > 0 && field.slice(0, eq).trim().toLowerCase() === 'from') out.push(field.slice(eq + 1).trim());
-    }
-  }
-  return out;
 }
 
 /**
