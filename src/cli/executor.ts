@@ -246,7 +246,7 @@ export async function executorMain(io: CliIo): Promise<void> {
           runLayers: flags.bool('cache-run-layers', true), copyLayers: flags.bool('cache-copy-layers'),
         } : list.length > 1 ? { store: shared.cache(), runLayers: true, copyLayers: true } : undefined;
         const result = await build({
-          ...opts, ...tracking(p), platform: p, buildPlatform: host, workDir: pWork, ...(pCache !== undefined ? { layerCache: pCache } : {}),
+          ...opts, ...tracking(p), platform: p, buildPlatform: host, workDir: pWork, ...(list.length > 1 ? { progressPlatform: formatPlatform(p) } : {}), ...(pCache !== undefined ? { layerCache: pCache } : {}),
           // Container mode: '/' is reset after every platform but the last, so the next one starts clean.
           cleanup: rootChoice.containerMode && i < list.length - 1 ? true : opts.cleanup,
         }, rootChoice.containerMode, mountInfo);

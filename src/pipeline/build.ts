@@ -247,7 +247,8 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
       return pending;
     };
     // Step lines and RUN output name the stage as BuildKit: its name, or stage-N ('' when the Dockerfile has one).
-    const progressLabel = stages.length > 1 ? stage.name ?? `stage-${stage.index}` : '';
+    // BuildKit: `[stage-1 2/3]`, none for one stage; a multi-platform build puts the platform first (`[linux/arm64 build 2/3]`).
+    const progressLabel = [opts.progressPlatform ?? '', stages.length > 1 ? stage.name ?? `stage-${stage.index}` : ''].filter((x) => x !== '').join(' ');
     const stageLog = overlap ? log.child({ stage: label }) : log;
     stageLog.info(`Building stage ${label}${context !== undefined ? ` from build context ${context.name} (${context.shown})` : stage.base.kind === 'image' ? ` from ${stage.base.ref}` : ''}`);
     const stageOpts: BuildOptions = { ...opts, signal: ctx.signal, ...(overlap ? { runOutput: prefixLines(`[${progressLabel}] `, opts.runOutput) } : {}) };

@@ -94,6 +94,8 @@ export interface BuildOptions {
   readonly gitEnv?: Readonly<Record<string, string | undefined>>;
   /** Where RUN output goes (kaniko prints it raw on standard output), with the step it comes from. */
   readonly runOutput: (chunk: Buffer, from?: RunOutputSource) => void;
+  /** Several platforms built: this one's, shown before the stage in step lines and the summary (BuildKit). */
+  readonly progressPlatform?: string;
   readonly skipDefaultRegistryFallback: boolean;
   readonly log: Log;
   /** Step events (started, finished/CACHED, failed) for the progress display (src/progress); default: none. */

@@ -111,6 +111,8 @@ describe('multi-platform builds', () => {
     ]);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr + run.stdout, /1 step\(s\) took the layer an earlier platform made/);
+    // Step lines (and the summary) name the platform first, as BuildKit does.
+    assert.match(run.stderr, /\[linux\/arm64 per-target 3\/3\] RUN echo/);
     const layers: string[][] = [];
     for (const arch of ['amd64', 'arm64']) {
       const info = await skopeoInspect(`docker://${registry.host}/shared:latest`, [...tls, `--override-arch=${arch}`]);
