@@ -121,6 +121,8 @@ export async function executorMain(io: CliIo): Promise<void> {
     const contextFlag = flags.string('context') ?? '/workspace/';
     const contextSpec = bucket !== undefined && !contextFlag.includes('://') ? `gs://${bucket}` : contextFlag;
     const sourceDeps = { env: io.env, stdin: process.stdin, git: parseGitOptions(flags.list('git')), log };
+    const ssh = parseSsh(flags.list('ssh'), io.env);
+    const defaultSsh = ssh.get('default'); // git@ / ssh:// named contexts clone through it, as ADD does
     const source = pickContextSource(contextSpec, sourceDeps);
     let contextDir = await source.fetch(join(workDir, 'context'), abort.signal);
     const fetchedDir = contextDir;
@@ -139,8 +141,8 @@ export async function executorMain(io: CliIo): Promise<void> {
       labels: parseLabels(flags.list('label')),
       secrets: parseSecrets(flags.list('secret')),
       cacheMountDir: resolve(flags.string('cache-mount-dir') ?? join(kanikoDir, 'cache-mounts')),
-      ssh: parseSsh(flags.list('ssh'), io.env),
-      ...(buildContexts.size > 0 ? { namedContexts: namedContexts(buildContexts, { fetchDir: join(workDir, 'named-contexts'), source: sourceDeps }) } : {}),
+      ssh,
+      ...(buildContexts.size > 0 ? { namedContexts: namedContexts(buildContexts, { fetchDir: join(workDir, 'named-contexts'), source: sourceDeps, ...(defaultSsh !== undefined ? { ssh: defaultSsh } : {}) }) } : {}),
       gitEnv: Object.fromEntries(['GIT_TOKEN', 'GIT_USERNAME', 'GIT_PASSWORD', 'GIT_SSH_COMMAND'].map((k) => [k, io.env[k]])),
       ...(target !== undefined ? { target } : {}),
       platform, rootDir: rootChoice.rootDir, workDir, kanikoDir, ...(rootless.rootless ? { rootless: rootless.reason } : {}),

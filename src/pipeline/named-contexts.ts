@@ -14,6 +14,8 @@ import { lstat, mkdir, readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createMatcher, parseIgnoreLines, type Matcher } from '../context/dockerignore.ts';
 import { pickContextSource } from '../context/pick.ts';
+import { fetchGitSource, isGitSource, parseGitAddSource } from '../commands/add-git.ts';
+import type { SshSource } from '../commands/command.ts';
 import type { ContextDeps } from '../context/source.ts';
 import { UsageError } from '../errors.ts';
 import type { Log } from '../log.ts';
@@ -108,6 +110,11 @@ function parseValue(flag: string, value: string, cwd: string): NamedContextSourc
     checkDir(flag, dir, 'OCI layout directory');
     return { kind: 'oci-layout', dir, tag, ...(digest !== undefined ? { digest } : {}) };
   }
+  // BuildKit's git references (an http(s) URL ending in .git, git@…, ssh://) are cloned; git:// is kaniko's context form.
+  if (isGitSource(value) && !/^git:\/\//i.test(value)) {
+    try { parseGitAddSource(value); } catch (err) { throw bad((err as Error).message); }
+    return { kind: 'dir', spec: value, local: false };
+  }
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[0];
   if (scheme !== undefined) {
     if (!URL_SCHEMES.includes(scheme.toLowerCase())) {
@@ -158,7 +165,7 @@ export function parseBuildContexts(values: readonly string[], cwd: string): Map<
 }
 
 /** The named contexts of one executor run: URL contexts are fetched under fetchDir, once, when a build first uses them. */
-export function namedContexts(entries: ReadonlyMap<string, NamedContext>, deps: { readonly fetchDir: string; readonly source: ContextDeps }): NamedContexts {
+export function namedContexts(entries: ReadonlyMap<string, NamedContext>, deps: { readonly fetchDir: string; readonly source: ContextDeps; readonly ssh?: SshSource }): NamedContexts {
   const fetched = new Map<string, Promise<string>>();
   return {
     entries,
@@ -169,7 +176,10 @@ export function namedContexts(entries: ReadonlyMap<string, NamedContext>, deps: 
         const spec = c.source.spec;
         const into = path.join(deps.fetchDir, String(fetched.size));
         deps.source.log.info(`Loading build context ${c.name} from ${c.shown}`);
-        pending = pickContextSource(spec, deps.source).fetch(into, signal);
+        pending = isGitSource(spec) && !/^git:\/\//i.test(spec)
+          ? fetchGitSource(parseGitAddSource(spec), into, { keepGitDir: false },
+            { env: deps.source.env, ssh: deps.ssh, log: deps.source.log, signal }).then((got) => got.dir)
+          : pickContextSource(spec, deps.source).fetch(into, signal);
         pending.catch(() => undefined);
         fetched.set(c.name, pending);
       }

@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { pushBusyboxBase } from '../support/busybox-base.ts';
+import { commitFiles, initWorkTree, publishBare, runGit, startGitServer } from '../support/git-server.ts';
 import { runExecutor, type ExecutorRun } from '../support/executor-process.ts';
 import { startRegistry, type TestRegistry } from '../support/registry-server.ts';
 import { runImage, skopeoConfig, skopeoInspect } from '../support/run-image.ts';
@@ -171,6 +172,28 @@ describe('named build contexts (--build-context)', () => {
     const run = await build('layout', dockerfile, [`--build-context=lay=oci-layout://${layout}`, `--build-context=pinned=oci-layout://${layout}@${digest}`]);
     assert.equal(run.code, 0, run.stderr);
     assert.equal((await runImage(image('layout'))).stdout, 'from-layout\nfrom-layout\n');
+  });
+
+  test('a git URL (https?://…/repo.git#ref:dir) is cloned as BuildKit does, not fetched as a tarball', async () => {
+    const projects = join(work, 'git-projects');
+    await mkdir(projects, { recursive: true });
+    const wt = join(work, 'git-wt');
+    await initWorkTree(wt);
+    await commitFiles(wt, { 'README': 'main\n' }, 'main');
+    await runGit(wt, ['checkout', '-q', '-b', 'feature']);
+    await commitFiles(wt, { 'app/feature.txt': 'from the feature branch\n' }, 'feature');
+    await runGit(wt, ['checkout', '-q', 'main']);
+    await publishBare(wt, projects, 'ctx');
+    const git = await startGitServer({ projectRoot: projects });
+    try {
+      const dockerfile = 'FROM BASE\nCOPY --from=src feature.txt /feature.txt\nCMD ["cat", "/feature.txt"]\n';
+      const run = await build('git-url', dockerfile, [`--build-context=src=${git.url}/ctx.git#feature:app`]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal((await runImage(image('git-url'))).stdout, 'from the feature branch\n');
+      assert.ok(git.requests.some((r) => r.includes('git-upload-pack')), 'cloned over the git protocol');
+    } finally {
+      await git.close();
+    }
   });
 
   test('malformed values: one line naming --build-context, non-zero exit, nothing pushed', async () => {
