@@ -160,6 +160,7 @@ export async function executorMain(io: CliIo): Promise<void> {
       runHelperCandidates: [join(kanikoDir, 'run-in-root'), join(import.meta.dirname, '..', '..', '.tools', 'bin', 'run-in-root')],
       // --progress=tty and quiet do not stream RUN output: a failed RUN shows its last lines instead.
       runOutput: progress.outputShown ? runOutputWriter(io, flags.string('log-format') === 'json') : () => undefined,
+      ...(flags.string('log-format') === 'json' ? { runOutputLabelled: true } : {}),
       progress: progress.sink,
       ...(earlyUploads !== undefined ? { onTargetLayer: earlyUploads } : {}),
       log, signal: abort.signal,

@@ -251,7 +251,7 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
     const progressLabel = [opts.progressPlatform ?? '', stages.length > 1 ? stage.name ?? `stage-${stage.index}` : ''].filter((x) => x !== '').join(' ');
     const stageLog = overlap ? log.child({ stage: label }) : log;
     stageLog.info(`Building stage ${label}${context !== undefined ? ` from build context ${context.name} (${context.shown})` : stage.base.kind === 'image' ? ` from ${stage.base.ref}` : ''}`);
-    const stageOpts: BuildOptions = { ...opts, signal: ctx.signal, ...(overlap ? { runOutput: prefixLines(`[${progressLabel}] `, opts.runOutput) } : {}) };
+    const stageOpts: BuildOptions = { ...opts, signal: ctx.signal, ...(overlap && opts.runOutputLabelled !== true ? { runOutput: prefixLines(`[${progressLabel}] `, opts.runOutput) } : {}) };
     const table = freshTable(root);
     const result = await buildStage(
       { index: stage.index, ...(stage.name !== undefined ? { name: stage.name } : {}), instructions: stage.stage.instructions, file: opts.dockerfilePath, escape: dockerfile.escape,

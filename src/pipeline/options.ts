@@ -94,6 +94,8 @@ export interface BuildOptions {
   readonly gitEnv?: Readonly<Record<string, string | undefined>>;
   /** Where RUN output goes (kaniko prints it raw on standard output), with the step it comes from. */
   readonly runOutput: (chunk: Buffer, from?: RunOutputSource) => void;
+  /** The runOutput sink names each line's stage itself (JSON lines): stages running at once get no `[stage] ` prefix. */
+  readonly runOutputLabelled?: boolean;
   /** Several platforms built: this one's, shown before the stage in step lines and the summary (BuildKit). */
   readonly progressPlatform?: string;
   readonly skipDefaultRegistryFallback: boolean;

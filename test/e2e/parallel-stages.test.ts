@@ -125,6 +125,18 @@ describe('parallel stages', () => {
     assert.match(run.stderr, /\[right \d\/\d\] RUN wget .*right/);
   });
 
+  test('--log-format=json: RUN lines of stages at once name stage and step in fields, not a [stage] prefix', async () => {
+    barrier.reset();
+    const run = await build('barrier-json', [
+      'FROM BASE AS left', 'RUN wget -q -O /left http://127.0.0.1:PORT/arrive/left?n=2 && cat /left',
+      'FROM BASE AS right', 'RUN wget -q -O /right http://127.0.0.1:PORT/arrive/right?n=2 && cat /right',
+      'FROM BASE', 'COPY --from=left /left /left', 'COPY --from=right /right /right', '',
+    ].join('\n'), ['--max-parallel-stages=2', '--log-format=json']);
+    assert.equal(run.code, 0, run.stderr);
+    const lines = run.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r['stream'] === 'run');
+    assert.deepEqual(lines.map((r) => `${String(r['stage'])} ${String(r['step'])} ${String(r['msg'])}`).sort(), ['left 2 together', 'right 2 together']);
+  });
+
   test('the first failure cancels the stage still running and is the error reported', async () => {
     barrier.reset();
     const run = await build('fail', [
