@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { scanRoot, scanRpmBdb } from './packages.ts';
+import { readBdbHashValues } from './rpm-bdb.ts';
+
+/** An rpm header blob: il, dl, 16-byte index entries, data (big-endian). */
+function rpmHeader(tags: [number, number, string | number][]): Buffer {
+  const data: Buffer[] = [];
+  const index = Buffer.alloc(16 * tags.length);
+  let offset = 0;
+  tags.forEach(([tag, type, value], i) => {
+    const bytes = typeof value === 'number' ? Buffer.alloc(4) : Buffer.from(`${value}\0`);
+    if (typeof value === 'number') bytes.writeUInt32BE(value);
+    index.writeUInt32BE(tag, i * 16); index.writeUInt32BE(type, i * 16 + 4); index.writeInt32BE(offset, i * 16 + 8); index.writeUInt32BE(1, i * 16 + 12);
+    data.push(bytes); offset += bytes.length;
+  });
+  const head = Buffer.alloc(8);
+  head.writeUInt32BE(tags.length); head.writeUInt32BE(offset, 4);
+  return Buffer.concat([head, index, ...data]);
+}
+
+const pkg = (name: string, version: string, release: string, description = 'x'): Buffer =>
+  rpmHeader([[1000, 6, name], [1001, 6, version], [1002, 6, release], [1003, 4, 2], [1022, 6, 'x86_64'], [1014, 6, 'GPL-2.0'],
+    [1044, 6, `${name}-${version}-${release}.src.rpm`], [1005, 9, description]]);
+
+/** A BerkeleyDB hash database written by Debian's db5.3_load from (4-byte little-endian key, value) pairs. */
+function bdbLoad(file: string, values: Buffer[], pageSize: number): void {
+  const lines = ['VERSION=3', 'format=bytevalue', 'type=hash', `db_pagesize=${pageSize}`, 'HEADER=END'];
+  values.forEach((v, i) => {
+    const key = Buffer.alloc(4); key.writeUInt32LE(i);
+    lines.push(` ${key.toString('hex')}`, ` ${v.toString('hex')}`);
+  });
+  lines.push('DATA=END', '');
+  execFileSync('db5.3_load', ['-t', 'hash', file], { input: lines.join('\n') });
+}
+
+test('BerkeleyDB hash Packages written by db5.3_load: inline and overflow values, key 0 counter skipped', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'rpmbdb-'));
+  try {
+    const counter = Buffer.alloc(4); counter.writeUInt32LE(40);
+    const big = pkg('kernel-core', '4.18.0', '553.el8_10', 'd'.repeat(20000)); // > page size: overflow chain
+    const small: Buffer[] = Array.from({ length: 30 }, (_, i) => pkg(`lib${i}`, `1.${i}`, '1.el8'));
+    const file = join(dir, 'Packages');
+    bdbLoad(file, [counter, big, ...small], 4096);
+    const values = readBdbHashValues(file);
+    assert.equal(values.length, 32);
+    assert.ok(values.some((v) => v.equals(big)), 'the overflow value comes back whole');
+    const pkgs = scanRpmBdb(file, 'rhel', '/var/lib/rpm/Packages');
+    assert.equal(pkgs.length, 31);
+    const k = pkgs.find((p) => p.name === 'kernel-core');
+    assert.deepEqual([k?.version, k?.purl, k?.license], ['4.18.0-553.el8_10', 'pkg:rpm/rhel/kernel-core@4.18.0-553.el8_10?arch=x86_64&epoch=2', 'GPL-2.0']);
+    assert.deepEqual(pkgs.filter((p) => p.name.startsWith('lib')).map((p) => p.name).sort(), small.map((_, i) => `lib${i}`).sort());
+    // The smallest page size: more pages, longer overflow chains.
+    bdbLoad(join(dir, 'P2'), [counter, big, small[0] ?? Buffer.alloc(0)], 512);
+    assert.equal(scanRpmBdb(join(dir, 'P2'), 'rhel', '/x').length, 2);
+  } finally { await rm(dir, { recursive: true, force: true }); }
+});
+
+test('corrupt BerkeleyDB: a thrown error naming the fault, never a hang; scanRoot warns and goes on', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'rpmbdb-'));
+  try {
+    const file = join(dir, 'Packages');
+    bdbLoad(file, [pkg('bash', '4.4.20', '4.el8'), pkg('big', '1', '1', 'z'.repeat(9000))], 4096);
+    const good = await readFile(file);
+    // An overflow page whose next pointer loops back to itself.
+    const loop = Buffer.from(good);
+    for (let n = 1; n * 4096 < loop.length; n++) if (loop[n * 4096 + 25] === 7) loop.writeUInt32LE(n, n * 4096 + 16);
+    await writeFile(join(dir, 'loop'), loop);
+    assert.throws(() => readBdbHashValues(join(dir, 'loop')), /BerkeleyDB: (bad overflow chain|overflow chain ends early)/);
+    const badSize = Buffer.from(good); badSize.writeUInt32LE(3, 20);
+    await writeFile(join(dir, 'size'), badSize);
+    assert.throws(() => readBdbHashValues(join(dir, 'size')), /bad page size 3/);
+    await writeFile(join(dir, 'short'), good.subarray(0, 4096 + 100));
+    assert.throws(() => readBdbHashValues(join(dir, 'short')), /BerkeleyDB:/);
+    await writeFile(join(dir, 'junk'), Buffer.alloc(8192, 0x41));
+    assert.throws(() => readBdbHashValues(join(dir, 'junk')), /not a hash database/);
+
+    const root = join(dir, 'root');
+    await mkdir(join(root, 'var/lib/rpm'), { recursive: true });
+    await mkdir(join(root, 'etc'), { recursive: true });
+    await writeFile(join(root, 'etc/os-release'), 'ID="centos"\n');
+    await writeFile(join(root, 'var/lib/rpm/Packages'), good);
+    const found = (await scanRoot(root)).filter((p) => p.type === 'rpm');
+    assert.deepEqual(found.map((p) => [p.purl, p.location]).sort(), [
+      ['pkg:rpm/centos/bash@4.4.20-4.el8?arch=x86_64&epoch=2', '/var/lib/rpm/Packages'],
+      ['pkg:rpm/centos/big@1-1?arch=x86_64&epoch=2', '/var/lib/rpm/Packages'],
+    ]);
+    await writeFile(join(root, 'var/lib/rpm/Packages'), loop);
+    const warnings: string[] = [];
+    assert.deepEqual((await scanRoot(root, { warn: (l) => warnings.push(l) })).filter((p) => p.type === 'rpm'), []);
+    assert.match(warnings[0] ?? '', /^sbom: \/var\/lib\/rpm\/Packages not read: BerkeleyDB: /);
+  } finally { await rm(dir, { recursive: true, force: true }); }
+});
