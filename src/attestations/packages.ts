@@ -1,10 +1,10 @@
 // Package scanners over a built image's filesystem (the build root after the last step): dpkg, apk, rpm
-// (rpmdb.sqlite through Node's built-in node:sqlite, BerkeleyDB hash Packages through rpm-bdb.ts), npm node_modules, Python *.dist-info and Go binaries' build info.
+// (rpmdb.sqlite through Node's built-in node:sqlite, BerkeleyDB hash Packages and ndb Packages.db through rpm-bdb.ts), npm node_modules, Python *.dist-info and Go binaries' build info.
 // Each finds name, version and a purl (packageurl-js). Pure reads; nothing outside `root` is followed.
 import { closeSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { PackageURL } from 'packageurl-js';
-import { readBdbHashValues } from './rpm-bdb.ts';
+import { readBdbHashValues, readNdbValues } from './rpm-bdb.ts';
 
 export type PackageType = 'deb' | 'apk' | 'rpm' | 'npm' | 'pypi' | 'golang';
 
@@ -155,10 +155,10 @@ export async function scanRpmSqlite(path: string, namespace: string, location: s
   }
 }
 
-/** rpm's BerkeleyDB hash Packages file (rpm-bdb.ts); values that are no rpm header (key 0's counter) are skipped. */
-export function scanRpmBdb(path: string, namespace: string, location: string): FoundPackage[] {
+/** rpm's BerkeleyDB hash Packages or SUSE's ndb Packages.db (rpm-bdb.ts); values that are no rpm header (key 0's counter) are skipped. */
+export function scanRpmBdb(path: string, namespace: string, location: string, format: 'bdb' | 'ndb' = 'bdb'): FoundPackage[] {
   const out: FoundPackage[] = [];
-  for (const blob of readBdbHashValues(path)) {
+  for (const blob of format === 'ndb' ? readNdbValues(path) : readBdbHashValues(path)) {
     const p = rpmPackageOf(blob, namespace, location);
     if (p !== undefined) out.push(p);
   }
@@ -328,9 +328,10 @@ export async function scanRoot(root: string, opts: ScanOptions = {}): Promise<Fo
     if (existsSync(join(root, rel))) found.push(...await scanRpmSqlite(join(root, rel), osId(root, 'redhat'), `/${rel}`));
   }
   const warn = opts.warn ?? ((line: string): void => { process.stderr.write(`${line}\n`); });
-  if (existsSync(join(root, 'var/lib/rpm/Packages'))) {
-    try { found.push(...scanRpmBdb(join(root, 'var/lib/rpm/Packages'), osId(root, 'redhat'), '/var/lib/rpm/Packages')); } catch (e) {
-      warn(`sbom: /var/lib/rpm/Packages not read: ${e instanceof Error ? e.message : String(e)}`);
+  for (const [rel, format] of [['var/lib/rpm/Packages', 'bdb'], ['usr/lib/sysimage/rpm/Packages.db', 'ndb']] as const) {
+    if (!existsSync(join(root, rel))) continue;
+    try { found.push(...scanRpmBdb(join(root, rel), osId(root, 'redhat'), `/${rel}`, format)); } catch (e) {
+      warn(`sbom: /${rel} not read: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
   const skip = new Set(['/proc', '/sys', '/dev', ...(opts.skip ?? [])]);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { scanRoot, scanRpmBdb } from './packages.ts';
-import { readBdbHashValues } from './rpm-bdb.ts';
+import { readBdbHashValues, readNdbValues } from './rpm-bdb.ts';
 
 /** An rpm header blob: il, dl, 16-byte index entries, data (big-endian). */
 function rpmHeader(tags: [number, number, string | number][]): Buffer {
@@ -93,5 +93,50 @@ test('corrupt BerkeleyDB: a thrown error naming the fault, never a hang; scanRoo
     const warnings: string[] = [];
     assert.deepEqual((await scanRoot(root, { warn: (l) => warnings.push(l) })).filter((p) => p.type === 'rpm'), []);
     assert.match(warnings[0] ?? '', /^sbom: \/var\/lib\/rpm\/Packages not read: BerkeleyDB: /);
+  } finally { await rm(dir, { recursive: true, force: true }); }
+});
+
+/** An ndb Packages.db as rpm's rpmpkg.c lays it out: header + slots in the slot pages, then 16-byte-aligned blobs. */
+function ndbFile(values: Buffer[], slotPages = 1): Buffer {
+  const slots = Buffer.alloc(slotPages * 4096);
+  slots.write('RpmP', 0, 'latin1'); slots.writeUInt32LE(0, 4); slots.writeUInt32LE(7, 8); slots.writeUInt32LE(slotPages, 12);
+  for (let at = 32; at < slots.length; at += 16) slots.write('Slot', at, 'latin1');
+  const blobs: Buffer[] = [];
+  let block = slotPages * 4096 / 16;
+  values.forEach((v, i) => {
+    const len = Math.ceil((16 + v.length + 12) / 16) * 16; // rpm adds a 12-byte tail (checksum, length, magic)
+    const b = Buffer.alloc(len);
+    b.write('BlbS', 0, 'latin1'); b.writeUInt32LE(i + 1, 4); b.writeUInt32LE(0, 8); b.writeUInt32LE(v.length, 12); v.copy(b, 16);
+    const slot = 32 + 16 * (i * 2); // every other slot used: empty slots (index 0) between
+    slots.writeUInt32LE(i + 1, slot + 4); slots.writeUInt32LE(block, slot + 8); slots.writeUInt32LE(len / 16, slot + 12);
+    blobs.push(b); block += len / 16;
+  });
+  return Buffer.concat([slots, ...blobs]);
+}
+
+test('SUSE ndb Packages.db: packages read from the slots; corrupt slots or blobs refused; scanRoot finds them', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'rpmndb-'));
+  try {
+    const values = [pkg('aaa_base', '84.87+git20180409', '150300.3.9.1'), pkg('glibc', '2.31', '150300.46.1', 'q'.repeat(10000)), pkg('zypper', '1.14', '1')];
+    const file = join(dir, 'Packages.db');
+    await writeFile(file, ndbFile(values));
+    assert.deepEqual(readNdbValues(file).map((v) => v.length), values.map((v) => v.length));
+    const bad = ndbFile(values); bad.write('Xlot', 32 + 16 * 5, 'latin1');
+    await writeFile(join(dir, 'bad'), bad);
+    assert.throws(() => readNdbValues(join(dir, 'bad')), /ndb: bad slot magic/);
+    const long = ndbFile(values); long.writeUInt32LE(1 << 30, 4096 + 12);
+    await writeFile(join(dir, 'long'), long);
+    assert.throws(() => readNdbValues(join(dir, 'long')), /ndb: package 1 length/);
+    const root = join(dir, 'root');
+    await mkdir(join(root, 'usr/lib/sysimage/rpm'), { recursive: true });
+    await mkdir(join(root, 'etc'), { recursive: true });
+    await writeFile(join(root, 'etc/os-release'), 'ID="sles"\n');
+    await writeFile(join(root, 'usr/lib/sysimage/rpm/Packages.db'), ndbFile(values));
+    const found = (await scanRoot(root)).filter((p) => p.type === 'rpm');
+    assert.deepEqual(found.map((p) => [p.purl, p.location]), [
+      ['pkg:rpm/sles/aaa_base@84.87%2Bgit20180409-150300.3.9.1?arch=x86_64&epoch=2', '/usr/lib/sysimage/rpm/Packages.db'],
+      ['pkg:rpm/sles/glibc@2.31-150300.46.1?arch=x86_64&epoch=2', '/usr/lib/sysimage/rpm/Packages.db'],
+      ['pkg:rpm/sles/zypper@1.14-1?arch=x86_64&epoch=2', '/usr/lib/sysimage/rpm/Packages.db'],
+    ]);
   } finally { await rm(dir, { recursive: true, force: true }); }
 });

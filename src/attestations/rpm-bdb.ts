@@ -78,3 +78,44 @@ export function readBdbHashValues(path: string): Buffer[] {
     return values;
   } finally { closeSync(fd); }
 }
+
+// SUSE's ndb (/usr/lib/sysimage/rpm/Packages.db), as go-rpmdb's pkg/ndb and rpm's rpmpkg.c: little-endian; a
+// 32-byte header ('RpmP', version 0, generation, slot page count) then 16-byte slots ('Slot', package index, block
+// offset, block count) filling the slot pages; each blob starts at offset × 16 with a header ('BlbS', package index,
+// checksum, length) and holds one rpm header.
+const NDB_HEADER_MAGIC = 0x506d7052; // 'RpmP'
+const NDB_SLOT_MAGIC = 0x746f6c53; // 'Slot'
+const NDB_BLOB_MAGIC = 0x53626c42; // 'BlbS'
+const NDB_MAX_SLOT_PAGES = 2048;
+
+/** Every package blob in an rpm ndb Packages.db file. */
+export function readNdbValues(path: string): Buffer[] {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const head = Buffer.alloc(32);
+    if (readSync(fd, head, 0, 32, 0) < 32 || head.readUInt32LE(0) !== NDB_HEADER_MAGIC) throw new Error('ndb: not an rpm ndb database (magic)');
+    if (head.readUInt32LE(4) !== 0) throw new Error(`ndb: unsupported version ${head.readUInt32LE(4)}`);
+    const slotPages = head.readUInt32LE(12);
+    if (slotPages === 0 || slotPages > NDB_MAX_SLOT_PAGES || slotPages * 4096 > size) throw new Error(`ndb: bad slot page count ${slotPages}`);
+    const slots = Buffer.alloc(slotPages * 4096 - 32);
+    if (readSync(fd, slots, 0, slots.length, 32) < slots.length) throw new Error('ndb: slot pages past the end');
+    const values: Buffer[] = [];
+    for (let at = 0; at + 16 <= slots.length; at += 16) {
+      if (slots.readUInt32LE(at) !== NDB_SLOT_MAGIC) throw new Error(`ndb: bad slot magic at ${32 + at}`);
+      const pkgIndex = slots.readUInt32LE(at + 4);
+      if (pkgIndex === 0) continue;
+      const offset = slots.readUInt32LE(at + 8) * 16;
+      const blocks = slots.readUInt32LE(at + 12);
+      const blob = Buffer.alloc(16);
+      if (offset < slotPages * 4096 || readSync(fd, blob, 0, 16, offset) < 16) throw new Error(`ndb: package ${pkgIndex} offset`);
+      if (blob.readUInt32LE(0) !== NDB_BLOB_MAGIC || blob.readUInt32LE(4) !== pkgIndex) throw new Error(`ndb: package ${pkgIndex} bad blob header`);
+      const len = blob.readUInt32LE(12);
+      if (len > MAX_VALUE || 16 + len > blocks * 16 || offset + 16 + len > size) throw new Error(`ndb: package ${pkgIndex} length ${len}`);
+      const value = Buffer.alloc(len);
+      readSync(fd, value, 0, len, offset + 16);
+      values.push(value);
+    }
+    return values;
+  } finally { closeSync(fd); }
+}
