@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { scanRoot, scanRpmBdb } from './packages.ts';
+import { scanRoot, scanRpmBdb, scanRpmSqlite } from './packages.ts';
 import { readBdbHashValues, readNdbValues } from './rpm-bdb.ts';
 
 /** An rpm header blob: il, dl, 16-byte index entries, data (big-endian). */
@@ -138,5 +138,36 @@ test('SUSE ndb Packages.db: packages read from the slots; corrupt slots or blobs
       ['pkg:rpm/sles/glibc@2.31-150300.46.1?arch=x86_64&epoch=2', '/usr/lib/sysimage/rpm/Packages.db'],
       ['pkg:rpm/sles/zypper@1.14-1?arch=x86_64&epoch=2', '/usr/lib/sysimage/rpm/Packages.db'],
     ]);
+  } finally { await rm(dir, { recursive: true, force: true }); }
+});
+
+const hasRpm = ((): boolean => { try { execFileSync('rpmbuild', ['--version'], { stdio: 'ignore' }); return true; } catch { return false; } })();
+
+test('real rpm: a package built by rpmbuild, installed into an rpmdb.sqlite by rpm, moved into a BerkeleyDB that rpm (bdb_ro) reads back; same packages from every form', { skip: hasRpm ? false : 'rpm/rpmbuild not installed (apt-get install rpm)' }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'rpmreal-'));
+  try {
+    await mkdir(join(dir, 'top/SPECS'), { recursive: true });
+    await writeFile(join(dir, 'top/SPECS/e.spec'), `Name: emptypkg\nVersion: 2.5\nRelease: 3.el8\nEpoch: 1\nSummary: empty\nLicense: MIT\nBuildArch: noarch\n%description\n${'An empty package. '.repeat(400)}\n%files\n`);
+    execFileSync('rpmbuild', ['--define', `_topdir ${join(dir, 'top')}`, '-bb', join(dir, 'top/SPECS/e.spec')], { stdio: 'ignore' });
+    const rpmFile = join(dir, 'top/RPMS/noarch/emptypkg-2.5-3.el8.noarch.rpm');
+    const sq = join(dir, 'sq');
+    execFileSync('rpm', ['--dbpath', sq, '--define', '_db_backend sqlite', '-i', '--justdb', '--nodeps', '--noscripts', '--ignoreos', rpmFile], { stdio: 'ignore' });
+    const { DatabaseSync } = await import('node:sqlite');
+    const db = new DatabaseSync(join(sq, 'rpmdb.sqlite'), { readOnly: true });
+    const blobs = db.prepare('SELECT blob FROM Packages').all().map((r) => Buffer.from(r['blob'] as Uint8Array));
+    db.close();
+    assert.equal(blobs.length, 1);
+    assert.ok((blobs[0]?.length ?? 0) > 4096, 'the real header needs overflow pages');
+    const bdb = join(dir, 'bdb');
+    await mkdir(bdb);
+    const counter = Buffer.alloc(4); counter.writeUInt32LE(2);
+    bdbLoad(join(bdb, 'Packages'), [counter, ...blobs], 4096);
+    const q = execFileSync('rpm', ['--dbpath', bdb, '--define', '_db_backend bdb_ro', '-qa', '--qf', '%{EPOCH}:%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\n'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+    assert.equal(q, '1:emptypkg-2.5-3.el8.noarch\n');
+    const want = 'pkg:rpm/rhel/emptypkg@2.5-3.el8?arch=noarch&epoch=1';
+    assert.deepEqual(scanRpmBdb(join(bdb, 'Packages'), 'rhel', '/x').map((p) => [p.purl, p.license]), [[want, 'MIT']]);
+    assert.deepEqual((await scanRpmSqlite(join(sq, 'rpmdb.sqlite'), 'rhel', '/x')).map((p) => p.purl), [want]);
+    await writeFile(join(dir, 'Packages.db'), ndbFile(blobs));
+    assert.deepEqual(scanRpmBdb(join(dir, 'Packages.db'), 'rhel', '/x', 'ndb').map((p) => p.purl), [want]);
   } finally { await rm(dir, { recursive: true, force: true }); }
 });
