@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Quick start, command 2 (and what CI runs): install what the tests need, typecheck, run the whole suite.
 source "$(dirname "${BASH_SOURCE[0]}")/node-env.sh"
-apt_install docker-registry busybox-static attr skopeo umoci runc apache2-utils openssl git ca-certificates buildah debootstrap gcc libc6-dev python3 python3-seccomp openssh-client
+apt_install docker-registry busybox-static attr skopeo umoci runc apache2-utils openssl git ca-certificates buildah debootstrap gcc libc6-dev python3 python3-seccomp openssh-client db5.3-util rpm
 ensure_node24
 "$PROJECT_ROOT/scripts/build-native.sh"
 npm_install

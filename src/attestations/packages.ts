@@ -1,9 +1,10 @@
 // Package scanners over a built image's filesystem (the build root after the last step): dpkg, apk, rpm
-// (rpmdb.sqlite through Node's built-in node:sqlite), npm node_modules, Python *.dist-info and Go binaries' build info.
+// (rpmdb.sqlite through Node's built-in node:sqlite, BerkeleyDB hash Packages and ndb Packages.db through rpm-bdb.ts), npm node_modules, Python *.dist-info and Go binaries' build info.
 // Each finds name, version and a purl (packageurl-js). Pure reads; nothing outside `root` is followed.
 import { closeSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { PackageURL } from 'packageurl-js';
+import { readBdbHashValues, readNdbValues } from './rpm-bdb.ts';
 
 export type PackageType = 'deb' | 'apk' | 'rpm' | 'npm' | 'pypi' | 'golang';
 
@@ -116,6 +117,27 @@ export function parseRpmHeader(blob: Uint8Array): Map<number, string> {
   return tags;
 }
 
+/** One rpm header blob as a package; undefined for gpg-pubkey, a blob without name/version, or one that is no header. */
+export function rpmPackageOf(blob: Uint8Array, namespace: string, location: string): FoundPackage | undefined {
+  let t: Map<number, string>;
+  try { t = parseRpmHeader(blob); } catch { return undefined; }
+  const name = t.get(RPMTAG.name);
+  const ver = t.get(RPMTAG.version);
+  if (name === undefined || ver === undefined || name === 'gpg-pubkey') return undefined;
+  const release = t.get(RPMTAG.release);
+  const version = release !== undefined ? `${ver}-${release}` : ver;
+  const q: Record<string, string> = {};
+  const arch = t.get(RPMTAG.arch);
+  if (arch !== undefined) q['arch'] = arch;
+  const epoch = t.get(RPMTAG.epoch);
+  if (epoch !== undefined) q['epoch'] = epoch;
+  return {
+    type: 'rpm', name, version, location, purl: purlOf('rpm', namespace, name, version, q),
+    ...(t.get(RPMTAG.license) !== undefined ? { license: t.get(RPMTAG.license) ?? '' } : {}),
+    ...(t.get(RPMTAG.vendor) !== undefined ? { supplier: t.get(RPMTAG.vendor) ?? '' } : {}),
+  };
+}
+
 export async function scanRpmSqlite(path: string, namespace: string, location: string): Promise<FoundPackage[]> {
   const { DatabaseSync } = await import('node:sqlite');
   const db = new DatabaseSync(path, { readOnly: true });
@@ -124,27 +146,23 @@ export async function scanRpmSqlite(path: string, namespace: string, location: s
     for (const row of db.prepare('SELECT blob FROM Packages').all()) {
       const blob = row['blob'];
       if (!(blob instanceof Uint8Array)) continue;
-      const t = parseRpmHeader(blob);
-      const name = t.get(RPMTAG.name);
-      const ver = t.get(RPMTAG.version);
-      if (name === undefined || ver === undefined || name === 'gpg-pubkey') continue;
-      const release = t.get(RPMTAG.release);
-      const version = release !== undefined ? `${ver}-${release}` : ver;
-      const q: Record<string, string> = {};
-      const arch = t.get(RPMTAG.arch);
-      if (arch !== undefined) q['arch'] = arch;
-      const epoch = t.get(RPMTAG.epoch);
-      if (epoch !== undefined) q['epoch'] = epoch;
-      out.push({
-        type: 'rpm', name, version, location, purl: purlOf('rpm', namespace, name, version, q),
-        ...(t.get(RPMTAG.license) !== undefined ? { license: t.get(RPMTAG.license) ?? '' } : {}),
-        ...(t.get(RPMTAG.vendor) !== undefined ? { supplier: t.get(RPMTAG.vendor) ?? '' } : {}),
-      });
+      const p = rpmPackageOf(blob, namespace, location);
+      if (p !== undefined) out.push(p);
     }
     return out;
   } finally {
     db.close();
   }
+}
+
+/** rpm's BerkeleyDB hash Packages or SUSE's ndb Packages.db (rpm-bdb.ts); values that are no rpm header (key 0's counter) are skipped. */
+export function scanRpmBdb(path: string, namespace: string, location: string, format: 'bdb' | 'ndb' = 'bdb'): FoundPackage[] {
+  const out: FoundPackage[] = [];
+  for (const blob of format === 'ndb' ? readNdbValues(path) : readBdbHashValues(path)) {
+    const p = rpmPackageOf(blob, namespace, location);
+    if (p !== undefined) out.push(p);
+  }
+  return out;
 }
 
 /** An npm package.json (node_modules/NAME/package.json or node_modules/@SCOPE/NAME/package.json). */
@@ -295,6 +313,8 @@ export interface ScanOptions {
   readonly skip?: readonly string[];
   /** Go binaries larger than this are not read (default 256 MiB). */
   readonly maxBinaryBytes?: number;
+  /** An unreadable package database (corrupt rpm BerkeleyDB …): one line; its packages are left out. Default: stderr. */
+  readonly warn?: (line: string) => void;
 }
 
 /** Every package the scanners find under `root` (the image's filesystem). */
@@ -306,6 +326,13 @@ export async function scanRoot(root: string, opts: ScanOptions = {}): Promise<Fo
   if (apk !== undefined) found.push(...parseApkInstalled(apk, osId(root, 'alpine')));
   for (const rel of ['var/lib/rpm/rpmdb.sqlite', 'usr/lib/sysimage/rpm/rpmdb.sqlite']) {
     if (existsSync(join(root, rel))) found.push(...await scanRpmSqlite(join(root, rel), osId(root, 'redhat'), `/${rel}`));
+  }
+  const warn = opts.warn ?? ((line: string): void => { process.stderr.write(`${line}\n`); });
+  for (const [rel, format] of [['var/lib/rpm/Packages', 'bdb'], ['usr/lib/sysimage/rpm/Packages.db', 'ndb']] as const) {
+    if (!existsSync(join(root, rel))) continue;
+    try { found.push(...scanRpmBdb(join(root, rel), osId(root, 'redhat'), `/${rel}`, format)); } catch (e) {
+      warn(`sbom: /${rel} not read: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
   const skip = new Set(['/proc', '/sys', '/dev', ...(opts.skip ?? [])]);
   const maxBinary = opts.maxBinaryBytes ?? 256 * 1024 * 1024;

@@ -95,7 +95,7 @@ export async function sbomStatement(image: Image, root: string, unpacked: boolea
     for (const layer of await image.layers()) await extractLayer(dir, await layer.uncompressed(), { ignore: createIgnoreList([]), log: deps.log });
   }
   const started = Date.now();
-  const packages = await scanRoot(dir, { skip: deps.skip });
+  const packages = await scanRoot(dir, { skip: deps.skip, warn: (line) => deps.log.warn(line) });
   if (!unpacked) await rm(dir, { recursive: true, force: true });
   const names = subjectNames(deps.destinations, deps.platform);
   deps.log.info({ packages: packages.length, durationMs: Date.now() - started }, `SBOM: ${packages.length} packages for ${formatPlatform(deps.platform)}`);
