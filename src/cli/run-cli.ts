@@ -86,7 +86,7 @@ export async function exitWith(main: (io: CliIo) => Promise<void>): Promise<neve
   // Node would exit 13 ("unsettled top-level await") with no word of what happened: say it in one line.
   const guard = (): void => {
     process.stderr.write('error: internal error: the run stopped with an operation still pending (nothing left to wait for)\n');
-    process.exit(unsettledExitCode);
+    void Promise.all([drained(process.stdout), drained(process.stderr)]).then(() => process.exit(unsettledExitCode));
   };
   process.once('beforeExit', guard);
   const code = await runCli(main, {
@@ -94,5 +94,20 @@ export async function exitWith(main: (io: CliIo) => Promise<void>): Promise<neve
     stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t), stderrIsTTY: process.stderr.isTTY, stderrStream: process.stderr,
   });
   process.off('beforeExit', guard);
+  // stdout/stderr to a pipe are asynchronous: process.exit would drop what the reader has not taken yet — with a
+  // slow reader, the log's end and the error line. Wait for both to drain first (bounded).
+  await Promise.all([drained(process.stdout), drained(process.stderr)]);
   process.exit(code);
+}
+
+/** Resolves once `stream` has nothing left in its write buffer, or after `ms`. */
+function drained(stream: NodeJS.WriteStream, ms = 30_000): Promise<void> {
+  if (stream.writableLength === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void { clearTimeout(timer); stream.off('drain', done); stream.off('error', done); stream.off('close', done); resolve(); }
+    stream.once('drain', done);
+    stream.once('error', done);
+    stream.once('close', done);
+  });
 }
