@@ -9,6 +9,7 @@ import {
 } from './packages.ts';
 import { spdxDocument } from './spdx.ts';
 import { attestationManifest, statement, SPDX_PREDICATE } from './in-toto.ts';
+import { rpmHeader } from '../../test/support/rpm-header.ts';
 
 const dpkgStatus = `Package: bash
 Status: install ok installed
@@ -55,21 +56,6 @@ test('Python METADATA: name, version, license; pypi purl lower-cased', () => {
   assert.deepEqual([p?.name, p?.version, p?.purl, p?.license], ['Requests', '2.31.0', 'pkg:pypi/requests@2.31.0', 'Apache-2.0']);
 });
 
-/** An rpm header blob: il, dl, 16-byte index entries, data (big-endian). */
-function rpmHeader(tags: [number, number, string | number][]): Uint8Array {
-  const data: Buffer[] = [];
-  const index = Buffer.alloc(16 * tags.length);
-  let offset = 0;
-  tags.forEach(([tag, type, value], i) => {
-    const bytes = typeof value === 'number' ? Buffer.alloc(4) : Buffer.from(`${value}\0`);
-    if (typeof value === 'number') bytes.writeUInt32BE(value);
-    index.writeUInt32BE(tag, i * 16); index.writeUInt32BE(type, i * 16 + 4); index.writeInt32BE(offset, i * 16 + 8); index.writeUInt32BE(1, i * 16 + 12);
-    data.push(bytes); offset += bytes.length;
-  });
-  const head = Buffer.alloc(8);
-  head.writeUInt32BE(tags.length); head.writeUInt32BE(offset, 4);
-  return Buffer.concat([head, index, ...data]);
-}
 
 test('rpm: header tags, and rpmdb.sqlite read through node:sqlite', async () => {
   const blob = rpmHeader([[1000, 6, 'bash'], [1001, 6, '5.2.26'], [1002, 6, '1.fc40'], [1003, 4, 1], [1022, 6, 'x86_64'], [1014, 6, 'GPL-3.0-or-later']]);

@@ -6,22 +6,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { scanRoot, scanRpmBdb, scanRpmSqlite } from './packages.ts';
 import { readBdbHashValues, readNdbValues } from './rpm-bdb.ts';
+import { rpmHeader } from '../../test/support/rpm-header.ts';
 
-/** An rpm header blob: il, dl, 16-byte index entries, data (big-endian). */
-function rpmHeader(tags: [number, number, string | number][]): Buffer {
-  const data: Buffer[] = [];
-  const index = Buffer.alloc(16 * tags.length);
-  let offset = 0;
-  tags.forEach(([tag, type, value], i) => {
-    const bytes = typeof value === 'number' ? Buffer.alloc(4) : Buffer.from(`${value}\0`);
-    if (typeof value === 'number') bytes.writeUInt32BE(value);
-    index.writeUInt32BE(tag, i * 16); index.writeUInt32BE(type, i * 16 + 4); index.writeInt32BE(offset, i * 16 + 8); index.writeUInt32BE(1, i * 16 + 12);
-    data.push(bytes); offset += bytes.length;
-  });
-  const head = Buffer.alloc(8);
-  head.writeUInt32BE(tags.length); head.writeUInt32BE(offset, 4);
-  return Buffer.concat([head, index, ...data]);
-}
 
 const pkg = (name: string, version: string, release: string, description = 'x'): Buffer =>
   rpmHeader([[1000, 6, name], [1001, 6, version], [1002, 6, release], [1003, 4, 2], [1022, 6, 'x86_64'], [1014, 6, 'GPL-2.0'],
