@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseDockerfile } from '../dockerfile/parse.ts';
 import { parseCheckOptions } from './config.ts';
-import { isValidReference, runChecks, suggest, type CheckInput, type CheckWarning } from './lint.ts';
+import { runChecks, type CheckInput, type CheckWarning } from './lint.ts';
+import { isValidReference, suggest } from './words.ts';
 import { ruleNames, rules, type RuleName } from './rules.ts';
 
 type Extra = Omit<CheckInput, 'dockerfile' | 'source'>;
