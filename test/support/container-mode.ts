@@ -1,7 +1,7 @@
 // Container mode in tests: an assembled runtime directory (scripts/assemble-kaniko-dir.ts) becomes the whole
 // filesystem of a fresh mount + pid namespace, as in the executor image, and the executor builds '/' there:
 // runContained (unshare, every capability) or runInRunc (a runc container with the capabilities given).
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -33,19 +33,24 @@ export interface ContainedRun { code: number; stdout: string; stderr: string; fi
 
 /** Runs the executor with `args` in container mode over `root`; killed (every process of the build) after `timeoutMs`. */
 export function runContained(script: string, root: string, args: readonly string[], timeoutMs = 300_000): Promise<ContainedRun> {
+  const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', script, root, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Killing unshare's child (pid 1 of the namespace) takes every process of the build with it.
+  return collectRun(child, timeoutMs, () => child.kill('SIGKILL'));
+}
+
+/** What a contained executor printed, its exit status and timings; `onTimeout` (kill it) runs after `timeoutMs`. */
+export function collectRun(child: ChildProcess, timeoutMs: number, onTimeout: () => void): Promise<ContainedRun> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
-    const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', script, root, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     let firstLogMs: number | undefined;
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => {
+    child.stdout?.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr?.on('data', (d: Buffer) => {
       if (firstLogMs === undefined && /INFO/.test(d.toString())) firstLogMs = Date.now() - started;
       stderr += d.toString();
     });
-    // Killing unshare's child (pid 1 of the namespace) takes every process of the build with it.
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const timer = setTimeout(onTimeout, timeoutMs);
     child.on('error', (err) => { clearTimeout(timer); reject(err); });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -83,22 +88,12 @@ export async function runInRunc(root: string, bundleDir: string, args: readonly 
   config.linux.namespaces = config.linux.namespaces.filter((n) => n.type !== 'network');
   await writeFile(configPath, JSON.stringify(config));
   const id = `kts-${process.pid}-${Date.now()}`;
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const child = spawn('runc', ['run', '--bundle', bundleDir, id], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let firstLogMs: number | undefined;
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => {
-      if (firstLogMs === undefined && /INFO/.test(d.toString())) firstLogMs = Date.now() - started;
-      stderr += d.toString();
-    });
-    const timer = setTimeout(() => { execFile('runc', ['kill', id, 'KILL'], () => undefined); }, opts.timeoutMs ?? 300_000);
-    const done = (fn: () => void): void => { clearTimeout(timer); execFile('runc', ['delete', '--force', id], () => fn()); };
-    child.on('error', (err) => done(() => reject(err)));
-    child.on('close', (code, signal) => done(() => resolve({ code: code ?? (signal !== null ? 128 : 1), stdout, stderr, firstLogMs, totalMs: Date.now() - started })));
-  });
+  const child = spawn('runc', ['run', '--bundle', bundleDir, id], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    return await collectRun(child, opts.timeoutMs ?? 300_000, () => { execFile('runc', ['kill', id, 'KILL'], () => undefined); });
+  } finally {
+    await promisify(execFile)('runc', ['delete', '--force', id]).catch(() => undefined);
+  }
 }
 
 interface RuncSpec {

@@ -7,11 +7,9 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { collectRun, dockerDefaultCapabilities } from './container-mode.ts';
 
 const exec = promisify(execFile);
-
-const dockerCaps = ['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID', 'CAP_SETUID',
-  'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE'];
 
 /** RuntimeDefault's refusals of a process without CAP_SYS_ADMIN (as test/support/pss-restricted.py). */
 function restrictedSeccomp(): Record<string, unknown> {
@@ -28,7 +26,7 @@ function restrictedSeccomp(): Record<string, unknown> {
 }
 
 export function runcConfig(args: readonly string[], restricted: boolean): Record<string, unknown> {
-  const caps = restricted ? [] : dockerCaps;
+  const caps = restricted ? [] : [...dockerDefaultCapabilities];
   return {
     ociVersion: '1.0.2',
     process: {
@@ -68,18 +66,10 @@ export async function runcExecutor(bundle: string, args: readonly string[], opts
   await mkdir(bundle, { recursive: true });
   await writeFile(join(bundle, 'config.json'), JSON.stringify(runcConfig(args, opts.restricted)));
   const id = `kts-${process.pid}-${Date.now()}`;
-  const started = Date.now();
+  const child = spawn('runc', ['run', '--bundle', bundle, id], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
-    return await new Promise<RuncRun>((resolve, reject) => {
-      const child = spawn('runc', ['run', '--bundle', bundle, id], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-      child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-      const timer = setTimeout(() => { void exec('runc', ['kill', id, 'KILL']).catch(() => undefined); }, opts.timeoutMs ?? 600_000);
-      child.on('error', (err) => { clearTimeout(timer); reject(err); });
-      child.on('close', (code) => { clearTimeout(timer); resolve({ code: code ?? 1, stdout, stderr, ms: Date.now() - started }); });
-    });
+    const run = await collectRun(child, opts.timeoutMs ?? 600_000, () => { void exec('runc', ['kill', id, 'KILL']).catch(() => undefined); });
+    return { code: run.code, stdout: run.stdout, stderr: run.stderr, ms: run.totalMs };
   } finally {
     await exec('runc', ['delete', '--force', id]).catch(() => undefined);
   }
