@@ -70,58 +70,58 @@ export function runCommand(instr: RunInstruction, opts: RunMountOptions = {}): C
       let mounted: PreparedMounts | undefined;
       let ssh: PreparedSsh | undefined;
       try {
-      mounted = await prepareRunMounts(step, mounts, opts);
-      ssh = await prepareSsh(step, mounts.filter((m) => m.type === 'ssh'));
-      if (ssh.sock !== undefined && !env.some((e) => e.startsWith('SSH_AUTH_SOCK='))) env.push(`SSH_AUTH_SOCK=${ssh.sock}`);
-      const cwd = runWorkingDir(step.image);
-      // Docker (runc) creates a missing working directory, owned by root.
-      await mkdirAllInRoot(step.root, cwd, { uid: 0, gid: 0, mode: 0o755, ...(owners !== undefined ? { owners } : {}) });
-      const proc = runProcess(instr, config.Shell);
-      let supervisor: { path: string; tableIn: string; tableOut: string } | undefined;
-      if (owners !== undefined) {
-        const dir = await mkdtemp(join(step.runtime.scratchDir ?? tmpdir(), 'fakeroot-'));
-        supervisor = { path: supervisorPathFor(step.runtime.helperPath), tableIn: join(dir, 'in'), tableOut: join(dir, 'out') };
-        if (!existsSync(supervisor.path)) {
-          await rm(dir, { recursive: true, force: true });
-          throw new BuildError('NOT_SUPPORTED', `RUN in non-root mode needs the fake-root supervisor, which is not at ${supervisor.path} (non-root mode)`,
-            { hint: 'build it with scripts/build-native.sh (x86_64 and aarch64), or run the executor as root' });
+        mounted = await prepareRunMounts(step, mounts, opts);
+        ssh = await prepareSsh(step, mounts.filter((m) => m.type === 'ssh'));
+        if (ssh.sock !== undefined && !env.some((e) => e.startsWith('SSH_AUTH_SOCK='))) env.push(`SSH_AUTH_SOCK=${ssh.sock}`);
+        const cwd = runWorkingDir(step.image);
+        // Docker (runc) creates a missing working directory, owned by root.
+        await mkdirAllInRoot(step.root, cwd, { uid: 0, gid: 0, mode: 0o755, ...(owners !== undefined ? { owners } : {}) });
+        const proc = runProcess(instr, config.Shell);
+        let supervisor: { path: string; tableIn: string; tableOut: string } | undefined;
+        if (owners !== undefined) {
+          const dir = await mkdtemp(join(step.runtime.scratchDir ?? tmpdir(), 'fakeroot-'));
+          supervisor = { path: supervisorPathFor(step.runtime.helperPath), tableIn: join(dir, 'in'), tableOut: join(dir, 'out') };
+          if (!existsSync(supervisor.path)) {
+            await rm(dir, { recursive: true, force: true });
+            throw new BuildError('NOT_SUPPORTED', `RUN in non-root mode needs the fake-root supervisor, which is not at ${supervisor.path} (non-root mode)`,
+              { hint: 'build it with scripts/build-native.sh (x86_64 and aarch64), or run the executor as root' });
+          }
+          await writeFakerootTable(owners, step.root, supervisor.tableIn);
         }
-        await writeFakerootTable(owners, step.root, supervisor.tableIn);
-      }
-      step.log.debug({ argv: proc.argv, cwd, uid: user.uid, gid: user.gid }, 'Running command');
-      const { exitCode } = await runInRoot({
-        root: step.root,
-        argv: proc.argv,
-        ...(proc.script === undefined ? {} : { script: proc.script }),
-        env,
-        cwd,
-        uid: user.uid,
-        gid: user.gid,
-        groups: user.groups,
-        isolate: step.runtime.isolate,
-        // Container mode, a stage built in its own directory: chroot only (no namespaces in an unprivileged pod).
-        chrootSetup: !step.runtime.isolate && posix.resolve(step.root) !== '/',
-        networkNone: instr.network === 'none',
-        tmpfs: mounts.filter((m) => m.type === 'tmpfs').map((m) => ({ target: rootRelative(step.root, m.target), size: m.size })),
-        bindFiles: [...secrets.files, ...ssh.files],
-        binds: mounted.binds.map((b) => ({ ...b, target: rootRelative(step.root, b.target) })),
-        helperPath: step.runtime.helperPath,
-        ...(supervisor !== undefined ? { supervisor } : {}),
-        onOutput: (chunk) => step.runtime.output(chunk),
-        signal: step.signal,
-      }).finally(() => step.runtime.output(Buffer.alloc(0)));
-      if (supervisor !== undefined && owners !== undefined) {
-        const started = Date.now();
-        const recorded = await applyFakerootTable(owners, step.root, supervisor.tableOut, step.runtime.ignore ?? { ignores: () => false });
-        await rm(dirname(supervisor.tableIn), { recursive: true, force: true });
-        step.log.debug({ recorded, durationMs: Date.now() - started }, 'Ownership table after RUN');
-      }
-      if (exitCode !== 0) {
-        throw new BuildError('RUN_FAILED', runFailure(proc.argv, exitCode), { exitCode,
-          // What a fake root cannot do: the container's seccomp profile refuses these before the supervisor sees them.
-          ...(owners !== undefined ? { hint: 'non-root mode: the command ran as a fake root without privileges; mount, chroot, unshare and other calls that need real root fail with EPERM' } : {}) });
-      }
-      return { image: step.image };
+        step.log.debug({ argv: proc.argv, cwd, uid: user.uid, gid: user.gid }, 'Running command');
+        const { exitCode } = await runInRoot({
+          root: step.root,
+          argv: proc.argv,
+          ...(proc.script === undefined ? {} : { script: proc.script }),
+          env,
+          cwd,
+          uid: user.uid,
+          gid: user.gid,
+          groups: user.groups,
+          isolate: step.runtime.isolate,
+          // Container mode, a stage built in its own directory: chroot only (no namespaces in an unprivileged pod).
+          chrootSetup: !step.runtime.isolate && posix.resolve(step.root) !== '/',
+          networkNone: instr.network === 'none',
+          tmpfs: mounts.filter((m) => m.type === 'tmpfs').map((m) => ({ target: rootRelative(step.root, m.target), size: m.size })),
+          bindFiles: [...secrets.files, ...ssh.files],
+          binds: mounted.binds.map((b) => ({ ...b, target: rootRelative(step.root, b.target) })),
+          helperPath: step.runtime.helperPath,
+          ...(supervisor !== undefined ? { supervisor } : {}),
+          onOutput: (chunk) => step.runtime.output(chunk),
+          signal: step.signal,
+        }).finally(() => step.runtime.output(Buffer.alloc(0)));
+        if (supervisor !== undefined && owners !== undefined) {
+          const started = Date.now();
+          const recorded = await applyFakerootTable(owners, step.root, supervisor.tableOut, step.runtime.ignore ?? { ignores: () => false });
+          await rm(dirname(supervisor.tableIn), { recursive: true, force: true });
+          step.log.debug({ recorded, durationMs: Date.now() - started }, 'Ownership table after RUN');
+        }
+        if (exitCode !== 0) {
+          throw new BuildError('RUN_FAILED', runFailure(proc.argv, exitCode), { exitCode,
+            // What a fake root cannot do: the container's seccomp profile refuses these before the supervisor sees them.
+            ...(owners !== undefined ? { hint: 'non-root mode: the command ran as a fake root without privileges; mount, chroot, unshare and other calls that need real root fail with EPERM' } : {}) });
+        }
+        return { image: step.image };
       } finally {
         await mounted?.release();
         if (secrets.dir !== undefined) await rm(secrets.dir, { recursive: true, force: true });
