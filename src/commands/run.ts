@@ -54,9 +54,8 @@ export function runCommand(instr: RunInstruction, opts: RunMountOptions = {}): C
       // Non-root mode (container mode): the command runs as fake root under the supervisor; what needs mounts or
       // namespaces cannot be given without privileges, and is refused before anything runs.
       const owners = step.owners;
-      if (owners !== undefined && step.runtime.isolate) {
-        throw new BuildError('NOT_SUPPORTED', 'RUN in non-root mode runs only in container mode, not with --root-dir (non-root mode)');
-      }
+      // Non-root with --root-dir: the supervisor emulates the helper's chroot (path translation), no namespaces.
+      const emulatedRoot = owners !== undefined && step.runtime.isolate;
       if (owners !== undefined) {
         const flag = mounts[0] !== undefined ? `--mount=type=${mounts[0].type}` : instr.network === 'none' ? '--network=none' : undefined;
         if (flag !== undefined) {
@@ -77,10 +76,10 @@ export function runCommand(instr: RunInstruction, opts: RunMountOptions = {}): C
         // Docker (runc) creates a missing working directory, owned by root.
         await mkdirAllInRoot(step.root, cwd, { uid: 0, gid: 0, mode: 0o755, ...(owners !== undefined ? { owners } : {}) });
         const proc = runProcess(instr, config.Shell);
-        let supervisor: { path: string; tableIn: string; tableOut: string } | undefined;
+        let supervisor: { path: string; tableIn: string; tableOut: string; chroot: boolean } | undefined;
         if (owners !== undefined) {
           const dir = await mkdtemp(join(step.runtime.scratchDir ?? tmpdir(), 'fakeroot-'));
-          supervisor = { path: supervisorPathFor(step.runtime.helperPath), tableIn: join(dir, 'in'), tableOut: join(dir, 'out') };
+          supervisor = { path: supervisorPathFor(step.runtime.helperPath), tableIn: join(dir, 'in'), tableOut: join(dir, 'out'), chroot: emulatedRoot };
           if (!existsSync(supervisor.path)) {
             await rm(dir, { recursive: true, force: true });
             throw new BuildError('NOT_SUPPORTED', `RUN in non-root mode needs the fake-root supervisor, which is not at ${supervisor.path} (non-root mode)`,
@@ -98,7 +97,7 @@ export function runCommand(instr: RunInstruction, opts: RunMountOptions = {}): C
           uid: user.uid,
           gid: user.gid,
           groups: user.groups,
-          isolate: step.runtime.isolate,
+          isolate: step.runtime.isolate && !emulatedRoot,
           // Container mode, a stage built in its own directory: chroot only (no namespaces in an unprivileged pod).
           chrootSetup: !step.runtime.isolate && posix.resolve(step.root) !== '/',
           networkNone: instr.network === 'none',

@@ -159,8 +159,6 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
   };
   let wanted = new Set(stages.filter((s) => !opts.skipUnusedStages || s.needed).map((s) => s.index));
   wanted.add(target.index);
-  // Non-root mode: a RUN is refused before any base is asked for.
-  if (opts.rootless !== undefined && !containerMode) refuseRunWithoutRoot(stages, wanted, opts.dockerfilePath, opts.rootless);
   for (const s of stages) if (wanted.has(s.index)) baseOf(s);
   for (;;) {
     // In Dockerfile order: the first bad base reported is the first a sequential build would meet.
@@ -171,7 +169,6 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
     wanted = new Set([...wanted, ...closure]);
   }
   for (const s of stages) if (!wanted.has(s.index)) log.info(`Skipping unused stage ${s.name ?? s.index}`);
-  if (opts.rootless !== undefined && !containerMode) refuseRunWithoutRoot(stages, wanted, opts.dockerfilePath, opts.rootless); // stages ONBUILD edges added
   // Non-root mode: each stage root's owners and modes (a stage's own table; pulled COPY --from images have theirs).
   const owners = new Map<string, OwnershipTable>();
   const freshTable = (dir: string): OwnershipTable | undefined => {
@@ -302,21 +299,6 @@ async function runApart(opts: BuildOptions): Promise<'isolate' | 'chroot' | 'ref
   const dev = probe.mknod === undefined ? '' : `, /dev without device nodes, /dev/null a plain file (mknod: ${probe.mknod})`;
   opts.log.info(`Stages other than the target RUN chrooted in their own directory: no /proc there (${/not permitted/i.test(probe.isolate) ? 'mounting one needs CAP_SYS_ADMIN' : `mount and pid namespaces: ${probe.isolate}`})${dev}`);
   return 'chroot';
-}
-
-/**
- * Non-root mode with --root-dir, before any work: a RUN in a stage that will be built fails with one line naming the
- * stage, the instruction and the mode. (In container mode RUN runs under the fake-root supervisor; a --root-dir
- * build would also need the chroot emulated — path translation — which it does not do.)
- */
-export function refuseRunWithoutRoot(stages: readonly ResolvedStage[], needed: ReadonlySet<number>, file: string, why: string): void {
-  for (const stage of stages) {
-    if (!needed.has(stage.index)) continue;
-    const run = stage.stage.instructions.find((i) => i.kind === 'RUN');
-    if (run === undefined) continue;
-    throw new BuildError('BUILD', `${file}:${run.line}: stage ${stage.name ?? stage.index}: ${run.text}: RUN in non-root mode runs only in container mode, not with --root-dir (non-root mode: ${why})`,
-      { location: { file, line: run.line }, hint: 'build in container mode (the executor image, building its own /), or as root' });
-  }
 }
 
 /** qemu-user's name for an OCI architecture (binfmt_misc entries are named qemu-<name>). */

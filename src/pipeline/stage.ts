@@ -186,12 +186,6 @@ export async function buildStage(plan: StagePlan, deps: StageDeps): Promise<Buil
   let stepStartedMs = Date.now();
   const commands: Command[] = instructions.map((i) => commandFor(i, deps.dockerignore === undefined ? {} : { ignore: deps.dockerignore }));
   await mkdir(deps.root, { recursive: true });
-  // Non-root mode outside container mode: a RUN from the base image's ONBUILD triggers (the Dockerfile's own were
-  // refused before the build).
-  const run = opts.rootless !== undefined && !deps.containerMode ? commands.find((c) => c.effects.snapshot === 'tree') : undefined;
-  if (run !== undefined) {
-    throw new BuildError('BUILD', `${plan.file}:${run.line}: stage ${plan.name ?? plan.index}: ${run.text}: RUN in non-root mode runs only in container mode, not with --root-dir (non-root mode: ${opts.rootless ?? ''})`);
-  }
   // The base is unpacked lazily: only when a step that is not a cache hit needs files (kaniko does the same), so a
   // rebuild whose every RUN/COPY is cached never extracts anything. Cache hits before that point wait in `pending`.
   let materialized = false;

@@ -41,7 +41,7 @@ export interface RunInRootOptions {
    * Non-root mode (container mode only): the helper runs under the fake-root supervisor
    * (native/fakeroot-supervisor.c), which reads the ownership table from `tableIn` and writes it to `tableOut`.
    */
-  readonly supervisor?: { readonly path: string; readonly tableIn: string; readonly tableOut: string };
+  readonly supervisor?: { readonly path: string; readonly tableIn: string; readonly tableOut: string; readonly chroot?: boolean };
   /** When set, this script (a #! file's content) is executed instead of looking argv[0] up. */
   readonly script?: string;
   readonly onOutput: (chunk: Buffer, stream: 'stdout' | 'stderr') => void;
@@ -125,7 +125,7 @@ export async function runInRoot(opts: RunInRootOptions): Promise<RunInRootResult
   const sup = opts.supervisor;
   const helperArgv = helperArgs(opts);
   const [command, args] = sup === undefined ? [opts.helperPath, helperArgv]
-    : [sup.path, ['--table-in', sup.tableIn, '--table-out', sup.tableOut, '--error-fd', '3', '--', opts.helperPath, ...helperArgv]];
+    : [sup.path, ['--table-in', sup.tableIn, '--table-out', sup.tableOut, '--error-fd', '3', ...(sup.chroot === true ? ['--chroot'] : []), '--', opts.helperPath, ...helperArgv]];
   if (opts.signal.aborted) throw new BuildError('BUILD', 'RUN was cancelled', { cause: opts.signal.reason });
   let child: ChildProcess;
   try {
