@@ -1,12 +1,12 @@
 /*
  * fakeroot-supervisor: run one command as a fake root, with no privilege at all (issue 19: a Pod under Pod
  * Security Standards "Restricted": a non-root uid, no capabilities, no_new_privs, the RuntimeDefault seccomp
- * profile). Container mode only: the command runs in '/' of the executor's own container, whose files the
- * build user owns, so no path translation is needed — only the credentials and the owners/modes/devices the
- * filesystem cannot hold.
+ * profile). In container mode the command runs in '/' of the executor's own container, whose files the build
+ * user owns: only the credentials and the owners/modes/devices the filesystem cannot hold are emulated. With
+ * --chroot (--root-dir builds) run-in-root's chroot(2) is emulated too: fakeroot-supervisor-chroot.c.
  *
  * Usage:
- *   fakeroot-supervisor [--table-in FILE] [--table-out FILE] [--stats FILE] [--error-fd N] -- ARGV...
+ *   fakeroot-supervisor [--table-in FILE] [--table-out FILE] [--stats FILE] [--error-fd N] [--chroot] -- ARGV...
  *
  * The command is forked under ptrace (PTRACE_TRACEME), with a seccomp-bpf filter that returns SECCOMP_RET_TRACE
  * only for the calls that matter; forks, vforks, clones and execs are followed; static binaries are covered
