@@ -19,6 +19,7 @@
 #include <sys/mman.h>
 
 int chroot_mode;
+char chroot_links[PATH_MAX];
 
 #ifndef SYS_openat2
 #define SYS_openat2 437
@@ -271,6 +272,16 @@ static int translate(struct proc *p, long dirfd, unsigned long addr, int follow,
   if (addr == 0) return R_RAW;
   if (read_str(p->pid, addr, s, sizeof s) != 0) return -EFAULT;
   if (s[0] == '\0') return R_RAW; /* AT_EMPTY_PATH, or the kernel's ENOENT */
+  /* One name in a directory the process holds (fts, find, cp -R walk so): the kernel's own lookup is the same,
+   * unless it is '..' or a symlink that is followed. */
+  if (s[0] != '/' && strchr(s, '/') == NULL && strcmp(s, "..") != 0) {
+    if (!follow || strcmp(s, ".") == 0) return R_RAW;
+    char probe[PATH_MAX + 64];
+    struct stat st;
+    if ((int)dirfd == AT_FDCWD) snprintf(probe, sizeof probe, "/proc/%d/cwd/%s", p->pid, s);
+    else snprintf(probe, sizeof probe, "/proc/%d/fd/%d/%s", p->pid, (int)dirfd, s);
+    if (lstat(probe, &st) != 0 || !S_ISLNK(st.st_mode)) return R_RAW;
+  }
   char bbuf[PATH_MAX];
   const char *base = NULL;
   if (s[0] != '/') {
@@ -368,6 +379,23 @@ static int elf_interp(int fd, const unsigned char *head, size_t hn, char *interp
   return 0;
 }
 
+/*
+ * The kernel names a process after the file it execs: the loader would make every dynamic program "ld-linux-x86-64".
+ * It is exec'd through a symlink named after the program instead (--chroot's link directory, one subdirectory per
+ * loader), so comm is the program's name; /proc/<pid>/exe reads as the program anyway (chroot_entry).
+ */
+static void name_loader(char *ld, size_t cap, const char *comm) {
+  if (chroot_links[0] == '\0') return;
+  uint64_t h = 1469598103934665603ull;
+  for (const char *c = ld; *c != '\0'; c++) h = (h ^ (unsigned char)*c) * 1099511628211ull;
+  char dir[PATH_MAX + 32], link[PATH_MAX + 128];
+  snprintf(dir, sizeof dir, "%s/%016llx", chroot_links, (unsigned long long)h);
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST) return;
+  snprintf(link, sizeof link, "%s/%s", dir, comm);
+  if (symlink(ld, link) != 0 && errno != EEXIST) return;
+  if (strlen(link) < cap) snprintf(ld, cap, "%s", link);
+}
+
 /* argv being rebuilt: each entry a tracee address, or a new string (written with the rest). */
 struct arg { unsigned long addr; char *str; };
 struct argv_b { struct arg *a; size_t n, cap; };
@@ -395,6 +423,11 @@ static int exec_entry(struct proc *p, regs_t *r, long nr) {
   int flags = at ? (int)r_arg(r, 4) : 0;
   char given[PATH_MAX], host[PATH_MAX * 2 + 8], guest[PATH_MAX + 2], script_name[PATH_MAX];
   if (read_str(pid, fname, given, sizeof given) != 0) { emulate(p, r, -EFAULT); return 1; }
+  /* the process's name (comm, what ps and pgrep see) is the base name of the path given, as the kernel makes it */
+  const char *slash = strrchr(given, '/');
+  char comm[64];
+  snprintf(comm, sizeof comm, "%.63s", slash != NULL ? slash + 1 : given);
+  if (comm[0] == '\0' || strcmp(comm, ".") == 0 || strcmp(comm, "..") == 0) snprintf(comm, sizeof comm, "exe");
   int rc = 0;
   if (given[0] == '\0' && (flags & AT_EMPTY_PATH)) {
     /* fexecve: the program is the descriptor; a script's interpreter is handed /dev/fd/N, as by the kernel */
@@ -497,6 +530,7 @@ static int exec_entry(struct proc *p, regs_t *r, long nr) {
     for (size_t i = 1; i < av.n; i++) argv_push(&nb, av.a[i].addr, av.a[i].str);
     argv_free(&av);
     av = nb;
+    name_loader(exec_host, sizeof exec_host, comm);
     break;
   }
   /* write: the host file name, the new strings, the pointer array */

@@ -808,6 +808,14 @@ int main(int argc, char **argv) {
     else die("unknown option %s", argv[i]);
   }
   if (i >= argc) die("usage: fakeroot-supervisor [--table-in FILE] [--table-out FILE] [--error-fd N] -- ARGV...");
+  if (chroot_mode && table_out != NULL) {
+    /* beside the table: the per-RUN directory the caller removes */
+    snprintf(chroot_links, PATH_MAX, "%s", table_out);
+    char *slash = strrchr(chroot_links, '/');
+    if (slash != NULL) snprintf(slash, (size_t)(PATH_MAX - (slash - chroot_links)), "/exec");
+    else snprintf(chroot_links, PATH_MAX, "exec");
+    if (mkdir(chroot_links, 0700) != 0 && errno != EEXIST) chroot_links[0] = '\0';
+  }
   real_uid = getuid();
   real_gid = getgid();
   if (table_in != NULL) load_table(table_in);

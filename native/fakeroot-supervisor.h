@@ -129,6 +129,7 @@ void emulate(struct proc *p, regs_t *r, long ret);
 
 /* ---------- the emulated chroot (fakeroot-supervisor-chroot.c) ---------- */
 extern int chroot_mode;
+extern char chroot_links[]; /* symlinks to the root's loader, named after programs ("": none) */
 extern const long chroot_traced[];
 extern const size_t chroot_ntraced;
 int chroot_entry(struct proc *p, regs_t *r, long nr);

@@ -108,13 +108,14 @@ describe('fakeroot-supervisor --chroot', { skip }, () => {
       cp /bin/dash "$R/usr/bin/dash"
       for lib in $(ldd /bin/dash | grep -o '/[^ ]*'); do mkdir -p "$R$(dirname "$lib")"; cp -L "$lib" "$R$lib"; done
       echo 'root:x:0:0::/root:/bin/sh' > "$R/etc/passwd"; ln -s / "$R/up"; ln -s /etc/passwd "$R/pw"
-      printf '#!/usr/bin/dash\\necho script "$0" "$1"\\n' > "$R/s.sh"; chmod 755 "$R/s.sh"; chown -R 1000:1000 "$R"`);
+      printf '#!/usr/bin/dash\\necho script "$0" "$1"\\n' > "$R/s.sh"; chmod 755 "$R/s.sh"; chown -R 1000:1000 "$R"
+      mkdir '${top}/run'; chown 1000:1000 '${top}/run'`);
   });
   after(async () => { if (top !== undefined) await rm(top, { recursive: true, force: true }); });
 
   async function inRoot(script: string): Promise<Run> {
     return new Promise((resolve, reject) => {
-      const child = spawn('setpriv', ['--reuid=1000', '--regid=1000', '--clear-groups', '--inh-caps=-all', supervisor, '--chroot', '--error-fd', '3', '--',
+      const child = spawn('setpriv', ['--reuid=1000', '--regid=1000', '--clear-groups', '--inh-caps=-all', supervisor, '--chroot', '--table-out', join(top, 'run', 'out'), '--error-fd', '3', '--',
         helper, '--root', root, '--cwd', '/work', '--', '/bin/sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' } });
       let stdout = '';
       let stderr = '';
@@ -130,12 +131,12 @@ describe('fakeroot-supervisor --chroot', { skip }, () => {
   test('paths, exec (static, dynamic, #!), cwd and /proc links as inside the root; nothing outside it is reached', async () => {
     const r = await inRoot([
       'pwd', 'readlink /proc/self/cwd', 'ls /', 'cat /up/up/../../outside 2>/dev/null || echo no-escape', 'cat /pw',
-      'cd /up/work/..; pwd -P', 'dash -c \'echo dyn $0; readlink /proc/$$/exe\'', '/s.sh a', 'cd /tmp && ../s.sh b',
+      'cd /up/work/..; pwd -P', 'dash -c \'echo dyn $0; readlink /proc/$$/exe; cat /proc/$$/comm\'', '/s.sh a', 'cd /tmp && ../s.sh b',
       'echo x > /work/f; chown 5:6 /work/f; stat -c %u:%g /work/f', 'chroot /sub /bin/busybox cat /inner',
       '/missing; echo "exit $?"', 'chmod 644 /s.sh; /s.sh; echo "exit $?"',
     ].join('\n'));
     assert.equal(r.code, 0, r.stderr + r.errorFd);
     assert.deepEqual(r.stdout.trim().split('\n'), ['/work', '/work', 'bin', 'etc', 'lib', 'lib64', 'pw', 's.sh', 'sub', 'tmp', 'up', 'usr', 'work',
-      'no-escape', 'root:x:0:0::/root:/bin/sh', '/', 'dyn dash', '/usr/bin/dash', 'script /s.sh a', 'script ../s.sh b', '5:6', 'inner', 'exit 127', 'exit 126']);
+      'no-escape', 'root:x:0:0::/root:/bin/sh', '/', 'dyn dash', '/usr/bin/dash', 'dash', 'script /s.sh a', 'script ../s.sh b', '5:6', 'inner', 'exit 127', 'exit 126']);
   });
 });
