@@ -156,12 +156,73 @@ static int is_passthrough(const char *comp, size_t n) {
   return (n == 4 && memcmp(comp, "proc", 4) == 0) || (n == 3 && memcmp(comp, "dev", 3) == 0) || (n == 3 && memcmp(comp, "sys", 3) == 0);
 }
 
-/* A host path under `root` as the path inside it; NULL when it is not under root. */
-static const char *inside(const char *root, const char *host) {
+/* ---------- emulated mounts (RUN --mount): a directory or file of the host seen at a path of the build root ---------- */
+#define MAX_BINDS 64
+static struct bind { char *guest, *host; size_t glen, hlen; int ro; } binds[MAX_BINDS];
+static int nbinds;
+/* The root the binds are made in: the first one run-in-root chroots into ("": the host's '/', container mode). */
+static char *bind_root;
+
+void chroot_add_bind(const char *host, const char *guest, int ro) {
+  if (nbinds == MAX_BINDS) die("too many --bind");
+  char g[PATH_MAX];
+  snprintf(g, sizeof g, "/%s", guest + strspn(guest, "/"));
+  size_t gl = strlen(g);
+  while (gl > 1 && g[gl - 1] == '/') g[--gl] = '\0';
+  struct bind *b = &binds[nbinds++];
+  b->guest = strdup(g); b->host = strdup(host);
+  if (b->guest == NULL || b->host == NULL) die("out of memory");
+  b->glen = gl; b->hlen = strlen(host);
+  b->ro = ro;
+}
+int chroot_has_binds(void) { return nbinds > 0; }
+void chroot_binds_in_host_root(void) { bind_root = strdup(""); }
+
+static int binds_apply(const char *root) { return nbinds > 0 && bind_root != NULL && strcmp(root, bind_root) == 0; }
+
+/* The bind whose target holds guest path g (the longest), or NULL. */
+static const struct bind *bind_of(const char *root, const char *g) {
+  if (!binds_apply(root)) return NULL;
+  const struct bind *best = NULL;
+  for (int i = 0; i < nbinds; i++) {
+    const struct bind *b = &binds[i];
+    if (strncmp(g, b->guest, b->glen) == 0 && (g[b->glen] == '\0' || g[b->glen] == '/') && (best == NULL || b->glen > best->glen)) best = b;
+  }
+  return best;
+}
+
+/* Whether guest path g is a directory above a bind's target (a mountpoint's parents exist even when missing). */
+static int holds_bind(const char *root, const char *g) {
+  if (!binds_apply(root)) return 0;
+  size_t n = strlen(g);
+  for (int i = 0; i < nbinds; i++) if (binds[i].glen > n && strncmp(binds[i].guest, g, n) == 0 && binds[i].guest[n] == '/') return 1;
+  return 0;
+}
+
+/* The host path of guest path g ("" is '/'): under a bind's source, or under root. */
+static int host_of(const char *root, const char *g, char *out, size_t cap) {
+  const struct bind *b = *g != '\0' ? bind_of(root, g) : NULL;
+  int w = b != NULL ? snprintf(out, cap, "%s%s", b->host, g + b->glen) : snprintf(out, cap, "%s%s", root, *g == '\0' ? "/" : g);
+  return w < 0 || (size_t)w >= cap ? -ENAMETOOLONG : 0;
+}
+
+/* A host path as the path inside `root` (binds first) in out; 0 when it is not under root. */
+static int inside(const char *root, const char *host, char *out, size_t cap) {
+  if (binds_apply(root)) {
+    for (int i = 0; i < nbinds; i++) {
+      const struct bind *b = &binds[i];
+      if (strncmp(host, b->host, b->hlen) == 0 && (host[b->hlen] == '\0' || host[b->hlen] == '/')) {
+        snprintf(out, cap, "%s%s", b->guest, host + b->hlen);
+        return 1;
+      }
+    }
+  }
   size_t n = strlen(root);
-  if (strncmp(host, root, n) != 0) return NULL;
-  if (host[n] == '\0') return "/";
-  return host[n] == '/' ? host + n : NULL;
+  if (strncmp(host, root, n) != 0) return 0;
+  if (host[n] == '\0') { snprintf(out, cap, "/"); return 1; }
+  if (host[n] != '/') return 0;
+  snprintf(out, cap, "%s", host + n);
+  return 1;
 }
 
 enum { R_HOST = 0, R_RAW = 1 };
@@ -189,7 +250,6 @@ static int resolve(const char *root, const char *base, const char *path, int fol
   int dir_wanted = plen > 0 && path[plen - 1] == '/';
   int links = 0;
   size_t pos = 0;
-  size_t rl = strlen(root);
   for (;;) {
     while (rest[pos] == '/') pos++;
     if (rest[pos] == '\0') break;
@@ -221,12 +281,11 @@ static int resolve(const char *root, const char *base, const char *path, int fol
     pos = e;
     if (last && !follow && !dir_wanted) break;
     char hp[PATH_MAX * 2 + 8];
-    if (rl + gl >= sizeof hp) return -ENAMETOOLONG;
-    memcpy(hp, root, rl);
-    memcpy(hp + rl, g, gl + 1);
+    if (host_of(root, g, hp, sizeof hp) != 0) return -ENAMETOOLONG;
     struct stat st;
     if (lstat(hp, &st) != 0) {
       if (last) break; /* created by the call, or its error */
+      if (holds_bind(root, g)) continue; /* a missing directory on the way to a mount's target */
       return -errno;
     }
     if (!S_ISLNK(st.st_mode)) continue;
@@ -246,8 +305,9 @@ static int resolve(const char *root, const char *base, const char *path, int fol
     pos = 0;
   }
   if (guest != NULL) snprintf(guest, gcap, "%s", gl == 0 ? "/" : g);
-  int w = snprintf(host, cap, "%s%s%s", root, gl == 0 ? "/" : g, dir_wanted && gl > 0 ? "/" : "");
-  return w < 0 || (size_t)w >= cap ? -ENAMETOOLONG : 0;
+  if (host_of(root, g, host, cap) != 0) return -ENAMETOOLONG;
+  if (dir_wanted && gl > 0 && strlen(host) + 1 < cap) strcat(host, "/");
+  return 0;
 }
 
 /* The directory a relative path starts from (cwd or dirfd), as a path inside the root; NULL: not under the root
@@ -259,10 +319,7 @@ static const char *base_of(struct proc *p, long dirfd, char *buf, size_t cap) {
   ssize_t n = readlink(link, host, sizeof host - 1);
   if (n < 0) return NULL;
   host[n] = '\0';
-  const char *g = inside(p->root, host);
-  if (g == NULL) return NULL;
-  snprintf(buf, cap, "%s", g);
-  return buf;
+  return inside(p->root, host, buf, cap) ? buf : NULL;
 }
 
 /* The tracee's path argument translated: R_HOST (host set), R_RAW (leave the argument alone), or -errno. */
@@ -291,6 +348,10 @@ static int translate(struct proc *p, long dirfd, unsigned long addr, int follow,
   char gbuf[PATH_MAX + 2];
   int rc = resolve(p->root, base, s, follow, host, cap, gbuf, sizeof gbuf, pass);
   if (rc < 0) return rc;
+  if (!*pass && !reads) {
+    const struct bind *b = bind_of(p->root, gbuf);
+    if (b != NULL && b->ro) return -EROFS;
+  }
   if (!*pass && reads && (strcmp(gbuf, "/etc/resolv.conf") == 0 || strcmp(gbuf, "/etc/hosts") == 0) && access(gbuf, R_OK) == 0)
     snprintf(host, cap, "%s", gbuf);
   if (guest != NULL) snprintf(guest, gcap, "%s", gbuf);
@@ -435,9 +496,8 @@ static int exec_entry(struct proc *p, regs_t *r, long nr) {
     snprintf(script_name, sizeof script_name, "/dev/fd/%d", (int)dirfd);
     char h[PATH_MAX];
     ssize_t n = readlink(host, h, sizeof h - 1);
-    const char *g = NULL;
-    if (n > 0) { h[n] = '\0'; g = inside(p->root, h); }
-    snprintf(guest, sizeof guest, "%s", g != NULL ? g : script_name);
+    if (n <= 0) snprintf(guest, sizeof guest, "%s", script_name);
+    else { h[n] = '\0'; if (!inside(p->root, h, guest, sizeof guest)) snprintf(guest, sizeof guest, "%s", script_name); }
   } else {
     snprintf(script_name, sizeof script_name, "%s", given);
     /* /proc/<pid>/exe would be the root's loader: the program it ran instead */
@@ -653,10 +713,8 @@ int chroot_exit(struct proc *p, enum pend pend) {
     size_t n = (size_t)ret < sizeof buf ? (size_t)ret : sizeof buf - 1;
     if (read_mem(p->pid, p->addr, buf, n) != 0) return 1;
     buf[n] = '\0';
-    const char *g = inside(p->root, buf);
-    if (g == NULL) return 1;
     char out[PATH_MAX + 2];
-    snprintf(out, sizeof out, "%s", g);
+    if (!inside(p->root, buf, out, sizeof out)) return 1;
     size_t l = strlen(out) + 1;
     write_mem(p->pid, p->addr, out, l);
     R_RET(r) = l;
@@ -672,9 +730,7 @@ int chroot_exit(struct proc *p, enum pend pend) {
     if (read_mem(p->pid, p->addr, buf, n) != 0) return 1;
     buf[n] = '\0';
     struct proc *o = proc_find(p->link_pid);
-    const char *g = o != NULL && o->root != NULL ? inside(o->root, buf) : NULL;
-    if (g == NULL) return 1;
-    snprintf(out, sizeof out, "%s", g);
+    if (o == NULL || o->root == NULL || !inside(o->root, buf, out, sizeof out)) return 1;
   }
   size_t l = strlen(out);
   if (l > cap) l = cap;
@@ -709,6 +765,8 @@ void chroot_call(struct proc *p, regs_t *r) {
     while (l > 1 && host[l - 1] == '/') host[--l] = '\0';
     free(p->root);
     p->root = strcmp(host, "/") == 0 ? NULL : strdup(host);
+    /* run-in-root's chroot into the build root: the RUN's mounts are made there */
+    if (nbinds > 0 && bind_root == NULL && p->root != NULL) bind_root = strdup(p->root);
   }
   R_RET(*r) = (unsigned long)ret;
   set_regs(p->pid, r);

@@ -138,4 +138,7 @@ void chroot_call(struct proc *p, regs_t *r);
 void chroot_fork(struct proc *parent, struct proc *kid, int event);
 void chroot_exec(struct proc *p);
 void chroot_drop(struct proc *p);
+void chroot_add_bind(const char *host, const char *guest, int ro);
+int chroot_has_binds(void);
+void chroot_binds_in_host_root(void);
 #endif
