@@ -17,6 +17,8 @@
 #include "fakeroot-supervisor.h"
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 int chroot_mode;
 char chroot_links[PATH_MAX];
@@ -74,7 +76,7 @@ const long chroot_traced[] = {
 #endif
   SYS_openat, SYS_openat2, SYS_faccessat, SYS_faccessat2, SYS_readlinkat, SYS_chdir, SYS_linkat, SYS_utimensat, SYS_truncate,
   SYS_statfs, SYS_getxattr, SYS_lgetxattr, SYS_listxattr, SYS_llistxattr, SYS_setxattr, SYS_lsetxattr, SYS_removexattr,
-  SYS_lremovexattr, SYS_inotify_add_watch, SYS_execve, SYS_execveat, SYS_getcwd,
+  SYS_lremovexattr, SYS_inotify_add_watch, SYS_execve, SYS_execveat, SYS_getcwd, SYS_connect, SYS_bind,
 };
 const size_t chroot_ntraced = sizeof chroot_traced / sizeof chroot_traced[0];
 
@@ -630,10 +632,40 @@ static int exec_entry(struct proc *p, regs_t *r, long nr) {
   return 1;
 }
 
+/* connect/bind of an AF_UNIX socket path (an ssh agent mounted into the root): the address made a host path. */
+static int socket_entry(struct proc *p, regs_t *r, long nr) {
+  unsigned long addr = r_arg(r, 1), len = r_arg(r, 2);
+  struct sockaddr_un sun;
+  if (addr == 0 || len <= offsetof(struct sockaddr_un, sun_path) + 1 || len > sizeof sun) return 0;
+  memset(&sun, 0, sizeof sun);
+  if (read_mem(p->pid, addr, &sun, len) != 0 || sun.sun_family != AF_UNIX || sun.sun_path[0] == '\0') return 0; /* abstract: no path */
+  char path[sizeof sun.sun_path + 1];
+  memcpy(path, sun.sun_path, sizeof sun.sun_path);
+  path[sizeof sun.sun_path] = '\0';
+  char host[PATH_MAX * 2 + 8], bbuf[PATH_MAX];
+  const char *base = NULL;
+  if (path[0] != '/') { base = base_of(p, AT_FDCWD, bbuf, sizeof bbuf); if (base == NULL) return 0; }
+  int pass = 0;
+  int rc = resolve(p->root, base, path, nr == SYS_connect, host, sizeof host, NULL, 0, &pass);
+  if (rc < 0) { emulate(p, r, rc); return 1; }
+  if (strlen(host) >= sizeof sun.sun_path) { emulate(p, r, -ENAMETOOLONG); return 1; } /* the host path does not fit an address */
+  memset(sun.sun_path, 0, sizeof sun.sun_path);
+  memcpy(sun.sun_path, host, strlen(host));
+  unsigned long base_addr = scratch(p, r, SLOT_SIZE);
+  if (base_addr == 0) return 1;
+  if (write_mem(p->pid, base_addr, &sun, sizeof sun) != 0) { emulate(p, r, -EFAULT); return 1; }
+  r_set_arg(r, 1, base_addr);
+  r_set_arg(r, 2, offsetof(struct sockaddr_un, sun_path) + strlen(host) + 1);
+  set_regs(p->pid, r);
+  resume(p->pid, 0);
+  return 1;
+}
+
 /* ---------- entry points ---------- */
 int chroot_entry(struct proc *p, regs_t *r, long nr) {
   if (p->root == NULL) return 0;
   if (nr == SYS_execve || nr == SYS_execveat) return exec_entry(p, r, nr);
+  if (nr == SYS_connect || nr == SYS_bind) return socket_entry(p, r, nr);
   if (nr == SYS_getcwd) { p->addr = r_arg(r, 0); p->addr2 = r_arg(r, 1); p->pend = P_GETCWD; resume(p->pid, 1); return 1; }
   int i = lookup(nr);
   if (i < 0) return 0;

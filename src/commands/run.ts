@@ -58,12 +58,10 @@ export function runCommand(instr: RunInstruction, opts: RunMountOptions = {}): C
       // emulates the helper's chroot (path translation); no namespaces.
       const emulatedRoot = owners !== undefined && (step.runtime.isolate || posix.resolve(step.root) !== '/');
       if (owners !== undefined) {
-        // Mounts are emulated by the supervisor (paths under a target resolve to its source); a network namespace
-        // and an ssh agent socket (AF_UNIX paths are not translated) cannot be.
-        const ssh = mounts.find((m) => m.type === 'ssh');
-        const flag = ssh !== undefined ? '--mount=type=ssh' : instr.network === 'none' ? '--network=none' : undefined;
-        if (flag !== undefined) {
-          throw new BuildError('NOT_SUPPORTED', `RUN ${flag} needs ${flag === '--network=none' ? 'a network namespace' : 'a mount namespace'}, which a non-root build cannot create (non-root mode)`);
+        // Mounts are emulated by the supervisor (paths under a target resolve to its source, AF_UNIX socket paths
+        // included); a network namespace cannot be.
+        if (instr.network === 'none') {
+          throw new BuildError('NOT_SUPPORTED', 'RUN --network=none needs a network namespace, which a non-root build cannot create (non-root mode)');
         }
       }
       const user = await resolveRunUser(step.root, config.User ?? '');
