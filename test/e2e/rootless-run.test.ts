@@ -211,6 +211,38 @@ describe('non-root RUN in container mode (runc, PSS Restricted)', { skip }, () =
     assert.ok((await layersOf(`${registry.host}/rootless-run/variant:out`, 1)).flat().includes('etc/passwd file 7:7 644'));
   });
 
+  test('RUN --mount (cache, secret, bind, tmpfs) emulated by the supervisor in /, and a RUN stage in its own directory: nothing of them in a layer', { timeout: 300_000 }, async () => {
+    const base = `${registry.host}/rootless-run/busybox:1`;
+    const files = {
+      Dockerfile: [
+        `FROM ${base} AS side`,
+        'RUN mkdir /out && echo side > /out/s && [ "$(pwd)" = / ] && [ "$(readlink /proc/self/cwd)" = / ]',
+        `FROM ${base}`,
+        'COPY --from=side /out/s /from-side',
+        'RUN --mount=type=cache,target=/var/cache/app echo one >> /var/cache/app/log',
+        'RUN --mount=type=cache,target=/var/cache/app cp /var/cache/app/log /cache-seen',
+        'RUN --mount=type=secret,id=tok cp /run/secrets/tok /secret-seen && { echo x > /run/secrets/tok || echo ro > /secret-ro; }',
+        'RUN --mount=type=bind,source=data.txt,target=/mnt/data.txt cp /mnt/data.txt /from-bind',
+        'RUN --mount=type=tmpfs,target=/scratch echo t > /scratch/t && cp /scratch/t /from-tmpfs',
+        '',
+      ].join('\n'),
+      'data.txt': 'from the context\n',
+      tok: 's3cret\n',
+    };
+    const ref = `${registry.host}/rootless-run/mounts:user`;
+    const run = await runcExecutor(await bundleFor('mounts-user', files, true), ['--context=dir:///workspace', `--destination=${ref}`,
+      '--secret=id=tok,src=/workspace/tok', '--insecure', '--insecure-pull', '--log-format=text'], { restricted: true });
+    assert.equal(run.code, 0, run.stderr + run.stdout);
+    assert.match(run.stdout + run.stderr, /Stages other than the target RUN in their own directory, under the fake-root supervisor's emulated chroot \(non-root mode\)/);
+    const all = (await layersOf(ref, 1)).flat();
+    for (const name of ['from-side', 'cache-seen', 'secret-seen', 'secret-ro', 'from-bind', 'from-tmpfs']) {
+      assert.ok(all.some((l) => l.startsWith(`${name} file 0:0 `)), `${name} in\n${all.join('\n')}`);
+    }
+    for (const gone of ['var/cache/app/log', 'run/secrets/tok', 'mnt/data.txt', 'scratch/t', 'out/s']) {
+      assert.ok(!all.some((l) => l.startsWith(`${gone} `)), `${gone} is in a layer:\n${all.join('\n')}`);
+    }
+  });
+
   test('a RUN calling mount fails with one line naming the call and the mode, under the container profile too', { timeout: 300_000 }, async () => {
     const base = `${registry.host}/rootless-run/busybox:1`;
     const files = { Dockerfile: `FROM ${base}\nRUN mkdir /m && mount -t tmpfs none /m\n` };
