@@ -234,7 +234,7 @@ enum { R_HOST = 0, R_RAW = 1 };
  * or unsearchable directory on the way). *pass (when not NULL) is set when the path goes into /proc, /dev or /sys:
  * `host` is then the host's path, the rest after that component walked by the kernel.
  */
-static int resolve(const char *root, const char *base, const char *path, int follow, char *host, size_t cap, char *guest, size_t gcap, int *pass) {
+static int resolve_walk(const char *root, const char *base, const char *path, int follow, char *host, size_t cap, char *guest, size_t gcap, int *pass) {
   if (pass != NULL) *pass = 0;
   char g[PATH_MAX + 2];
   size_t gl = 0;
@@ -244,7 +244,7 @@ static int resolve(const char *root, const char *base, const char *path, int fol
     if (gl >= sizeof g) return -ENAMETOOLONG;
     memcpy(g, base, gl + 1);
   }
-  static char rest[2 * PATH_MAX + 4];
+  char rest[2 * PATH_MAX + 4];
   char tmp[2 * PATH_MAX + 4];
   size_t plen = strlen(path);
   if (plen >= PATH_MAX) return -ENAMETOOLONG;
@@ -310,6 +310,66 @@ static int resolve(const char *root, const char *base, const char *path, int fol
   if (host_of(root, g, host, cap) != 0) return -ENAMETOOLONG;
   if (dir_wanted && gl > 0 && strlen(host) + 1 < cap) strcat(host, "/");
   return 0;
+}
+
+/*
+ * Resolved directories, remembered: the directory part of most paths was walked before (every file of /usr/share…).
+ * An entry holds while no directory or symlink was removed or renamed since (ns_gen), and none is being (a call in
+ * flight: nothing is remembered then). Creations cannot change how an existing path resolves.
+ */
+#define DIR_CACHE 1024
+static struct dirent_c { char *root, *dir, *resolved; unsigned long gen; } dir_cache[DIR_CACHE];
+unsigned long ns_gen;
+int ns_inflight;
+
+static size_t str_hash(const char *a, const char *b) {
+  uint64_t h = 1469598103934665603ull;
+  for (; *a != '\0'; a++) h = (h ^ (unsigned char)*a) * 1099511628211ull;
+  h = (h ^ 0xff) * 1099511628211ull;
+  for (; *b != '\0'; b++) h = (h ^ (unsigned char)*b) * 1099511628211ull;
+  return (size_t)(h ^ (h >> 31));
+}
+
+/* Whether a path needs the walk from its start: a '.' or '..' component, or /proc, /dev, /sys first. */
+static int plain_dir(const char *d, size_t n) {
+  if (n == 0) return 1;
+  for (size_t i = 0; i < n; i++) {
+    if (d[i] != '/' || (i + 1 < n && d[i + 1] == '/')) continue;
+    const char *c = d + i + 1;
+    size_t l = 0;
+    while (i + 1 + l < n && c[l] != '/') l++;
+    if ((l == 1 && c[0] == '.') || (l == 2 && c[0] == '.' && c[1] == '.')) return 0;
+    if (i == 0 && is_passthrough(c, l)) return 0;
+  }
+  return 1;
+}
+
+/* `path` resolved inside root (see resolve_walk): its directory through the cache, then its last component. */
+static int resolve(const char *root, const char *base, const char *path, int follow, char *host, size_t cap, char *guest, size_t gcap, int *pass) {
+  char full[PATH_MAX * 2 + 4];
+  int w = path[0] == '/' || base == NULL ? snprintf(full, sizeof full, "%s", path) : snprintf(full, sizeof full, "%s/%s", strcmp(base, "/") == 0 ? "" : base, path);
+  const char *slash = w > 0 && (size_t)w < sizeof full ? strrchr(full, '/') : NULL;
+  if (slash == NULL || full[0] != '/' || slash[1] == '\0' || strcmp(slash + 1, ".") == 0 || strcmp(slash + 1, "..") == 0 || !plain_dir(full, (size_t)(slash - full)))
+    return resolve_walk(root, base, path, follow, host, cap, guest, gcap, pass);
+  char dir[PATH_MAX * 2 + 4];
+  memcpy(dir, full, (size_t)(slash - full));
+  dir[slash - full] = '\0';
+  struct dirent_c *c = &dir_cache[str_hash(root, dir) & (DIR_CACHE - 1)];
+  const char *resolved = NULL;
+  if (c->dir != NULL && c->gen == ns_gen && strcmp(c->dir, dir) == 0 && strcmp(c->root, root) == 0) resolved = c->resolved;
+  char gdir[PATH_MAX + 2], hdir[PATH_MAX * 2 + 8];
+  if (resolved == NULL) {
+    int dpass = 0;
+    int rc = resolve_walk(root, NULL, dir[0] == '\0' ? "/" : dir, 1, hdir, sizeof hdir, gdir, sizeof gdir, &dpass);
+    if (rc < 0 || dpass) return resolve_walk(root, base, path, follow, host, cap, guest, gcap, pass);
+    if (ns_inflight == 0) {
+      free(c->root); free(c->dir); free(c->resolved);
+      c->root = strdup(root); c->dir = strdup(dir); c->resolved = strdup(gdir); c->gen = ns_gen;
+      if (c->root == NULL || c->dir == NULL || c->resolved == NULL) { free(c->root); free(c->dir); free(c->resolved); c->root = c->dir = c->resolved = NULL; }
+    }
+    resolved = gdir;
+  }
+  return resolve_walk(root, resolved, slash + 1, follow, host, cap, guest, gcap, pass);
 }
 
 /* The directory a relative path starts from (cwd or dirfd), as a path inside the root; NULL: not under the root
@@ -661,8 +721,46 @@ static int socket_entry(struct proc *p, regs_t *r, long nr) {
   return 1;
 }
 
+static int is_removal(long nr, const regs_t *r) {
+  (void)r;
+#ifdef SYS_unlink
+  if (nr == SYS_unlink || nr == SYS_rmdir || nr == SYS_rename) return 1;
+#endif
+  return nr == SYS_unlinkat || nr == SYS_renameat || nr == SYS_renameat2;
+}
+
+/* Whether the node a removal or rename names is a directory or a symlink (what resolutions go through). */
+static int changes_tree(struct proc *p, int rc, const char *host, long dirfd, unsigned long addr) {
+  struct stat st;
+  if (rc == R_HOST) return lstat(host, &st) == 0 && (S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode));
+  char s[PATH_MAX], probe[PATH_MAX + 64];
+  if (addr == 0 || read_str(p->pid, addr, s, sizeof s) != 0) return 1;
+  if (s[0] == '/') snprintf(probe, sizeof probe, "%s", s);
+  else if ((int)dirfd == AT_FDCWD) snprintf(probe, sizeof probe, "/proc/%d/cwd/%s", p->pid, s);
+  else snprintf(probe, sizeof probe, "/proc/%d/fd/%d/%s", p->pid, (int)dirfd, s);
+  return lstat(probe, &st) == 0 && (S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode));
+}
+
+/* The paths just written into a tracee: the fake root's handlers read them back without a process_vm_readv. */
+static struct { pid_t pid; unsigned long addr; char path[PATH_MAX * 2 + 8]; } stashed[2];
+static void stash(int i, pid_t pid, unsigned long addr, const char *path) {
+  stashed[i].pid = pid;
+  stashed[i].addr = addr;
+  snprintf(stashed[i].path, sizeof stashed[i].path, "%s", path);
+}
+int chroot_stashed(pid_t pid, unsigned long addr, char *out, size_t cap) {
+  for (int i = 0; i < 2; i++) {
+    if (stashed[i].pid != pid || stashed[i].addr != addr || stashed[i].path[0] == '\0') continue;
+    if (strlen(stashed[i].path) >= cap) return 0;
+    memcpy(out, stashed[i].path, strlen(stashed[i].path) + 1);
+    return 1;
+  }
+  return 0;
+}
+
 /* ---------- entry points ---------- */
 int chroot_entry(struct proc *p, regs_t *r, long nr) {
+  stashed[0].path[0] = stashed[1].path[0] = '\0';
   if (p->root == NULL) return 0;
   if (nr == SYS_execve || nr == SYS_execveat) return exec_entry(p, r, nr);
   if (nr == SYS_connect || nr == SYS_bind) return socket_entry(p, r, nr);
@@ -688,12 +786,21 @@ int chroot_entry(struct proc *p, regs_t *r, long nr) {
     if (rc1 == R_HOST) {
       if (write_mem(p->pid, base, h1, strlen(h1) + 1) != 0) { emulate(p, r, -EFAULT); return 1; }
       r_set_arg(r, c->path, base);
+      stash(0, p->pid, base, h1);
     }
     if (rc2 == R_HOST) {
       if (write_mem(p->pid, base + SLOT_SIZE / 2, h2, strlen(h2) + 1) != 0) { emulate(p, r, -EFAULT); return 1; }
       r_set_arg(r, c->path2, base + SLOT_SIZE / 2);
+      stash(1, p->pid, base + SLOT_SIZE / 2, h2);
     }
     set_regs(p->pid, r);
+  }
+  /* A directory or symlink removed or renamed: remembered resolutions go, and none is made until the call is done. */
+  if (is_removal(nr, r) && (changes_tree(p, rc1, h1, c->dirfd >= 0 ? (long)r_arg(r, c->dirfd) : AT_FDCWD, r_arg(r, c->path))
+                            || (c->path2 >= 0 && changes_tree(p, rc2, h2, c->dirfd2 >= 0 ? (long)r_arg(r, c->dirfd2) : AT_FDCWD, r_arg(r, c->path2))))) {
+    p->ns_change = 1;
+    ns_inflight++;
+    ns_gen++;
   }
   /* readlink of /proc/<pid>/{cwd,exe,root,fd/N}: the kernel answers with a host path, made one inside the root */
   int is_readlink = nr == SYS_readlinkat;

@@ -182,7 +182,11 @@ static struct proc *proc_new(pid_t pid) {
 }
 static void proc_drop(pid_t pid) {
   struct proc *p = proc_find(pid);
-  if (p != NULL) { chroot_drop(p); p->used = 0; }
+  if (p != NULL) {
+    if (p->ns_change) { p->ns_change = 0; ns_inflight--; ns_gen++; }
+    chroot_drop(p);
+    p->used = 0;
+  }
 }
 
 /* ---------- tracee memory ---------- */
@@ -210,6 +214,7 @@ int write_mem(pid_t pid, unsigned long addr, const void *buf, size_t len) {
 }
 /* A NUL-terminated string of the tracee, read page by page (the string may end just before an unmapped page). */
 int read_str(pid_t pid, unsigned long addr, char *out, size_t cap) {
+  if (chroot_mode && chroot_stashed(pid, addr, out, cap)) return 0;
   size_t got = 0;
   while (got < cap - 1) {
     size_t page_left = 4096 - ((addr + got) & 4095);
@@ -333,7 +338,11 @@ static int in_groups(const struct creds *c, uint32_t g) {
   return 0;
 }
 
-void resume(pid_t pid, int to_exit) { ptrace(to_exit ? PTRACE_SYSCALL : PTRACE_CONT, pid, 0, 0); }
+void resume(pid_t pid, int to_exit) {
+  /* a call that changes the tree (the emulated chroot's resolutions) is seen to its end */
+  if (!to_exit && ns_inflight > 0) { const struct proc *q = proc_find(pid); if (q != NULL && q->ns_change) to_exit = 1; }
+  ptrace(to_exit ? PTRACE_SYSCALL : PTRACE_CONT, pid, 0, 0);
+}
 
 /* Emulated call with a result known now: skipped with that result, one stop in all. */
 void emulate(struct proc *p, regs_t *r, long ret) {
@@ -758,6 +767,7 @@ static void record_chmod(struct proc *p) {
 static void on_exit_stop(struct proc *p) {
   enum pend pend = p->pend;
   p->pend = P_NONE;
+  if (p->ns_change) { p->ns_change = 0; ns_inflight--; ns_gen++; }
   if (pend == P_NONE || chroot_exit(p, pend)) return;
   regs_t r;
   if (get_regs(p->pid, &r) != 0) return;

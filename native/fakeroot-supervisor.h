@@ -116,7 +116,8 @@ struct proc {
   char *exe, *exe_next; /* the program's path in the root (what /proc/self/exe reads as), and the one an execve in flight runs */
   struct mm *mm;      /* the address space's scratch area: where translated paths are written */
   int slot, slot_owned;
-  pid_t link_pid;     /* readlink of /proc/<pid>/…: that process */
+  pid_t link_pid;
+  int ns_change;      /* a directory or symlink is being removed or renamed (the call's exit ends it) */     /* readlink of /proc/<pid>/…: that process */
   regs_t saved;       /* the call the scratch area's mmap replaced, restarted after it */
 };
 
@@ -129,6 +130,8 @@ void emulate(struct proc *p, regs_t *r, long ret);
 
 /* ---------- the emulated chroot (fakeroot-supervisor-chroot.c) ---------- */
 extern int chroot_mode;
+extern unsigned long ns_gen; /* bumped when a directory or symlink is removed or renamed */
+extern int ns_inflight;     /* such calls not done yet */
 extern char chroot_links[]; /* symlinks to the root's loader, named after programs ("": none) */
 extern const long chroot_traced[];
 extern const size_t chroot_ntraced;
@@ -138,6 +141,7 @@ void chroot_call(struct proc *p, regs_t *r);
 void chroot_fork(struct proc *parent, struct proc *kid, int event);
 void chroot_exec(struct proc *p);
 void chroot_drop(struct proc *p);
+int chroot_stashed(pid_t pid, unsigned long addr, char *out, size_t cap);
 void chroot_add_bind(const char *host, const char *guest, int ro);
 int chroot_has_binds(void);
 void chroot_binds_in_host_root(void);
