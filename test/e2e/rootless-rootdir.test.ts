@@ -125,8 +125,6 @@ describe('non-root RUN with --root-dir (pss-restricted.py, PSS Restricted)', { s
       'RUN echo x > /f && chown 1234:5678 /f && chmod 4750 /f && mkdir /d && chown 7:7 /d && chmod 2775 /d'
         + ' && ln -s /f /l && chown -h 9:9 /l && mknod /null c 1 3 && mknod /sda b 8 0 && mkdir /home/app && chown 1500:1500 /home/app'
         + ' && [ "$(stat -c %u:%g:%a /f)" = 1234:5678:4750 ] && [ "$(stat -c %F /null)" = "character special file" ] && [ "$(id -u)" = 0 ]'
-        // The emulated chroot: absolute paths, `..` above '/' and symlinks resolve inside the build root.
-        + ' && [ "$(cat /l)" = x ] && [ "$(cat /../../f)" = x ] && [ "$(readlink /l)" = /f ] && [ "$(cd / && pwd)" = / ] && [ -x /bin/busybox ]'
         + ' && ls -ln / > /listing',
       'USER 1500:1500',
       'RUN [ "$(id -u):$(id -g)" = 1500:1500 ] && touch /home/app/mine && mkdir /home/app/dir && ln -s mine /home/app/link',
@@ -141,6 +139,26 @@ describe('non-root RUN with --root-dir (pss-restricted.py, PSS Restricted)', { s
     for (const line of ['f file 1234:5678 4750', 'd/ directory 7:7 2775', 'l symlink 9:9 777 -> /f', 'null character-device 0:0 644 dev=1,3',
       'sda block-device 0:0 644 dev=8,0', 'home/app/mine file 1500:1500 644', 'home/app/dir/ directory 1500:1500 755', 'home/app/link symlink 1500:1500 777 -> mine',
       'g file 0:0 644', '.wh.f file 0:0 644', 'from-one file 4242:4343 4710']) {
+      assert.ok(all.includes(line), `${line} in\n${all}`);
+    }
+  });
+
+  test('the emulated chroot: absolute symlinks, .. above /, WORKDIR and getcwd, #! interpreters, /dev and /proc; no host path visible', { timeout: 600_000, todo: pending }, async () => {
+    const dockerfile = [
+      `FROM ${busybox}`,
+      'WORKDIR /w/sub',
+      'RUN echo x > /f && ln -s /f /w/abs && ln -s ../../f /w/sub/rel && [ "$(cat /w/abs)" = x ] && [ "$(cat rel)" = x ] && [ "$(cat /../../f)" = x ]'
+        + ' && [ "$(readlink /w/abs)" = /f ] && [ "$(readlink -f /w/abs)" = /f ] && [ "$(pwd)" = /w/sub ] && [ "$(readlink -f .)" = /w/sub ]'
+        + ' && [ "$(cd .. && readlink -f .)" = /w ] && [ "$(cd /../.. && readlink -f .)" = / ] && echo r > here && [ -f /w/sub/here ]'
+        + ' && printf \'#!/bin/sh\\necho "$0" > /script-ran\\n\' > /t.sh && chmod 755 /t.sh && /t.sh && [ "$(cat /script-ran)" = /t.sh ]'
+        + ' && echo gone > /dev/null && [ -c /dev/null ] && [ "$(cat /proc/self/status | grep -c ^Uid)" = 1 ]'
+        + ` && [ ! -e ${work} ] && [ ! -e /work/wt18 ] && ! ls /tmp | grep -q e2e-rootless-rootdir && mv /f /g && [ ! -e /f ] && [ -f /g ]`,
+      '',
+    ].join('\n');
+    const { root, user } = await buildBoth('paths', { Dockerfile: dockerfile });
+    assert.deepEqual(user, root);
+    const all = user.flat().join('\n');
+    for (const line of ['w/abs symlink 0:0 777 -> /f', 'w/sub/rel symlink 0:0 777 -> ../../f', 'w/sub/here file 0:0 644', 't.sh file 0:0 755', 'script-ran file 0:0 644', 'g file 0:0 644']) {
       assert.ok(all.includes(line), `${line} in\n${all}`);
     }
   });
