@@ -32,40 +32,11 @@
  * failure or a refused call (message on stderr and on --error-fd). --stats: "syscall-number count" per traced call
  * (bench/rootless-run.ts: where the supervisor's time goes).
  */
-#define _GNU_SOURCE
-#include <elf.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/prctl.h>
-#include <sys/ptrace.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
-#include <sys/syscall.h>
-#include <sys/types.h>
-#include <sys/uio.h>
-#include <sys/user.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include "fakeroot-supervisor.h"
 
-#define EXIT_SETUP 125
-#define MAX_GROUPS 256
-#define PATHBUF (PATH_MAX + 64)
+int error_fd = -1;
 
-static int error_fd = -1;
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...) {
+void die(const char *fmt, ...) {
   char msg[1024];
   va_list ap;
   va_start(ap, fmt);
@@ -75,57 +46,6 @@ static void die(const char *fmt, ...) {
   if (error_fd >= 0) dprintf(error_fd, "%s\n", msg);
   exit(EXIT_SETUP);
 }
-
-/* ---------- architecture ---------- */
-#if defined(__x86_64__)
-typedef struct user_regs_struct regs_t;
-#define AUDIT_ARCH_NATIVE AUDIT_ARCH_X86_64
-#define R_NR(r) ((r).orig_rax)
-#define R_RET(r) ((r).rax)
-static unsigned long r_arg(const regs_t *r, int i) {
-  switch (i) { case 0: return r->rdi; case 1: return r->rsi; case 2: return r->rdx; case 3: return r->r10; case 4: return r->r8; default: return r->r9; }
-}
-static void r_set_arg(regs_t *r, int i, unsigned long v) {
-  switch (i) { case 0: r->rdi = v; break; case 1: r->rsi = v; break; case 2: r->rdx = v; break; case 3: r->r10 = v; break; case 4: r->r8 = v; break; default: r->r9 = v; }
-}
-static int get_regs(pid_t pid, regs_t *r) { return (int)ptrace(PTRACE_GETREGS, pid, 0, r); }
-static int set_regs(pid_t pid, const regs_t *r) { return (int)ptrace(PTRACE_SETREGS, pid, 0, r); }
-/* Skip the call (syscall -1) with `ret` as its result: the kernel leaves the return register as the tracer set it. */
-static int skip_call(pid_t pid, regs_t *r, long ret) { r->orig_rax = (unsigned long)-1; r->rax = (unsigned long)ret; return set_regs(pid, r); }
-#elif defined(__aarch64__)
-/* glibc's user_regs_struct is the kernel's user_pt_regs: regs[31], sp, pc, pstate. Not built here (no cross
- * compiler on the development machines): compiled by Dockerfile.executor on an arm64 builder. */
-typedef struct user_regs_struct regs_t;
-#define AUDIT_ARCH_NATIVE AUDIT_ARCH_AARCH64
-#define R_NR(r) ((r).regs[8])
-#define R_RET(r) ((r).regs[0])
-static unsigned long r_arg(const regs_t *r, int i) { return r->regs[i]; }
-static void r_set_arg(regs_t *r, int i, unsigned long v) { r->regs[i] = v; }
-static int get_regs(pid_t pid, regs_t *r) {
-  struct iovec io = { r, sizeof *r };
-  return (int)ptrace(PTRACE_GETREGSET, pid, (void *)NT_PRSTATUS, &io);
-}
-static int set_regs(pid_t pid, const regs_t *r) {
-  struct iovec io = { (void *)r, sizeof *r };
-  return (int)ptrace(PTRACE_SETREGSET, pid, (void *)NT_PRSTATUS, &io);
-}
-static int skip_call(pid_t pid, regs_t *r, long ret) {
-  r->regs[0] = (unsigned long)ret;
-  if (set_regs(pid, r) != 0) return -1;
-  int nr = -1;
-  struct iovec io = { &nr, sizeof nr };
-  return (int)ptrace(PTRACE_SETREGSET, pid, (void *)NT_ARM_SYSTEM_CALL, &io);
-}
-#else
-#error "fakeroot-supervisor: x86_64 and aarch64 only"
-#endif
-
-#ifndef SYS_fchmodat2
-#define SYS_fchmodat2 452
-#endif
-#ifndef AT_EMPTY_PATH
-#define AT_EMPTY_PATH 0x1000
-#endif
 
 /* ---------- the ownership table: (dev, inode) → owner, mode, device ---------- */
 struct rec {
@@ -234,35 +154,10 @@ static void save_table(const char *file) {
   if (fclose(f) != 0 || rename(tmp, file) != 0) die("cannot write %s: %s", file, strerror(errno));
 }
 
-/* ---------- traced processes ---------- */
-struct creds {
-  uint32_t ruid, euid, suid, fsuid, rgid, egid, sgid, fsgid;
-  int ngroups;
-  uint32_t groups[MAX_GROUPS];
-};
-
-enum pend { P_NONE, P_RES, P_GROUPS, P_STAT, P_MKNOD, P_DROP, P_CREATE, P_CREATE_FD };
-
-struct proc {
-  pid_t pid;
-  int used;
-  int initial_seen, parent_known;
-  struct creds c;
-  enum pend pend;
-  long retval;
-  unsigned long addr, addr2, addr3;
-  int stat_kind; /* 0 struct stat, 1 statx */
-  int nofollow;
-  uint32_t a_uid, a_gid, a_mode;
-  char kind;
-  uint64_t a_dev, key_dev, key_ino;
-  char path[PATHBUF];
-};
-
 static struct proc *procs;
 static size_t nprocs, procs_cap;
 
-static struct proc *proc_find(pid_t pid) {
+struct proc *proc_find(pid_t pid) {
   for (size_t i = 0; i < nprocs; i++) if (procs[i].used && procs[i].pid == pid) return &procs[i];
   return NULL;
 }
@@ -282,19 +177,20 @@ static struct proc *proc_new(pid_t pid) {
   memset(p, 0, sizeof *p);
   p->used = 1;
   p->pid = pid;
+  p->slot = -1;
   return p;
 }
 static void proc_drop(pid_t pid) {
   struct proc *p = proc_find(pid);
-  if (p != NULL) p->used = 0;
+  if (p != NULL) { chroot_drop(p); p->used = 0; }
 }
 
 /* ---------- tracee memory ---------- */
-static int read_mem(pid_t pid, unsigned long addr, void *buf, size_t len) {
+int read_mem(pid_t pid, unsigned long addr, void *buf, size_t len) {
   struct iovec local = { buf, len }, remote = { (void *)addr, len };
   return process_vm_readv(pid, &local, 1, &remote, 1, 0) == (ssize_t)len ? 0 : -1;
 }
-static int write_mem(pid_t pid, unsigned long addr, const void *buf, size_t len) {
+int write_mem(pid_t pid, unsigned long addr, const void *buf, size_t len) {
   struct iovec local = { (void *)buf, len }, remote = { (void *)addr, len };
   if (process_vm_writev(pid, &local, 1, &remote, 1, 0) == (ssize_t)len) return 0;
   /* Read-only mapping (rare): poke word by word. */
@@ -313,7 +209,7 @@ static int write_mem(pid_t pid, unsigned long addr, const void *buf, size_t len)
   return 0;
 }
 /* A NUL-terminated string of the tracee, read page by page (the string may end just before an unmapped page). */
-static int read_str(pid_t pid, unsigned long addr, char *out, size_t cap) {
+int read_str(pid_t pid, unsigned long addr, char *out, size_t cap) {
   size_t got = 0;
   while (got < cap - 1) {
     size_t page_left = 4096 - ((addr + got) & 4095);
@@ -382,9 +278,9 @@ static const long traced[] = {
 static const long trapped[] = { SYS_mount, SYS_umount2, SYS_chroot, SYS_pivot_root };
 
 static void install_filter(void) {
-  struct sock_filter f[160];
+  struct sock_filter f[256];
   enum { L_NONE, L_TRACE, L_TRAP, L_OPENAT, L_OPEN };
-  unsigned char fix[160] = { 0 };
+  unsigned char fix[256] = { 0 };
   unsigned n = 0;
 #define ADD(code, k, jt, jf) (f[n++] = (struct sock_filter)BPF_JUMP(code, k, jt, jf))
   ADD(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch), 0, 0);
@@ -393,6 +289,8 @@ static void install_filter(void) {
   ADD(BPF_RET | BPF_K, SECCOMP_RET_ALLOW, 0, 0);
   ADD(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr), 0, 0);
   for (size_t i = 0; i < sizeof traced / sizeof traced[0]; i++) { fix[n] = L_TRACE; ADD(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)traced[i], 0, 0); }
+  /* --chroot: every call that takes a path (the emulated root translates it), exec and getcwd */
+  for (size_t i = 0; chroot_mode && i < chroot_ntraced; i++) { fix[n] = L_TRACE; ADD(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)chroot_traced[i], 0, 0); }
   for (size_t i = 0; i < sizeof trapped / sizeof trapped[0]; i++) { fix[n] = L_TRAP; ADD(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)trapped[i], 0, 0); }
   /* openat (and open) trap only with O_CREAT: their checks below. */
   fix[n] = L_OPENAT; ADD(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat, 0, 0);
@@ -435,10 +333,10 @@ static int in_groups(const struct creds *c, uint32_t g) {
   return 0;
 }
 
-static void resume(pid_t pid, int to_exit) { ptrace(to_exit ? PTRACE_SYSCALL : PTRACE_CONT, pid, 0, 0); }
+void resume(pid_t pid, int to_exit) { ptrace(to_exit ? PTRACE_SYSCALL : PTRACE_CONT, pid, 0, 0); }
 
 /* Emulated call with a result known now: skipped with that result, one stop in all. */
-static void emulate(struct proc *p, regs_t *r, long ret) {
+void emulate(struct proc *p, regs_t *r, long ret) {
   p->pend = P_NONE;
   skip_call(p->pid, r, ret);
   resume(p->pid, 0);
@@ -465,6 +363,8 @@ static void on_entry(struct proc *p) {
   if (get_regs(pid, &r) != 0) { resume(pid, 0); return; }
   long nr = (long)R_NR(r);
   if (nr >= 0 && nr < 1024) call_counts[nr]++;
+  /* --chroot: the path arguments made host paths first (or the call answered, or restarted) */
+  if (chroot_mode && chroot_entry(p, &r, nr)) return;
   struct creds *c = &p->c;
   unsigned long a0 = r_arg(&r, 0), a1 = r_arg(&r, 1), a2 = r_arg(&r, 2), a3 = r_arg(&r, 3), a4 = r_arg(&r, 4);
   p->pend = P_NONE;
@@ -695,11 +595,11 @@ static void on_entry(struct proc *p) {
   if (nr == SYS_mkdir) { creates = 1; caddr = a0; is_mkdir = 1; }
   if (nr == SYS_symlink) { creates = 1; caddr = a1; }
   if (nr == SYS_creat) { creates = 1; caddr = a0; by_fd = 1; }
-  if (nr == SYS_open) { creates = 1; caddr = a0; by_fd = 1; }
+  if (nr == SYS_open && (a1 & O_CREAT)) { creates = 1; caddr = a0; by_fd = 1; }
 #endif
   if (nr == SYS_mkdirat) { creates = 1; cdirfd = (long)a0; caddr = a1; is_mkdir = 1; }
   if (nr == SYS_symlinkat) { creates = 1; cdirfd = (long)a1; caddr = a2; }
-  if (nr == SYS_openat) { creates = 1; cdirfd = (long)a0; caddr = a1; by_fd = 1; }
+  if (nr == SYS_openat && (a2 & O_CREAT)) { creates = 1; cdirfd = (long)a0; caddr = a1; by_fd = 1; }
   if (creates) {
     int nonroot = c->fsuid != 0 || c->fsgid != 0;
     if (!nonroot && !any_setgid_dir) { resume(pid, 0); return; }
@@ -858,7 +758,7 @@ static void record_chmod(struct proc *p) {
 static void on_exit_stop(struct proc *p) {
   enum pend pend = p->pend;
   p->pend = P_NONE;
-  if (pend == P_NONE) return;
+  if (pend == P_NONE || chroot_exit(p, pend)) return;
   regs_t r;
   if (get_regs(p->pid, &r) != 0) return;
   long ret = (long)R_RET(r);
@@ -899,6 +799,7 @@ int main(int argc, char **argv) {
   int i = 1;
   for (; i < argc; i++) {
     if (strcmp(argv[i], "--") == 0) { i++; break; }
+    if (strcmp(argv[i], "--chroot") == 0) { chroot_mode = 1; continue; }
     if (i + 1 >= argc) die("%s needs a value", argv[i]);
     if (strcmp(argv[i], "--table-in") == 0) table_in = argv[++i];
     else if (strcmp(argv[i], "--table-out") == 0) table_out = argv[++i];
@@ -956,11 +857,13 @@ int main(int argc, char **argv) {
       if (k == NULL) k = proc_new(kid);
       p = proc_find(pid); /* proc_new may have moved the array */
       k->c = p->c;
+      chroot_fork(p, k, event);
       k->parent_known = 1;
       if (k->initial_seen) ptrace(PTRACE_CONT, kid, 0, 0);
       ptrace(PTRACE_CONT, pid, 0, 0);
       continue;
     }
+    if (sig == SIGTRAP && event == PTRACE_EVENT_EXEC) chroot_exec(p);
     if (sig == SIGTRAP && event != 0) { ptrace(PTRACE_CONT, pid, 0, 0); continue; } /* exec, stop events */
     if (sig == SIGSTOP && !p->initial_seen) {
       /* A new child's first stop: it waits until its parent's event gave it the parent's credentials. */
@@ -973,6 +876,12 @@ int main(int argc, char **argv) {
     if (ptrace(PTRACE_GETSIGINFO, pid, 0, &si) != 0) { ptrace(PTRACE_CONT, pid, 0, 0); continue; }
     if (sig == SIGSYS && si.si_code == 1 /* SYS_SECCOMP */) {
       long nr = si.si_syscall;
+      if (nr == SYS_chroot && chroot_mode) {
+        regs_t r;
+        if (get_regs(pid, &r) == 0) chroot_call(p, &r);
+        ptrace(PTRACE_CONT, pid, 0, 0);
+        continue;
+      }
       const char *name = nr == SYS_mount ? "mount" : nr == SYS_umount2 ? "umount2" : nr == SYS_chroot ? "chroot" : nr == SYS_pivot_root ? "pivot_root" : NULL;
       if (name != NULL) {
         /* Ours (SECCOMP_RET_TRAP): the call fails with EPERM, as without us, and the RUN fails after it naming the call. */

@@ -11,11 +11,16 @@ mkdir -p "$OUT"
 for name in run-in-root fakeroot-supervisor launcher; do
   src="$PROJECT_ROOT/native/$name.c"
   bin="$OUT/$name"
-  if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ]; then
+  # A helper may have more sources beside it: native/NAME-*.c and native/NAME.h.
+  extra=()
+  for f in "$PROJECT_ROOT/native/$name"-*.c; do [ -e "$f" ] && extra+=("$f"); done
+  stale=0
+  for f in "$src" "${extra[@]}" "$PROJECT_ROOT/native/$name.h"; do [ -e "$f" ] && [ "$f" -nt "$bin" ] && stale=1; done
+  if [ ! -x "$bin" ] || [ "$stale" = 1 ]; then
     command -v gcc >/dev/null || { echo "build-native: gcc is needed (apt-get install -y gcc libc6-dev)" >&2; exit 1; }
     echo "build-native: compiling $bin" >&2
     # -s: the launcher ships in every executor image; symbols only add size.
-    if ! gcc -O2 -static -s -Wall -Wextra -o "$bin.tmp" "$src"; then
+    if ! gcc -O2 -static -s -Wall -Wextra -o "$bin.tmp" "$src" "${extra[@]}"; then
       # The supervisor is x86_64/aarch64 only (ptrace registers): elsewhere non-root RUN says it is missing.
       if [ "$name" = fakeroot-supervisor ]; then echo "build-native: $name not built for $(uname -m): non-root RUN unavailable" >&2; rm -f "$bin.tmp"; continue; fi
       exit 1

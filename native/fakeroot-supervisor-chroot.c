@@ -1,0 +1,723 @@
+/*
+ * The emulated chroot of fakeroot-supervisor (--chroot): a non-root --root-dir build, where the kernel refuses
+ * chroot(2) and namespaces. run-in-root's chroot(ROOT) is trapped (SECCOMP_RET_TRAP outranks the profile's ERRNO)
+ * and becomes the process's root here; from then on, for it and everything it starts:
+ *   - every path argument is resolved as the kernel would inside ROOT (symlinks followed component by component,
+ *     an absolute target or '..' never leaving ROOT) and the call is given the host path, written into a scratch
+ *     area of the tracee (an anonymous mapping made by an injected mmap, one slot per thread);
+ *   - /proc, /dev and /sys are the host's (as a container's), and a read of /etc/resolv.conf or /etc/hosts reads
+ *     the host's (as RUN under Docker);
+ *   - execve runs the program through the ROOT's own ELF interpreter (the kernel would take the host's): the
+ *     #! line is read here, then PT_INTERP, then ld.so is exec'd with --argv0 and the program's path in ROOT;
+ *     static binaries are exec'd directly;
+ *   - getcwd and readlink of /proc/<pid>/{cwd,exe,root,fd/N} read as inside ROOT.
+ * Not translated: AF_UNIX socket paths, and calls of a foreign ABI. Like chroot(2) itself this is not a security
+ * boundary against a hostile command (it runs as the build user anyway).
+ */
+#include "fakeroot-supervisor.h"
+#include <sched.h>
+#include <sys/mman.h>
+
+int chroot_mode;
+
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#ifndef SYS_faccessat2
+#define SYS_faccessat2 439
+#endif
+#ifndef AT_SYMLINK_FOLLOW
+#define AT_SYMLINK_FOLLOW 0x400
+#endif
+
+/* How the last component of a path argument is taken. */
+enum follow { FOLLOW, NOFOLLOW, AT_NOFOLLOW_FLAG, AT_FOLLOW_FLAG, OPEN_FLAGS, OPEN_HOW };
+
+struct pcall {
+  long nr;
+  signed char dirfd, path, flags; /* argument indexes, -1: none (AT_FDCWD) */
+  unsigned char follow;
+  signed char dirfd2, path2;      /* a second path (rename, link), always NOFOLLOW */
+  unsigned char reads;            /* does not write: /etc/resolv.conf and /etc/hosts may be the host's */
+};
+
+#define P1(nr, d, p, f, fl, ro) { nr, d, p, f, fl, -1, -1, ro }
+static const struct pcall pcalls[] = {
+#ifdef SYS_open
+  P1(SYS_open, -1, 0, 1, OPEN_FLAGS, 0), P1(SYS_creat, -1, 0, -1, FOLLOW, 0),
+  P1(SYS_stat, -1, 0, -1, FOLLOW, 1), P1(SYS_lstat, -1, 0, -1, NOFOLLOW, 1), P1(SYS_access, -1, 0, -1, FOLLOW, 1),
+  P1(SYS_readlink, -1, 0, -1, NOFOLLOW, 1), P1(SYS_mkdir, -1, 0, -1, NOFOLLOW, 0), P1(SYS_rmdir, -1, 0, -1, NOFOLLOW, 0),
+  P1(SYS_unlink, -1, 0, -1, NOFOLLOW, 0), { SYS_rename, -1, 0, -1, NOFOLLOW, -1, 1, 0 }, { SYS_link, -1, 0, -1, NOFOLLOW, -1, 1, 0 },
+  { SYS_symlink, -1, -1, -1, NOFOLLOW, -1, 1, 0 }, P1(SYS_chmod, -1, 0, -1, FOLLOW, 0), P1(SYS_chown, -1, 0, -1, FOLLOW, 0),
+  P1(SYS_lchown, -1, 0, -1, NOFOLLOW, 0), P1(SYS_utime, -1, 0, -1, FOLLOW, 0), P1(SYS_utimes, -1, 0, -1, FOLLOW, 0),
+  P1(SYS_futimesat, 0, 1, -1, FOLLOW, 0), P1(SYS_mknod, -1, 0, -1, NOFOLLOW, 0),
+#endif
+  P1(SYS_openat, 0, 1, 2, OPEN_FLAGS, 0), P1(SYS_openat2, 0, 1, 2, OPEN_HOW, 0),
+  P1(SYS_newfstatat, 0, 1, 3, AT_NOFOLLOW_FLAG, 1), P1(SYS_statx, 0, 1, 2, AT_NOFOLLOW_FLAG, 1),
+  P1(SYS_faccessat, 0, 1, -1, FOLLOW, 1), P1(SYS_faccessat2, 0, 1, 3, AT_NOFOLLOW_FLAG, 1),
+  P1(SYS_readlinkat, 0, 1, -1, NOFOLLOW, 1), P1(SYS_chdir, -1, 0, -1, FOLLOW, 1), P1(SYS_mkdirat, 0, 1, -1, NOFOLLOW, 0),
+  P1(SYS_unlinkat, 0, 1, -1, NOFOLLOW, 0), { SYS_renameat, 0, 1, -1, NOFOLLOW, 2, 3, 0 }, { SYS_renameat2, 0, 1, -1, NOFOLLOW, 2, 3, 0 },
+  { SYS_linkat, 0, 1, 4, AT_FOLLOW_FLAG, 2, 3, 0 }, { SYS_symlinkat, -1, -1, -1, NOFOLLOW, 1, 2, 0 },
+  P1(SYS_fchmodat, 0, 1, -1, FOLLOW, 0), P1(SYS_fchmodat2, 0, 1, 3, AT_NOFOLLOW_FLAG, 0), P1(SYS_fchownat, 0, 1, 4, AT_NOFOLLOW_FLAG, 0),
+  P1(SYS_utimensat, 0, 1, 3, AT_NOFOLLOW_FLAG, 0), P1(SYS_truncate, -1, 0, -1, FOLLOW, 0), P1(SYS_statfs, -1, 0, -1, FOLLOW, 1),
+  P1(SYS_mknodat, 0, 1, -1, NOFOLLOW, 0),
+  P1(SYS_getxattr, -1, 0, -1, FOLLOW, 1), P1(SYS_lgetxattr, -1, 0, -1, NOFOLLOW, 1), P1(SYS_listxattr, -1, 0, -1, FOLLOW, 1),
+  P1(SYS_llistxattr, -1, 0, -1, NOFOLLOW, 1), P1(SYS_setxattr, -1, 0, -1, FOLLOW, 0), P1(SYS_lsetxattr, -1, 0, -1, NOFOLLOW, 0),
+  P1(SYS_removexattr, -1, 0, -1, FOLLOW, 0), P1(SYS_lremovexattr, -1, 0, -1, NOFOLLOW, 0),
+  P1(SYS_inotify_add_watch, -1, 1, -1, FOLLOW, 1),
+};
+
+const long chroot_traced[] = {
+#ifdef SYS_open
+  SYS_open, SYS_access, SYS_readlink, SYS_link, SYS_utime, SYS_utimes, SYS_futimesat,
+#endif
+  SYS_openat, SYS_openat2, SYS_faccessat, SYS_faccessat2, SYS_readlinkat, SYS_chdir, SYS_linkat, SYS_utimensat, SYS_truncate,
+  SYS_statfs, SYS_getxattr, SYS_lgetxattr, SYS_listxattr, SYS_llistxattr, SYS_setxattr, SYS_lsetxattr, SYS_removexattr,
+  SYS_lremovexattr, SYS_inotify_add_watch, SYS_execve, SYS_execveat, SYS_getcwd,
+};
+const size_t chroot_ntraced = sizeof chroot_traced / sizeof chroot_traced[0];
+
+/* ---------- the scratch area: one mapping per address space, one slot per thread ---------- */
+#define SLOT_SIZE 16384
+#define NSLOTS 64
+struct mm {
+  unsigned long base; /* 0: not made yet; 1: could not be made (then below the stack pointer) */
+  int refs;
+  unsigned char used[NSLOTS];
+};
+
+static struct mm *mm_new(unsigned long base) {
+  struct mm *m = calloc(1, sizeof *m);
+  if (m == NULL) die("out of memory");
+  m->base = base;
+  m->refs = 1;
+  return m;
+}
+static void mm_release(struct proc *p) {
+  if (p->mm == NULL) return;
+  if (p->slot >= 0 && p->slot_owned) p->mm->used[p->slot] = 0;
+  if (--p->mm->refs == 0) free(p->mm);
+  p->mm = NULL;
+  p->slot = -1;
+  p->slot_owned = 0;
+}
+
+#if defined(__x86_64__)
+#define R_SP(r) ((r).rsp)
+#define R_PC(r) ((r).rip)
+#define SYSCALL_INSN_LEN 2
+static int set_nr(pid_t pid, regs_t *r, long nr) { r->orig_rax = (unsigned long)nr; return set_regs(pid, r); }
+static void restart_regs(regs_t *r) { r->rip -= SYSCALL_INSN_LEN; r->rax = r->orig_rax; }
+#else
+#define R_SP(r) ((r).sp)
+#define R_PC(r) ((r).pc)
+#define SYSCALL_INSN_LEN 4
+static int set_nr(pid_t pid, regs_t *r, long nr) {
+  r->regs[8] = (unsigned long)nr;
+  if (set_regs(pid, r) != 0) return -1;
+  int n = (int)nr;
+  struct iovec io = { &n, sizeof n };
+  return (int)ptrace(PTRACE_SETREGSET, pid, (void *)NT_ARM_SYSTEM_CALL, &io);
+}
+static void restart_regs(regs_t *r) { r->pc -= SYSCALL_INSN_LEN; }
+#endif
+
+/*
+ * Where this thread's translated paths go: its slot of the scratch mapping. 0 when the mapping is being made: the
+ * call has been replaced by an mmap, and restarts (a new stop) once it is there. `need` bytes below the stack
+ * pointer when there is no mapping (or no free slot).
+ */
+static unsigned long scratch(struct proc *p, regs_t *r, size_t need) {
+  if (p->mm == NULL) { p->mm = mm_new(0); p->slot = -1; }
+  struct mm *m = p->mm;
+  if (m->base == 0) {
+    p->saved = *r;
+    regs_t q = *r;
+    r_set_arg(&q, 0, 0); r_set_arg(&q, 1, (unsigned long)SLOT_SIZE * NSLOTS); r_set_arg(&q, 2, PROT_READ | PROT_WRITE);
+    r_set_arg(&q, 3, MAP_PRIVATE | MAP_ANONYMOUS); r_set_arg(&q, 4, (unsigned long)-1); r_set_arg(&q, 5, 0);
+    if (set_nr(p->pid, &q, SYS_mmap) != 0) { m->base = 1; return scratch(p, r, need); }
+    p->pend = P_INJECT;
+    resume(p->pid, 1);
+    return 0;
+  }
+  if (m->base != 1 && need <= SLOT_SIZE) {
+    if (p->slot < 0) {
+      for (int i = 0; i < NSLOTS; i++) if (!m->used[i]) { m->used[i] = 1; p->slot = i; p->slot_owned = 1; break; }
+    }
+    if (p->slot >= 0) return m->base + (unsigned long)p->slot * SLOT_SIZE;
+  }
+  /* Below the red zone (x86_64: 128 bytes), 16-aligned. */
+  return (R_SP(*r) - 256 - need) & ~15ul;
+}
+
+/* ---------- paths ---------- */
+static int is_passthrough(const char *comp, size_t n) {
+  return (n == 4 && memcmp(comp, "proc", 4) == 0) || (n == 3 && memcmp(comp, "dev", 3) == 0) || (n == 3 && memcmp(comp, "sys", 3) == 0);
+}
+
+/* A host path under `root` as the path inside it; NULL when it is not under root. */
+static const char *inside(const char *root, const char *host) {
+  size_t n = strlen(root);
+  if (strncmp(host, root, n) != 0) return NULL;
+  if (host[n] == '\0') return "/";
+  return host[n] == '/' ? host + n : NULL;
+}
+
+enum { R_HOST = 0, R_RAW = 1 };
+/*
+ * `path` inside `root`, relative to `base` (a path inside root) when not absolute, as a host path in `host`, and the
+ * path inside root in `guest` (NULL: not wanted). 0, or -errno (ELOOP, ENAMETOOLONG, and what lstat says of a missing
+ * or unsearchable directory on the way). *pass (when not NULL) is set when the path goes into /proc, /dev or /sys:
+ * `host` is then the host's path, the rest after that component walked by the kernel.
+ */
+static int resolve(const char *root, const char *base, const char *path, int follow, char *host, size_t cap, char *guest, size_t gcap, int *pass) {
+  if (pass != NULL) *pass = 0;
+  char g[PATH_MAX + 2];
+  size_t gl = 0;
+  g[0] = '\0';
+  if (path[0] != '/' && base != NULL && strcmp(base, "/") != 0) {
+    gl = strlen(base);
+    if (gl >= sizeof g) return -ENAMETOOLONG;
+    memcpy(g, base, gl + 1);
+  }
+  static char rest[2 * PATH_MAX + 4];
+  char tmp[2 * PATH_MAX + 4];
+  size_t plen = strlen(path);
+  if (plen >= PATH_MAX) return -ENAMETOOLONG;
+  memcpy(rest, path, plen + 1);
+  int dir_wanted = plen > 0 && path[plen - 1] == '/';
+  int links = 0;
+  size_t pos = 0;
+  size_t rl = strlen(root);
+  for (;;) {
+    while (rest[pos] == '/') pos++;
+    if (rest[pos] == '\0') break;
+    size_t e = pos;
+    while (rest[e] != '\0' && rest[e] != '/') e++;
+    size_t n = e - pos, after = e;
+    while (rest[after] == '/') after++;
+    int last = rest[after] == '\0';
+    const char *comp = rest + pos;
+    if (n == 1 && comp[0] == '.') { pos = e; continue; }
+    if (n == 2 && comp[0] == '.' && comp[1] == '.') {
+      while (gl > 0 && g[gl - 1] != '/') gl--;
+      if (gl > 0) gl--;
+      g[gl] = '\0';
+      pos = e;
+      continue;
+    }
+    if (gl == 0 && is_passthrough(comp, n)) {
+      if ((size_t)snprintf(host, cap, "/%.*s%s", (int)n, comp, rest + e) >= cap) return -ENAMETOOLONG;
+      if (guest != NULL) snprintf(guest, gcap, "%s", host);
+      if (pass != NULL) *pass = 1;
+      return 0;
+    }
+    if (gl + 1 + n >= sizeof g - 1) return -ENAMETOOLONG;
+    g[gl++] = '/';
+    memcpy(g + gl, comp, n);
+    gl += n;
+    g[gl] = '\0';
+    pos = e;
+    if (last && !follow && !dir_wanted) break;
+    char hp[PATH_MAX * 2 + 8];
+    if (rl + gl >= sizeof hp) return -ENAMETOOLONG;
+    memcpy(hp, root, rl);
+    memcpy(hp + rl, g, gl + 1);
+    struct stat st;
+    if (lstat(hp, &st) != 0) {
+      if (last) break; /* created by the call, or its error */
+      return -errno;
+    }
+    if (!S_ISLNK(st.st_mode)) continue;
+    if (++links > 40) return -ELOOP;
+    char t[PATH_MAX];
+    ssize_t tl = readlink(hp, t, sizeof t - 1);
+    if (tl < 0) return -errno;
+    t[tl] = '\0';
+    /* the link's name goes; its target is walked from its directory (or from '/') */
+    while (gl > 0 && g[gl - 1] != '/') gl--;
+    if (gl > 0) gl--;
+    g[gl] = '\0';
+    if (t[0] == '/') { gl = 0; g[0] = '\0'; }
+    int w = snprintf(tmp, sizeof tmp, "%s%s", t, rest + e);
+    if (w < 0 || (size_t)w >= PATH_MAX * 2) return -ENAMETOOLONG;
+    memcpy(rest, tmp, (size_t)w + 1);
+    pos = 0;
+  }
+  if (guest != NULL) snprintf(guest, gcap, "%s", gl == 0 ? "/" : g);
+  int w = snprintf(host, cap, "%s%s%s", root, gl == 0 ? "/" : g, dir_wanted && gl > 0 ? "/" : "");
+  return w < 0 || (size_t)w >= cap ? -ENAMETOOLONG : 0;
+}
+
+/* The directory a relative path starts from (cwd or dirfd), as a path inside the root; NULL: not under the root
+ * (an inherited descriptor, a pipe): the path is then given to the kernel unchanged. */
+static const char *base_of(struct proc *p, long dirfd, char *buf, size_t cap) {
+  char link[64], host[PATH_MAX];
+  if ((int)dirfd == AT_FDCWD) snprintf(link, sizeof link, "/proc/%d/cwd", p->pid);
+  else snprintf(link, sizeof link, "/proc/%d/fd/%d", p->pid, (int)dirfd);
+  ssize_t n = readlink(link, host, sizeof host - 1);
+  if (n < 0) return NULL;
+  host[n] = '\0';
+  const char *g = inside(p->root, host);
+  if (g == NULL) return NULL;
+  snprintf(buf, cap, "%s", g);
+  return buf;
+}
+
+/* The tracee's path argument translated: R_HOST (host set), R_RAW (leave the argument alone), or -errno. */
+static int translate(struct proc *p, long dirfd, unsigned long addr, int follow, int reads, char *host, size_t cap, char *guest, size_t gcap, int *pass) {
+  char s[PATH_MAX];
+  *pass = 0;
+  if (addr == 0) return R_RAW;
+  if (read_str(p->pid, addr, s, sizeof s) != 0) return -EFAULT;
+  if (s[0] == '\0') return R_RAW; /* AT_EMPTY_PATH, or the kernel's ENOENT */
+  char bbuf[PATH_MAX];
+  const char *base = NULL;
+  if (s[0] != '/') {
+    base = base_of(p, dirfd, bbuf, sizeof bbuf);
+    if (base == NULL) return R_RAW;
+  }
+  char gbuf[PATH_MAX + 2];
+  int rc = resolve(p->root, base, s, follow, host, cap, gbuf, sizeof gbuf, pass);
+  if (rc < 0) return rc;
+  if (!*pass && reads && (strcmp(gbuf, "/etc/resolv.conf") == 0 || strcmp(gbuf, "/etc/hosts") == 0) && access(gbuf, R_OK) == 0)
+    snprintf(host, cap, "%s", gbuf);
+  if (guest != NULL) snprintf(guest, gcap, "%s", gbuf);
+  return R_HOST;
+}
+
+static int lookup(long nr) {
+  for (size_t i = 0; i < sizeof pcalls / sizeof pcalls[0]; i++) if (pcalls[i].nr == nr) return (int)i;
+  return -1;
+}
+
+static int follow_of(const struct pcall *c, struct proc *p, const regs_t *r) {
+  unsigned long fl = c->flags >= 0 ? r_arg(r, c->flags) : 0;
+  switch (c->follow) {
+    case FOLLOW: return 1;
+    case NOFOLLOW: return 0;
+    case AT_NOFOLLOW_FLAG: return !(fl & AT_SYMLINK_NOFOLLOW);
+    case AT_FOLLOW_FLAG: return (fl & AT_SYMLINK_FOLLOW) != 0;
+    case OPEN_FLAGS: return !(fl & O_NOFOLLOW) && (fl & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL);
+    case OPEN_HOW: {
+      uint64_t f = 0;
+      if (read_mem(p->pid, fl, &f, sizeof f) != 0) return 1;
+      return !(f & O_NOFOLLOW) && (f & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL);
+    }
+    default: return 1;
+  }
+}
+
+static int reads_of(const struct pcall *c, const regs_t *r) {
+  if (c->follow == OPEN_FLAGS) return (r_arg(r, c->flags) & (O_ACCMODE | O_CREAT | O_TRUNC)) == O_RDONLY;
+  return c->reads;
+}
+
+/* ---------- exec ---------- */
+static int ld_has_argv0(const char *ld) {
+  static char cached[PATH_MAX * 2 + 8];
+  static int cached_answer = -1;
+  if (cached_answer >= 0 && strcmp(cached, ld) == 0) return cached_answer;
+  int fd = open(ld, O_RDONLY | O_CLOEXEC);
+  int found = 0;
+  if (fd >= 0) {
+    static char buf[1 << 16];
+    size_t keep = 0;
+    ssize_t n;
+    while (!found && (n = read(fd, buf + keep, sizeof buf - keep)) > 0) {
+      size_t have = keep + (size_t)n;
+      if (memmem(buf, have, "--argv0", 7) != NULL) found = 1;
+      keep = have < 8 ? have : 8;
+      memmove(buf, buf + have - keep, keep);
+    }
+    close(fd);
+  }
+  snprintf(cached, sizeof cached, "%s", ld);
+  cached_answer = found;
+  return found;
+}
+
+/* PT_INTERP of the ELF file at fd: 1 (interp set), 0 (static), -ENOEXEC (not ELF). */
+static int elf_interp(int fd, const unsigned char *head, size_t hn, char *interp, size_t cap) {
+  if (hn < 52 || memcmp(head, ELFMAG, SELFMAG) != 0) return -ENOEXEC;
+  int is64 = head[EI_CLASS] == ELFCLASS64;
+  uint64_t phoff;
+  unsigned phnum, phentsize;
+  if (is64) {
+    if (hn < sizeof(Elf64_Ehdr)) return -ENOEXEC;
+    const Elf64_Ehdr *e = (const Elf64_Ehdr *)(const void *)head;
+    phoff = e->e_phoff; phnum = e->e_phnum; phentsize = e->e_phentsize;
+  } else {
+    const Elf32_Ehdr *e = (const Elf32_Ehdr *)(const void *)head;
+    phoff = e->e_phoff; phnum = e->e_phnum; phentsize = e->e_phentsize;
+  }
+  if (phnum > 256 || phentsize < (is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr))) return -ENOEXEC;
+  for (unsigned i = 0; i < phnum; i++) {
+    unsigned char ph[64];
+    if (pread(fd, ph, phentsize > sizeof ph ? sizeof ph : phentsize, (off_t)(phoff + (uint64_t)i * phentsize)) < (ssize_t)(is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr))) return -ENOEXEC;
+    uint32_t type;
+    uint64_t off, size;
+    if (is64) { const Elf64_Phdr *h = (const Elf64_Phdr *)(const void *)ph; type = h->p_type; off = h->p_offset; size = h->p_filesz; }
+    else { const Elf32_Phdr *h = (const Elf32_Phdr *)(const void *)ph; type = h->p_type; off = h->p_offset; size = h->p_filesz; }
+    if (type != PT_INTERP) continue;
+    if (size == 0 || size >= cap) return -ENOEXEC;
+    if (pread(fd, interp, size, (off_t)off) != (ssize_t)size) return -ENOEXEC;
+    interp[size] = '\0';
+    return 1;
+  }
+  return 0;
+}
+
+/* argv being rebuilt: each entry a tracee address, or a new string (written with the rest). */
+struct arg { unsigned long addr; char *str; };
+struct argv_b { struct arg *a; size_t n, cap; };
+static void argv_push(struct argv_b *b, unsigned long addr, const char *str) {
+  if (b->n == b->cap) {
+    b->cap = b->cap == 0 ? 64 : b->cap * 2;
+    b->a = realloc(b->a, b->cap * sizeof *b->a);
+    if (b->a == NULL) die("out of memory");
+  }
+  b->a[b->n].addr = addr;
+  b->a[b->n].str = str != NULL ? strdup(str) : NULL;
+  b->n++;
+}
+static void argv_free(struct argv_b *b) {
+  for (size_t i = 0; i < b->n; i++) free(b->a[i].str);
+  free(b->a);
+}
+
+/* execve/execveat inside the root: 1 when handled (resumed, or the call failed with its errno). */
+static int exec_entry(struct proc *p, regs_t *r, long nr) {
+  pid_t pid = p->pid;
+  int at = nr == SYS_execveat;
+  long dirfd = at ? (long)r_arg(r, 0) : AT_FDCWD;
+  unsigned long fname = r_arg(r, at ? 1 : 0), argvp = r_arg(r, at ? 2 : 1), envp = r_arg(r, at ? 3 : 2);
+  int flags = at ? (int)r_arg(r, 4) : 0;
+  char given[PATH_MAX], host[PATH_MAX * 2 + 8], guest[PATH_MAX + 2], script_name[PATH_MAX];
+  if (read_str(pid, fname, given, sizeof given) != 0) { emulate(p, r, -EFAULT); return 1; }
+  int rc = 0;
+  if (given[0] == '\0' && (flags & AT_EMPTY_PATH)) {
+    /* fexecve: the program is the descriptor; a script's interpreter is handed /dev/fd/N, as by the kernel */
+    snprintf(host, sizeof host, "/proc/%d/fd/%d", pid, (int)dirfd);
+    snprintf(script_name, sizeof script_name, "/dev/fd/%d", (int)dirfd);
+    char h[PATH_MAX];
+    ssize_t n = readlink(host, h, sizeof h - 1);
+    const char *g = NULL;
+    if (n > 0) { h[n] = '\0'; g = inside(p->root, h); }
+    snprintf(guest, sizeof guest, "%s", g != NULL ? g : script_name);
+  } else {
+    snprintf(script_name, sizeof script_name, "%s", given);
+    /* /proc/<pid>/exe would be the root's loader: the program it ran instead */
+    const char *self = NULL;
+    if (strcmp(given, "/proc/self/exe") == 0 || strcmp(given, "/proc/thread-self/exe") == 0) self = p->exe;
+    else if (strncmp(given, "/proc/", 6) == 0) {
+      char *end;
+      long other = strtol(given + 6, &end, 10);
+      if (end != given + 6 && strcmp(end, "/exe") == 0) { struct proc *o = proc_find((pid_t)other); if (o != NULL) self = o->exe; }
+    }
+    if (self != NULL) snprintf(given, sizeof given, "%s", self);
+    char bbuf[PATH_MAX];
+    const char *base = NULL;
+    if (given[0] != '/') {
+      base = base_of(p, dirfd, bbuf, sizeof bbuf);
+      if (base == NULL) return 0; /* outside the root: the kernel's */
+    }
+    rc = resolve(p->root, base, given, !(flags & AT_SYMLINK_NOFOLLOW), host, sizeof host, guest, sizeof guest, NULL);
+    if (rc < 0) { emulate(p, r, rc); return 1; }
+  }
+  /* the arguments */
+  struct argv_b av = { 0 };
+  for (size_t i = 0; argvp != 0 && i < (1u << 20); i++) {
+    unsigned long a;
+    if (read_mem(pid, argvp + i * sizeof a, &a, sizeof a) != 0) { argv_free(&av); emulate(p, r, -EFAULT); return 1; }
+    if (a == 0) break;
+    argv_push(&av, a, NULL);
+  }
+  char interp[PATH_MAX];
+  char exec_host[PATH_MAX * 2 + 8];
+  for (int depth = 0;; depth++) {
+    if (depth > 4) { argv_free(&av); emulate(p, r, -ELOOP); return 1; }
+    struct stat st;
+    if (stat(host, &st) != 0) { int e = errno; argv_free(&av); emulate(p, r, -e); return 1; }
+    if (!S_ISREG(st.st_mode) || access(host, X_OK) != 0) { argv_free(&av); emulate(p, r, -EACCES); return 1; }
+    int fd = open(host, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) { int e = errno; argv_free(&av); emulate(p, r, -e); return 1; }
+    unsigned char head[256];
+    ssize_t hn = pread(fd, head, sizeof head - 1, 0);
+    if (hn < 0) hn = 0;
+    head[hn] = '\0';
+    if (hn >= 2 && head[0] == '#' && head[1] == '!') {
+      close(fd);
+      char *line = (char *)head + 2, *nl = strchr(line, '\n');
+      if (nl == NULL) { argv_free(&av); emulate(p, r, -ENOEXEC); return 1; }
+      *nl = '\0';
+      while (*line == ' ' || *line == '\t') line++;
+      char *end = line;
+      while (*end != '\0' && *end != ' ' && *end != '\t') end++;
+      char *opt = NULL;
+      if (*end != '\0') {
+        *end = '\0';
+        opt = end + 1;
+        while (*opt == ' ' || *opt == '\t') opt++;
+        size_t ol = strlen(opt);
+        while (ol > 0 && (opt[ol - 1] == ' ' || opt[ol - 1] == '\t' || opt[ol - 1] == '\r')) opt[--ol] = '\0';
+        if (*opt == '\0') opt = NULL;
+      }
+      if (*line == '\0') { argv_free(&av); emulate(p, r, -ENOEXEC); return 1; }
+      /* as the kernel: interpreter, its argument, the script as given, then argv[1..] */
+      struct argv_b nb = { 0 };
+      argv_push(&nb, 0, line);
+      if (opt != NULL) argv_push(&nb, 0, opt);
+      argv_push(&nb, 0, script_name);
+      for (size_t i = 1; i < av.n; i++) argv_push(&nb, av.a[i].addr, av.a[i].str);
+      argv_free(&av);
+      av = nb;
+      snprintf(script_name, sizeof script_name, "%s", line);
+      char bbuf[PATH_MAX];
+      const char *base = line[0] == '/' ? NULL : base_of(p, AT_FDCWD, bbuf, sizeof bbuf);
+      rc = resolve(p->root, base, line, 1, host, sizeof host, guest, sizeof guest, NULL);
+      if (rc < 0) { argv_free(&av); emulate(p, r, rc); return 1; }
+      continue;
+    }
+    int ei = elf_interp(fd, head, (size_t)hn, interp, sizeof interp);
+    close(fd);
+    if (ei < 0) { argv_free(&av); emulate(p, r, ei); return 1; }
+    if (ei == 0) { snprintf(exec_host, sizeof exec_host, "%s", host); break; }
+    /* dynamic: the root's loader runs the program, found by its path inside the root */
+    char ld_guest[PATH_MAX + 2];
+    rc = resolve(p->root, NULL, interp, 1, exec_host, sizeof exec_host, ld_guest, sizeof ld_guest, NULL);
+    if (rc < 0) { argv_free(&av); emulate(p, r, rc); return 1; }
+    struct argv_b nb = { 0 };
+    argv_push(&nb, 0, interp);
+    if (av.n > 0 && ld_has_argv0(exec_host)) {
+      argv_push(&nb, 0, "--argv0");
+      argv_push(&nb, av.a[0].addr, av.a[0].str);
+    }
+    argv_push(&nb, 0, guest[0] == '/' ? guest : script_name);
+    for (size_t i = 1; i < av.n; i++) argv_push(&nb, av.a[i].addr, av.a[i].str);
+    argv_free(&av);
+    av = nb;
+    break;
+  }
+  /* write: the host file name, the new strings, the pointer array */
+  size_t need = strlen(exec_host) + 1;
+  for (size_t i = 0; i < av.n; i++) if (av.a[i].str != NULL) need += strlen(av.a[i].str) + 1;
+  need = (need + 15) & ~(size_t)15;
+  size_t arr = (av.n + 1) * sizeof(unsigned long);
+  unsigned long base = scratch(p, r, need + arr);
+  if (base == 0) { argv_free(&av); return 1; } /* the scratch mapping is being made: the call restarts */
+  char *blob = calloc(1, need + arr);
+  if (blob == NULL) die("out of memory");
+  size_t off = 0;
+  size_t fl = strlen(exec_host) + 1;
+  memcpy(blob, exec_host, fl);
+  off = fl;
+  unsigned long *ptrs = (unsigned long *)(void *)(blob + need);
+  for (size_t i = 0; i < av.n; i++) {
+    if (av.a[i].str != NULL) {
+      size_t l = strlen(av.a[i].str) + 1;
+      memcpy(blob + off, av.a[i].str, l);
+      ptrs[i] = base + off;
+      off += l;
+    } else ptrs[i] = av.a[i].addr;
+  }
+  ptrs[av.n] = 0;
+  int ok = write_mem(pid, base, blob, need + arr) == 0;
+  free(blob);
+  argv_free(&av);
+  if (!ok) { emulate(p, r, -E2BIG); return 1; }
+  free(p->exe_next);
+  p->exe_next = strdup(guest);
+  r_set_arg(r, 0, base);
+  r_set_arg(r, 1, base + need);
+  r_set_arg(r, 2, envp);
+  if (at) set_nr(pid, r, SYS_execve); else set_regs(pid, r);
+  resume(pid, 0);
+  return 1;
+}
+
+/* ---------- entry points ---------- */
+int chroot_entry(struct proc *p, regs_t *r, long nr) {
+  if (p->root == NULL) return 0;
+  if (nr == SYS_execve || nr == SYS_execveat) return exec_entry(p, r, nr);
+  if (nr == SYS_getcwd) { p->addr = r_arg(r, 0); p->addr2 = r_arg(r, 1); p->pend = P_GETCWD; resume(p->pid, 1); return 1; }
+  int i = lookup(nr);
+  if (i < 0) return 0;
+  const struct pcall *c = &pcalls[i];
+  char h1[PATH_MAX * 2 + 8], h2[PATH_MAX * 2 + 8];
+  int rc1 = R_RAW, rc2 = R_RAW, pass1 = 0, pass2 = 0;
+  if (c->path >= 0) {
+    long dfd = c->dirfd >= 0 ? (long)r_arg(r, c->dirfd) : AT_FDCWD;
+    rc1 = translate(p, dfd, r_arg(r, c->path), follow_of(c, p, r), reads_of(c, r), h1, sizeof h1, NULL, 0, &pass1);
+    if (rc1 < 0) { emulate(p, r, rc1); return 1; }
+  }
+  if (c->path2 >= 0) {
+    long dfd = c->dirfd2 >= 0 ? (long)r_arg(r, c->dirfd2) : AT_FDCWD;
+    rc2 = translate(p, dfd, r_arg(r, c->path2), 0, 0, h2, sizeof h2, NULL, 0, &pass2);
+    if (rc2 < 0) { emulate(p, r, rc2); return 1; }
+  }
+  if (rc1 == R_HOST || rc2 == R_HOST) {
+    unsigned long base = scratch(p, r, SLOT_SIZE);
+    if (base == 0) return 1; /* the scratch mapping is being made: the call restarts */
+    if (rc1 == R_HOST) {
+      if (write_mem(p->pid, base, h1, strlen(h1) + 1) != 0) { emulate(p, r, -EFAULT); return 1; }
+      r_set_arg(r, c->path, base);
+    }
+    if (rc2 == R_HOST) {
+      if (write_mem(p->pid, base + SLOT_SIZE / 2, h2, strlen(h2) + 1) != 0) { emulate(p, r, -EFAULT); return 1; }
+      r_set_arg(r, c->path2, base + SLOT_SIZE / 2);
+    }
+    set_regs(p->pid, r);
+  }
+  /* readlink of /proc/<pid>/{cwd,exe,root,fd/N}: the kernel answers with a host path, made one inside the root */
+  int is_readlink = nr == SYS_readlinkat;
+#ifdef SYS_readlink
+  is_readlink |= nr == SYS_readlink;
+#endif
+  if (is_readlink && pass1 && strncmp(h1, "/proc/", 6) == 0) {
+    const char *q = h1 + 6;
+    struct proc *o = p;
+    if (strncmp(q, "self/", 5) == 0) q += 5;
+    else if (strncmp(q, "thread-self/", 12) == 0) q += 12;
+    else {
+      char *end;
+      long n = strtol(q, &end, 10);
+      if (end == q || *end != '/') return 0;
+      o = proc_find((pid_t)n);
+      q = end + 1;
+    }
+    if (o == NULL || o->root == NULL) return 0;
+    int a = nr == SYS_readlinkat ? 1 : 0;
+    p->addr = r_arg(r, a + 1);
+    p->addr2 = r_arg(r, a + 2);
+    p->link_pid = o->pid;
+    snprintf(p->path, sizeof p->path, "%s", strcmp(q, "exe") == 0 && o->exe != NULL ? o->exe : strcmp(q, "root") == 0 ? "/" : "");
+    p->pend = P_READLINK;
+    resume(p->pid, 1);
+    return 1;
+  }
+  return 0;
+}
+
+int chroot_exit(struct proc *p, enum pend pend) {
+  regs_t r;
+  if (pend == P_INJECT) {
+    if (get_regs(p->pid, &r) != 0) return 1;
+    long ret = (long)R_RET(r);
+    if (p->mm != NULL) p->mm->base = ret < 0 && ret > -4096 ? 1 : (unsigned long)ret;
+    r = p->saved;
+    restart_regs(&r);
+    set_regs(p->pid, &r);
+    return 1;
+  }
+  if (pend != P_GETCWD && pend != P_READLINK) return 0;
+  if (get_regs(p->pid, &r) != 0) return 1;
+  long ret = (long)R_RET(r);
+  if (ret <= 0) return 1;
+  char buf[PATH_MAX * 2 + 8];
+  if (pend == P_GETCWD) {
+    size_t n = (size_t)ret < sizeof buf ? (size_t)ret : sizeof buf - 1;
+    if (read_mem(p->pid, p->addr, buf, n) != 0) return 1;
+    buf[n] = '\0';
+    const char *g = inside(p->root, buf);
+    if (g == NULL) return 1;
+    char out[PATH_MAX + 2];
+    snprintf(out, sizeof out, "%s", g);
+    size_t l = strlen(out) + 1;
+    write_mem(p->pid, p->addr, out, l);
+    R_RET(r) = l;
+    set_regs(p->pid, &r);
+    return 1;
+  }
+  /* P_READLINK: p->path holds the answer when known here (exe, root); else the host path read back is mapped */
+  size_t cap = p->addr2;
+  char out[PATHBUF];
+  if (p->path[0] != '\0') snprintf(out, sizeof out, "%s", p->path);
+  else {
+    size_t n = (size_t)ret < sizeof buf ? (size_t)ret : sizeof buf - 1;
+    if (read_mem(p->pid, p->addr, buf, n) != 0) return 1;
+    buf[n] = '\0';
+    struct proc *o = proc_find(p->link_pid);
+    const char *g = o != NULL && o->root != NULL ? inside(o->root, buf) : NULL;
+    if (g == NULL) return 1;
+    snprintf(out, sizeof out, "%s", g);
+  }
+  size_t l = strlen(out);
+  if (l > cap) l = cap;
+  write_mem(p->pid, p->addr, out, l);
+  R_RET(r) = l;
+  set_regs(p->pid, &r);
+  return 1;
+}
+
+/* chroot(2), trapped: the process's root becomes the directory (translated through its current root). */
+void chroot_call(struct proc *p, regs_t *r) {
+  char s[PATH_MAX], host[PATH_MAX * 2 + 8];
+  long ret = 0;
+  int pass = 0;
+  if (p->c.euid != 0) ret = -EPERM;
+  else if (read_str(p->pid, r_arg(r, 0), s, sizeof s) != 0) ret = -EFAULT;
+  else if (p->root == NULL) {
+    if (realpath(s, host) == NULL) ret = -errno;
+  } else {
+    char bbuf[PATH_MAX];
+    const char *base = s[0] == '/' ? NULL : base_of(p, AT_FDCWD, bbuf, sizeof bbuf);
+    ret = resolve(p->root, base, s, 1, host, sizeof host, NULL, 0, &pass);
+    if (ret == 0 && pass) ret = -EPERM;
+  }
+  struct stat st;
+  if (ret == 0) {
+    if (stat(host, &st) != 0) ret = -errno;
+    else if (!S_ISDIR(st.st_mode)) ret = -ENOTDIR;
+  }
+  if (ret == 0) {
+    size_t l = strlen(host);
+    while (l > 1 && host[l - 1] == '/') host[--l] = '\0';
+    free(p->root);
+    p->root = strcmp(host, "/") == 0 ? NULL : strdup(host);
+  }
+  R_RET(*r) = (unsigned long)ret;
+  set_regs(p->pid, r);
+}
+
+void chroot_fork(struct proc *parent, struct proc *kid, int event) {
+  free(kid->root); free(kid->exe);
+  kid->root = parent->root != NULL ? strdup(parent->root) : NULL;
+  kid->exe = parent->exe != NULL ? strdup(parent->exe) : NULL;
+  mm_release(kid);
+  if (parent->mm == NULL) return;
+  int shares = event == PTRACE_EVENT_VFORK;
+  if (event == PTRACE_EVENT_CLONE) {
+    regs_t r;
+    unsigned long flags = 0;
+    if (get_regs(parent->pid, &r) == 0) {
+      if ((long)R_NR(r) == SYS_clone) flags = r_arg(&r, 0);
+      else { uint64_t f = 0; if (read_mem(parent->pid, r_arg(&r, 0), &f, sizeof f) == 0) flags = f; }
+    }
+    shares = (flags & CLONE_VM) != 0;
+  }
+  if (shares) {
+    kid->mm = parent->mm;
+    kid->mm->refs++;
+    /* vfork: the parent waits until the child execs or exits, so its slot is free for the child */
+    if (event == PTRACE_EVENT_VFORK && parent->slot >= 0) { kid->slot = parent->slot; kid->slot_owned = 0; }
+    else kid->slot = -1;
+  } else {
+    /* a copy of the address space: the mapping is there, at the same address */
+    kid->mm = mm_new(parent->mm->base);
+    kid->slot = parent->slot;
+    kid->slot_owned = parent->slot >= 0;
+    if (kid->slot >= 0) kid->mm->used[kid->slot] = 1;
+  }
+}
+
+void chroot_exec(struct proc *p) {
+  mm_release(p);
+  if (p->exe_next != NULL) { free(p->exe); p->exe = p->exe_next; p->exe_next = NULL; }
+}
+
+void chroot_drop(struct proc *p) {
+  mm_release(p);
+  free(p->root); free(p->exe); free(p->exe_next);
+  p->root = p->exe = p->exe_next = NULL;
+}
