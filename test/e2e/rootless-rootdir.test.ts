@@ -25,9 +25,6 @@ import { tinyDeb } from '../support/tiny-deb.ts';
 const pss = join(projectRoot, 'test', 'support', 'pss-restricted.py');
 const hasSeccomp = spawnSync('/usr/bin/python3', ['-c', 'import seccomp'], { stdio: 'ignore' }).status === 0;
 const skip = process.getuid?.() !== 0 ? 'needs root (pss-restricted.py drops to uid 1000)' : !hasSeccomp && 'needs Debian python3-seccomp';
-// Until the supervisor knows --chroot (the lead's native/ work), the RUN cases are todo rather than red.
-const supervisorHelp = spawnSync(join(projectRoot, '.tools', 'bin', 'fakeroot-supervisor'), ['--chroot', '--', '/bin/true'], { encoding: 'utf8' });
-const pending = /unknown option --chroot/.test(supervisorHelp.stderr ?? '') && 'supervisor: --chroot not implemented yet';
 const nonRootLog = /Non-root mode \(running as uid 1000 without CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_SETGID, CAP_SETUID, CAP_SYS_CHROOT, CAP_SYS_ADMIN\): owners and modes are kept in an ownership table; RUN runs as fake root under the ptrace supervisor \(chroot emulated\)/;
 
 /** One line per tar entry: what must agree between the root and the non-root build (not sizes: logs hold times). */
@@ -115,7 +112,7 @@ describe('non-root RUN with --root-dir (pss-restricted.py, PSS Restricted)', { s
       ms: { root: rootMs, user: userRun.ms } };
   }
 
-  test('busybox (static): chown, chmod 4750, chown -h, mknod, stat inside RUN, USER, a stage read by COPY --from: every entry as the root build', { timeout: 600_000, todo: pending }, async (t) => {
+  test('busybox (static): chown, chmod 4750, chown -h, mknod, stat inside RUN, USER, a stage read by COPY --from: every entry as the root build', { timeout: 600_000 }, async (t) => {
     const dockerfile = [
       // A stage that RUNs before the target, read back by COPY --from.
       `FROM ${busybox} AS one`,
@@ -143,7 +140,7 @@ describe('non-root RUN with --root-dir (pss-restricted.py, PSS Restricted)', { s
     }
   });
 
-  test('the emulated chroot: absolute symlinks, .. above /, WORKDIR and getcwd, #! interpreters, /dev and /proc; no host path visible', { timeout: 600_000, todo: pending }, async () => {
+  test('the emulated chroot: absolute symlinks, .. above /, WORKDIR and getcwd, #! interpreters, /dev and /proc; no host path visible', { timeout: 600_000 }, async () => {
     const dockerfile = [
       `FROM ${busybox}`,
       'WORKDIR /w/sub',
@@ -163,7 +160,7 @@ describe('non-root RUN with --root-dir (pss-restricted.py, PSS Restricted)', { s
     }
   });
 
-  test('Debian: useradd, install -o -m 4755, chown -h, USER, dpkg -i with a postinst chown: every entry as the root build', { timeout: 900_000, todo: pending }, async (t) => {
+  test('Debian: useradd, install -o -m 4755, chown -h, USER, dpkg -i with a postinst chown: every entry as the root build', { timeout: 900_000 }, async (t) => {
     let base: string;
     try {
       base = await debianBase(registry.host, { repository: 'rootless-rootdir/debian' });
@@ -197,7 +194,7 @@ describe('non-root RUN with --root-dir (pss-restricted.py, PSS Restricted)', { s
     }
   });
 
-  test('Debian: apt-get update && apt-get install (the _apt sandbox drops and checks privileges): every entry as the root build', { timeout: 900_000, todo: pending }, async (t) => {
+  test('Debian: apt-get update && apt-get install (the _apt sandbox drops and checks privileges): every entry as the root build', { timeout: 900_000 }, async (t) => {
     const mirror = await debianMirror();
     if (!await mirrorReachable(mirror)) { t.skip(`${mirror} unreachable`); return; }
     const base = await debianBase(registry.host, { repository: 'rootless-rootdir/debian' });
@@ -214,7 +211,7 @@ describe('non-root RUN with --root-dir (pss-restricted.py, PSS Restricted)', { s
     for (const line of ['usr/bin/hello file 0:0 755', 'usr/bin/sudo file 0:0 4755', 'etc/sudoers file 0:0 440']) assert.ok(all.includes(line), `${line} in\n${all}`);
   });
 
-  test('a RUN calling mount fails with one line naming the call and non-root mode; nothing is pushed', { timeout: 300_000, todo: pending }, async () => {
+  test('a RUN calling mount fails with one line naming the call and non-root mode; nothing is pushed', { timeout: 300_000 }, async () => {
     const ref = `${registry.host}/rootless-rootdir/mount:user`;
     const run = await asUser('mount', { Dockerfile: `FROM ${busybox}\nRUN mkdir /m && mount -t tmpfs none /m\n` }, [`--destination=${ref}`]);
     assert.notEqual(run.code, 0, run.stderr + run.stdout);
