@@ -4,7 +4,7 @@
 // emulated by path translation). Median wall time of --runs N, each step's median time from the log, then one more
 // untimed non-root build whose supervisor writes --stats: the traced calls by name. Prints figures, asserts nothing.
 // Run as root: TMPDIR=/dev/shm/bench node bench/rootless-rootdir.ts [--runs 3]
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync, type SpawnSyncOptionsWithStringEncoding, type SpawnSyncReturns } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,7 +62,7 @@ try {
   writeFileSync(join(ctx, 'Dockerfile'), [`FROM ${base}`, 'RUN useradd -u 1500 -m app', 'COPY tiny.deb /tmp/tiny.deb', 'RUN dpkg -i /tmp/tiny.deb && rm /tmp/tiny.deb', `RUN ${work}`, ''].join('\n'));
   writeFileSync(join(ctx, 'tiny.deb'), await tinyDeb(join(dir, 'deb')), { mode: 0o644 });
 
-  const build = (mode: 'root' | 'non-root', name: string, extra: readonly string[] = []): { ms: number; log: string } => {
+  const build = (mode: 'root' | 'non-root', name: string, extra: readonly string[] = [], o: { keepRoot?: boolean } = {}): { ms: number; log: string } => {
     const root = join(dir, `root-${name}`);
     const home = join(dir, `home-${name}`);
     for (const d of [root, home]) { mkdirSync(d); chownSync(d, 1000, 1000); }
@@ -75,7 +75,7 @@ try {
       : spawnSync(pss, ['1000:1000', executor, ...args], { encoding: 'utf8', env, maxBuffer: 256 << 20 });
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     if (r.status !== 0) throw new Error(`${mode} build failed: ${r.stderr}${r.stdout}`);
-    rmSync(root, { recursive: true, force: true });
+    if (o.keepRoot !== true) rmSync(root, { recursive: true, force: true });
     rmSync(home, { recursive: true, force: true });
     return { ms, log: r.stdout + r.stderr };
   };
@@ -106,7 +106,7 @@ try {
   for (const d of [kaniko, statsDir]) { mkdirSync(d); chownSync(d, 1000, 1000); }
   symlinkSync(join(tools, 'run-in-root'), join(kaniko, 'run-in-root'));
   writeFileSync(join(kaniko, 'fakeroot-supervisor'), `#!/bin/sh\nexec ${join(tools, 'fakeroot-supervisor')} --stats ${statsDir}/$$ "$@"\n`, { mode: 0o755 });
-  build('non-root', 'stats', [`--kaniko-dir=${kaniko}`]);
+  build('non-root', 'stats', [`--kaniko-dir=${kaniko}`], { keepRoot: true });
   const counts = new Map<number, number>();
   const files = readdirSync(statsDir);
   for (const f of files) {
@@ -123,6 +123,41 @@ try {
   console.log(`Traced calls over the ${files.length} RUNs: ${total}; the RUN steps' extra time ${(overhead / 1000).toFixed(2)} s, `
     + `${total > 0 ? (overhead * 1000 / total).toFixed(1) : '?'} µs per traced call at most`);
   console.log(`  by call: ${sorted.slice(0, 12).map(([nr, c]) => `${names.get(nr) ?? nr}:${c}`).join(' ')}`);
+
+  // Where the RUN's time goes: its file work alone, in the build root the non-root build left (Debian + app), three ways:
+  // as root chrooted by run-in-root (no supervisor); as uid 1000 under the supervisor without --chroot, on host paths
+  // with the host's tools (fake root only); as uid 1000 under the supervisor --chroot, run-in-root's chroot emulated.
+  const root = join(dir, 'root-stats');
+  const share = join(dir, 'share');
+  mkdirSync(share);
+  chownSync(share, 1000, 1000);
+  // The root has no /dev (the runtime's): ls writes to a file instead.
+  const solo = work.replace('> /dev/null', '> /tmp/ls.out');
+  const helper = ['--root', root, '--cwd', '/', '--uid', '0', '--gid', '0', '--groups', '0', '--error-fd', '3', '--', 'sh', '-c', solo];
+  const hostScript = solo.replace('/tmp/ls.out', `${share}/ls.out`).replaceAll('/usr/share', `${root}/usr/share`).replaceAll('/opt/share', `${share}/s`).replace('chown -R app:app', 'chown -R 1500:1500');
+  const io: SpawnSyncOptionsWithStringEncoding = { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe', 'pipe'] };
+  const sup = (name: string): string[] => ['1000:1000', join(tools, 'fakeroot-supervisor'), '--stats', join(statsDir, name)];
+  const ways: { name: string; stats?: string; run: () => SpawnSyncReturns<string> }[] = [
+    { name: 'root, chroot(2), no supervisor', run: () => spawnSync(join(tools, 'run-in-root'), helper, io) },
+    { name: 'uid 1000, supervisor, host paths', stats: 'host', run: () => spawnSync(pss, [...sup('host'), '--', 'sh', '-c', hostScript], io) },
+    { name: 'uid 1000, supervisor --chroot', stats: 'chroot', run: () => spawnSync(pss, [...sup('chroot'), '--chroot', '--', join(tools, 'run-in-root'), ...helper], io) },
+  ];
+  let baseMs = NaN;
+  console.log(`The last RUN's file work alone (${runs} runs, median):`);
+  for (const way of ways) {
+    const ms = median(Array.from({ length: runs }, () => {
+      rmSync(join(root, 'opt', 'share'), { recursive: true, force: true });
+      rmSync(join(root, 'tmp', 'ls.out'), { force: true });
+      rmSync(join(share, 's'), { recursive: true, force: true });
+      const started = process.hrtime.bigint();
+      const r = way.run();
+      if (r.status !== 0) throw new Error(`${way.name}: exit ${r.status}: ${r.stderr}${r.output[3] ?? ''}`);
+      return Number(process.hrtime.bigint() - started) / 1e6;
+    }));
+    baseMs = Number.isNaN(baseMs) ? ms : baseMs;
+    const calls = way.stats === undefined ? 0 : readFileSync(join(statsDir, way.stats), 'utf8').trim().split('\n').reduce((n, l) => n + Number(l.split(' ')[1] ?? 0), 0);
+    console.log(`  ${way.name.padEnd(36)} ${(ms / 1000).toFixed(2)} s${calls > 0 ? `  ${calls} traced calls, ${((ms - baseMs) * 1000 / calls).toFixed(1)} µs each over the first` : ''}`);
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true });
   await registry.stop();
