@@ -53,7 +53,7 @@ export const executorFlags: readonly FlagSpec[] = [
   { name: 'progress', kind: 'string', default: 'auto', env: 'BUILDKIT_PROGRESS', supported: true, extension: true, help: 'Build output: auto (tty on a terminal, else plain), plain (numbered step lines), tty (live display) or quiet (errors and the digest)' },
   { name: 'force', kind: 'bool', default: false, supported: true, help: 'Build outside a container, in / (destructive for the host)' },
   { name: 'root-dir', kind: 'string', supported: true, extension: true, help: 'Build in this directory instead of / (RUN chroots into it); created if missing' },
-  { name: 'rootless', kind: 'string', default: 'auto', supported: true, extension: true, help: 'Non-root mode (owners kept in a table; RUN under a fake-root supervisor, container mode only): auto (when not root or lacking capabilities), always or never' },
+  { name: 'rootless', kind: 'string', default: 'auto', supported: true, extension: true, help: 'Non-root mode (owners kept in a table; RUN under a fake-root supervisor): auto (when not root or lacking capabilities), always or never' },
   { name: 'dockerfile', short: 'f', kind: 'string', default: 'Dockerfile', supported: true, help: 'Path to the Dockerfile (relative paths: as given, then in the context)' },
   { name: 'context', short: 'c', kind: 'string', default: '/workspace/', supported: true, help: 'Build context: a directory, or a scheme:// source' },
   { name: 'context-sub-path', kind: 'string', supported: true, help: 'Sub-directory of a fetched remote context to use as the context' },

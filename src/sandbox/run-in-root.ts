@@ -38,8 +38,8 @@ export interface RunInRootOptions {
   /** RUN --mount=type=cache|bind: host directories or files bound on targets relative to the root (symlinks resolved), read-only unless readonly is false. */
   readonly binds?: readonly { readonly source: string; readonly target: string; readonly readonly: boolean }[];
   /**
-   * Non-root mode (container mode only): the helper runs under the fake-root supervisor
-   * (native/fakeroot-supervisor.c), which reads the ownership table from `tableIn` and writes it to `tableOut`.
+   * Non-root mode: the helper runs under the fake-root supervisor (native/fakeroot-supervisor.c), which reads the
+   * ownership table from `tableIn` and writes it to `tableOut`; `chroot` (--root-dir): it emulates the helper's chroot.
    */
   readonly supervisor?: { readonly path: string; readonly tableIn: string; readonly tableOut: string; readonly chroot?: boolean };
   /** When set, this script (a #! file's content) is executed instead of looking argv[0] up. */
