@@ -160,6 +160,36 @@ describe('non-root RUN with --root-dir (pss-restricted.py, PSS Restricted)', { s
     }
   });
 
+  test('a heredoc with a #! line and an ONBUILD RUN of the base: every entry as the root build', { timeout: 600_000 }, async () => {
+    const onbuild = `${registry.host}/rootless-rootdir/onbuild:1`;
+    const p = await prepare('onbuild-base', { Dockerfile: `FROM ${busybox}\nONBUILD RUN echo onbuild > /onbuild && chown 5:6 /onbuild\n` });
+    const made = await runExecutor(flagsFor(p, [`--destination=${onbuild}`]), { env: { HOME: p.home } });
+    assert.equal(made.code, 0, made.stderr);
+    const dockerfile = [
+      `FROM ${onbuild}`,
+      'RUN <<EOF',
+      '#!/bin/sh',
+      'echo "$0 $(id -u)" > /heredoc-ran && chmod 4700 /heredoc-ran',
+      'EOF',
+      'RUN [ "$(stat -c %u:%g /onbuild)" = 5:6 ] && cut -d" " -f2 /heredoc-ran > /uid',
+      '',
+    ].join('\n');
+    const { root, user } = await buildBoth('heredoc', { Dockerfile: dockerfile });
+    assert.deepEqual(user, root);
+    const all = user.flat().join('\n');
+    for (const line of ['onbuild file 5:6 644', 'heredoc-ran file 0:0 4700', 'uid file 0:0 644']) assert.ok(all.includes(line), `${line} in\n${all}`);
+  });
+
+  test('RUN --mount=type=cache is refused in non-root mode with one line naming the flag; nothing is pushed', { timeout: 300_000 }, async () => {
+    const ref = `${registry.host}/rootless-rootdir/cache-mount:user`;
+    const run = await asUser('cache-mount', { Dockerfile: `FROM ${busybox}\nRUN --mount=type=cache,target=/c touch /c/x\n` }, [`--destination=${ref}`]);
+    assert.notEqual(run.code, 0, run.stderr + run.stdout);
+    const errors = run.stderr.split('\n').filter((l) => l.startsWith('error: '));
+    assert.equal(errors.length, 1, run.stderr);
+    assert.match(errors[0] ?? '', /Dockerfile:2: .*RUN --mount=type=cache needs mount or network namespaces, which a non-root build cannot create \(non-root mode\)/);
+    await assert.rejects(remoteImage(parseReference(ref), { ...opts, client }), 'nothing pushed');
+  });
+
   test('Debian: useradd, install -o -m 4755, chown -h, USER, dpkg -i with a postinst chown: every entry as the root build', { timeout: 900_000 }, async (t) => {
     let base: string;
     try {
