@@ -17,8 +17,11 @@
 #include "fakeroot-supervisor.h"
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 int chroot_mode;
+char chroot_links[PATH_MAX];
 
 #ifndef SYS_openat2
 #define SYS_openat2 437
@@ -73,7 +76,7 @@ const long chroot_traced[] = {
 #endif
   SYS_openat, SYS_openat2, SYS_faccessat, SYS_faccessat2, SYS_readlinkat, SYS_chdir, SYS_linkat, SYS_utimensat, SYS_truncate,
   SYS_statfs, SYS_getxattr, SYS_lgetxattr, SYS_listxattr, SYS_llistxattr, SYS_setxattr, SYS_lsetxattr, SYS_removexattr,
-  SYS_lremovexattr, SYS_inotify_add_watch, SYS_execve, SYS_execveat, SYS_getcwd,
+  SYS_lremovexattr, SYS_inotify_add_watch, SYS_execve, SYS_execveat, SYS_getcwd, SYS_connect, SYS_bind,
 };
 const size_t chroot_ntraced = sizeof chroot_traced / sizeof chroot_traced[0];
 
@@ -155,12 +158,73 @@ static int is_passthrough(const char *comp, size_t n) {
   return (n == 4 && memcmp(comp, "proc", 4) == 0) || (n == 3 && memcmp(comp, "dev", 3) == 0) || (n == 3 && memcmp(comp, "sys", 3) == 0);
 }
 
-/* A host path under `root` as the path inside it; NULL when it is not under root. */
-static const char *inside(const char *root, const char *host) {
+/* ---------- emulated mounts (RUN --mount): a directory or file of the host seen at a path of the build root ---------- */
+#define MAX_BINDS 64
+static struct bind { char *guest, *host; size_t glen, hlen; int ro; } binds[MAX_BINDS];
+static int nbinds;
+/* The root the binds are made in: the first one run-in-root chroots into ("": the host's '/', container mode). */
+static char *bind_root;
+
+void chroot_add_bind(const char *host, const char *guest, int ro) {
+  if (nbinds == MAX_BINDS) die("too many --bind");
+  char g[PATH_MAX];
+  snprintf(g, sizeof g, "/%s", guest + strspn(guest, "/"));
+  size_t gl = strlen(g);
+  while (gl > 1 && g[gl - 1] == '/') g[--gl] = '\0';
+  struct bind *b = &binds[nbinds++];
+  b->guest = strdup(g); b->host = strdup(host);
+  if (b->guest == NULL || b->host == NULL) die("out of memory");
+  b->glen = gl; b->hlen = strlen(host);
+  b->ro = ro;
+}
+int chroot_has_binds(void) { return nbinds > 0; }
+void chroot_binds_in_host_root(void) { bind_root = strdup(""); }
+
+static int binds_apply(const char *root) { return nbinds > 0 && bind_root != NULL && strcmp(root, bind_root) == 0; }
+
+/* The bind whose target holds guest path g (the longest), or NULL. */
+static const struct bind *bind_of(const char *root, const char *g) {
+  if (!binds_apply(root)) return NULL;
+  const struct bind *best = NULL;
+  for (int i = 0; i < nbinds; i++) {
+    const struct bind *b = &binds[i];
+    if (strncmp(g, b->guest, b->glen) == 0 && (g[b->glen] == '\0' || g[b->glen] == '/') && (best == NULL || b->glen > best->glen)) best = b;
+  }
+  return best;
+}
+
+/* Whether guest path g is a directory above a bind's target (a mountpoint's parents exist even when missing). */
+static int holds_bind(const char *root, const char *g) {
+  if (!binds_apply(root)) return 0;
+  size_t n = strlen(g);
+  for (int i = 0; i < nbinds; i++) if (binds[i].glen > n && strncmp(binds[i].guest, g, n) == 0 && binds[i].guest[n] == '/') return 1;
+  return 0;
+}
+
+/* The host path of guest path g ("" is '/'): under a bind's source, or under root. */
+static int host_of(const char *root, const char *g, char *out, size_t cap) {
+  const struct bind *b = *g != '\0' ? bind_of(root, g) : NULL;
+  int w = b != NULL ? snprintf(out, cap, "%s%s", b->host, g + b->glen) : snprintf(out, cap, "%s%s", root, *g == '\0' ? "/" : g);
+  return w < 0 || (size_t)w >= cap ? -ENAMETOOLONG : 0;
+}
+
+/* A host path as the path inside `root` (binds first) in out; 0 when it is not under root. */
+static int inside(const char *root, const char *host, char *out, size_t cap) {
+  if (binds_apply(root)) {
+    for (int i = 0; i < nbinds; i++) {
+      const struct bind *b = &binds[i];
+      if (strncmp(host, b->host, b->hlen) == 0 && (host[b->hlen] == '\0' || host[b->hlen] == '/')) {
+        snprintf(out, cap, "%s%s", b->guest, host + b->hlen);
+        return 1;
+      }
+    }
+  }
   size_t n = strlen(root);
-  if (strncmp(host, root, n) != 0) return NULL;
-  if (host[n] == '\0') return "/";
-  return host[n] == '/' ? host + n : NULL;
+  if (strncmp(host, root, n) != 0) return 0;
+  if (host[n] == '\0') { snprintf(out, cap, "/"); return 1; }
+  if (host[n] != '/') return 0;
+  snprintf(out, cap, "%s", host + n);
+  return 1;
 }
 
 enum { R_HOST = 0, R_RAW = 1 };
@@ -188,7 +252,6 @@ static int resolve(const char *root, const char *base, const char *path, int fol
   int dir_wanted = plen > 0 && path[plen - 1] == '/';
   int links = 0;
   size_t pos = 0;
-  size_t rl = strlen(root);
   for (;;) {
     while (rest[pos] == '/') pos++;
     if (rest[pos] == '\0') break;
@@ -220,12 +283,11 @@ static int resolve(const char *root, const char *base, const char *path, int fol
     pos = e;
     if (last && !follow && !dir_wanted) break;
     char hp[PATH_MAX * 2 + 8];
-    if (rl + gl >= sizeof hp) return -ENAMETOOLONG;
-    memcpy(hp, root, rl);
-    memcpy(hp + rl, g, gl + 1);
+    if (host_of(root, g, hp, sizeof hp) != 0) return -ENAMETOOLONG;
     struct stat st;
     if (lstat(hp, &st) != 0) {
       if (last) break; /* created by the call, or its error */
+      if (holds_bind(root, g)) continue; /* a missing directory on the way to a mount's target */
       return -errno;
     }
     if (!S_ISLNK(st.st_mode)) continue;
@@ -245,8 +307,9 @@ static int resolve(const char *root, const char *base, const char *path, int fol
     pos = 0;
   }
   if (guest != NULL) snprintf(guest, gcap, "%s", gl == 0 ? "/" : g);
-  int w = snprintf(host, cap, "%s%s%s", root, gl == 0 ? "/" : g, dir_wanted && gl > 0 ? "/" : "");
-  return w < 0 || (size_t)w >= cap ? -ENAMETOOLONG : 0;
+  if (host_of(root, g, host, cap) != 0) return -ENAMETOOLONG;
+  if (dir_wanted && gl > 0 && strlen(host) + 1 < cap) strcat(host, "/");
+  return 0;
 }
 
 /* The directory a relative path starts from (cwd or dirfd), as a path inside the root; NULL: not under the root
@@ -258,10 +321,7 @@ static const char *base_of(struct proc *p, long dirfd, char *buf, size_t cap) {
   ssize_t n = readlink(link, host, sizeof host - 1);
   if (n < 0) return NULL;
   host[n] = '\0';
-  const char *g = inside(p->root, host);
-  if (g == NULL) return NULL;
-  snprintf(buf, cap, "%s", g);
-  return buf;
+  return inside(p->root, host, buf, cap) ? buf : NULL;
 }
 
 /* The tracee's path argument translated: R_HOST (host set), R_RAW (leave the argument alone), or -errno. */
@@ -271,6 +331,16 @@ static int translate(struct proc *p, long dirfd, unsigned long addr, int follow,
   if (addr == 0) return R_RAW;
   if (read_str(p->pid, addr, s, sizeof s) != 0) return -EFAULT;
   if (s[0] == '\0') return R_RAW; /* AT_EMPTY_PATH, or the kernel's ENOENT */
+  /* One name in a directory the process holds (fts, find, cp -R walk so): the kernel's own lookup is the same,
+   * unless it is '..' or a symlink that is followed. */
+  if (s[0] != '/' && strchr(s, '/') == NULL && strcmp(s, "..") != 0) {
+    if (!follow || strcmp(s, ".") == 0) return R_RAW;
+    char probe[PATH_MAX + 64];
+    struct stat st;
+    if ((int)dirfd == AT_FDCWD) snprintf(probe, sizeof probe, "/proc/%d/cwd/%s", p->pid, s);
+    else snprintf(probe, sizeof probe, "/proc/%d/fd/%d/%s", p->pid, (int)dirfd, s);
+    if (lstat(probe, &st) != 0 || !S_ISLNK(st.st_mode)) return R_RAW;
+  }
   char bbuf[PATH_MAX];
   const char *base = NULL;
   if (s[0] != '/') {
@@ -280,6 +350,10 @@ static int translate(struct proc *p, long dirfd, unsigned long addr, int follow,
   char gbuf[PATH_MAX + 2];
   int rc = resolve(p->root, base, s, follow, host, cap, gbuf, sizeof gbuf, pass);
   if (rc < 0) return rc;
+  if (!*pass && !reads) {
+    const struct bind *b = bind_of(p->root, gbuf);
+    if (b != NULL && b->ro) return -EROFS;
+  }
   if (!*pass && reads && (strcmp(gbuf, "/etc/resolv.conf") == 0 || strcmp(gbuf, "/etc/hosts") == 0) && access(gbuf, R_OK) == 0)
     snprintf(host, cap, "%s", gbuf);
   if (guest != NULL) snprintf(guest, gcap, "%s", gbuf);
@@ -368,6 +442,23 @@ static int elf_interp(int fd, const unsigned char *head, size_t hn, char *interp
   return 0;
 }
 
+/*
+ * The kernel names a process after the file it execs: the loader would make every dynamic program "ld-linux-x86-64".
+ * It is exec'd through a symlink named after the program instead (--chroot's link directory, one subdirectory per
+ * loader), so comm is the program's name; /proc/<pid>/exe reads as the program anyway (chroot_entry).
+ */
+static void name_loader(char *ld, size_t cap, const char *comm) {
+  if (chroot_links[0] == '\0') return;
+  uint64_t h = 1469598103934665603ull;
+  for (const char *c = ld; *c != '\0'; c++) h = (h ^ (unsigned char)*c) * 1099511628211ull;
+  char dir[PATH_MAX + 32], link[PATH_MAX + 128];
+  snprintf(dir, sizeof dir, "%s/%016llx", chroot_links, (unsigned long long)h);
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST) return;
+  snprintf(link, sizeof link, "%s/%s", dir, comm);
+  if (symlink(ld, link) != 0 && errno != EEXIST) return;
+  if (strlen(link) < cap) snprintf(ld, cap, "%s", link);
+}
+
 /* argv being rebuilt: each entry a tracee address, or a new string (written with the rest). */
 struct arg { unsigned long addr; char *str; };
 struct argv_b { struct arg *a; size_t n, cap; };
@@ -395,6 +486,11 @@ static int exec_entry(struct proc *p, regs_t *r, long nr) {
   int flags = at ? (int)r_arg(r, 4) : 0;
   char given[PATH_MAX], host[PATH_MAX * 2 + 8], guest[PATH_MAX + 2], script_name[PATH_MAX];
   if (read_str(pid, fname, given, sizeof given) != 0) { emulate(p, r, -EFAULT); return 1; }
+  /* the process's name (comm, what ps and pgrep see) is the base name of the path given, as the kernel makes it */
+  const char *slash = strrchr(given, '/');
+  char comm[64];
+  snprintf(comm, sizeof comm, "%.63s", slash != NULL ? slash + 1 : given);
+  if (comm[0] == '\0' || strcmp(comm, ".") == 0 || strcmp(comm, "..") == 0) snprintf(comm, sizeof comm, "exe");
   int rc = 0;
   if (given[0] == '\0' && (flags & AT_EMPTY_PATH)) {
     /* fexecve: the program is the descriptor; a script's interpreter is handed /dev/fd/N, as by the kernel */
@@ -402,9 +498,8 @@ static int exec_entry(struct proc *p, regs_t *r, long nr) {
     snprintf(script_name, sizeof script_name, "/dev/fd/%d", (int)dirfd);
     char h[PATH_MAX];
     ssize_t n = readlink(host, h, sizeof h - 1);
-    const char *g = NULL;
-    if (n > 0) { h[n] = '\0'; g = inside(p->root, h); }
-    snprintf(guest, sizeof guest, "%s", g != NULL ? g : script_name);
+    if (n <= 0) snprintf(guest, sizeof guest, "%s", script_name);
+    else { h[n] = '\0'; if (!inside(p->root, h, guest, sizeof guest)) snprintf(guest, sizeof guest, "%s", script_name); }
   } else {
     snprintf(script_name, sizeof script_name, "%s", given);
     /* /proc/<pid>/exe would be the root's loader: the program it ran instead */
@@ -497,6 +592,7 @@ static int exec_entry(struct proc *p, regs_t *r, long nr) {
     for (size_t i = 1; i < av.n; i++) argv_push(&nb, av.a[i].addr, av.a[i].str);
     argv_free(&av);
     av = nb;
+    name_loader(exec_host, sizeof exec_host, comm);
     break;
   }
   /* write: the host file name, the new strings, the pointer array */
@@ -536,10 +632,40 @@ static int exec_entry(struct proc *p, regs_t *r, long nr) {
   return 1;
 }
 
+/* connect/bind of an AF_UNIX socket path (an ssh agent mounted into the root): the address made a host path. */
+static int socket_entry(struct proc *p, regs_t *r, long nr) {
+  unsigned long addr = r_arg(r, 1), len = r_arg(r, 2);
+  struct sockaddr_un sun;
+  if (addr == 0 || len <= offsetof(struct sockaddr_un, sun_path) + 1 || len > sizeof sun) return 0;
+  memset(&sun, 0, sizeof sun);
+  if (read_mem(p->pid, addr, &sun, len) != 0 || sun.sun_family != AF_UNIX || sun.sun_path[0] == '\0') return 0; /* abstract: no path */
+  char path[sizeof sun.sun_path + 1];
+  memcpy(path, sun.sun_path, sizeof sun.sun_path);
+  path[sizeof sun.sun_path] = '\0';
+  char host[PATH_MAX * 2 + 8], bbuf[PATH_MAX];
+  const char *base = NULL;
+  if (path[0] != '/') { base = base_of(p, AT_FDCWD, bbuf, sizeof bbuf); if (base == NULL) return 0; }
+  int pass = 0;
+  int rc = resolve(p->root, base, path, nr == SYS_connect, host, sizeof host, NULL, 0, &pass);
+  if (rc < 0) { emulate(p, r, rc); return 1; }
+  if (strlen(host) >= sizeof sun.sun_path) { emulate(p, r, -ENAMETOOLONG); return 1; } /* the host path does not fit an address */
+  memset(sun.sun_path, 0, sizeof sun.sun_path);
+  memcpy(sun.sun_path, host, strlen(host));
+  unsigned long base_addr = scratch(p, r, SLOT_SIZE);
+  if (base_addr == 0) return 1;
+  if (write_mem(p->pid, base_addr, &sun, sizeof sun) != 0) { emulate(p, r, -EFAULT); return 1; }
+  r_set_arg(r, 1, base_addr);
+  r_set_arg(r, 2, offsetof(struct sockaddr_un, sun_path) + strlen(host) + 1);
+  set_regs(p->pid, r);
+  resume(p->pid, 0);
+  return 1;
+}
+
 /* ---------- entry points ---------- */
 int chroot_entry(struct proc *p, regs_t *r, long nr) {
   if (p->root == NULL) return 0;
   if (nr == SYS_execve || nr == SYS_execveat) return exec_entry(p, r, nr);
+  if (nr == SYS_connect || nr == SYS_bind) return socket_entry(p, r, nr);
   if (nr == SYS_getcwd) { p->addr = r_arg(r, 0); p->addr2 = r_arg(r, 1); p->pend = P_GETCWD; resume(p->pid, 1); return 1; }
   int i = lookup(nr);
   if (i < 0) return 0;
@@ -619,10 +745,8 @@ int chroot_exit(struct proc *p, enum pend pend) {
     size_t n = (size_t)ret < sizeof buf ? (size_t)ret : sizeof buf - 1;
     if (read_mem(p->pid, p->addr, buf, n) != 0) return 1;
     buf[n] = '\0';
-    const char *g = inside(p->root, buf);
-    if (g == NULL) return 1;
     char out[PATH_MAX + 2];
-    snprintf(out, sizeof out, "%s", g);
+    if (!inside(p->root, buf, out, sizeof out)) return 1;
     size_t l = strlen(out) + 1;
     write_mem(p->pid, p->addr, out, l);
     R_RET(r) = l;
@@ -638,9 +762,7 @@ int chroot_exit(struct proc *p, enum pend pend) {
     if (read_mem(p->pid, p->addr, buf, n) != 0) return 1;
     buf[n] = '\0';
     struct proc *o = proc_find(p->link_pid);
-    const char *g = o != NULL && o->root != NULL ? inside(o->root, buf) : NULL;
-    if (g == NULL) return 1;
-    snprintf(out, sizeof out, "%s", g);
+    if (o == NULL || o->root == NULL || !inside(o->root, buf, out, sizeof out)) return 1;
   }
   size_t l = strlen(out);
   if (l > cap) l = cap;
@@ -675,6 +797,8 @@ void chroot_call(struct proc *p, regs_t *r) {
     while (l > 1 && host[l - 1] == '/') host[--l] = '\0';
     free(p->root);
     p->root = strcmp(host, "/") == 0 ? NULL : strdup(host);
+    /* run-in-root's chroot into the build root: the RUN's mounts are made there */
+    if (nbinds > 0 && bind_root == NULL && p->root != NULL) bind_root = strdup(p->root);
   }
   R_RET(*r) = (unsigned long)ret;
   set_regs(p->pid, r);

@@ -1,12 +1,12 @@
 /*
  * fakeroot-supervisor: run one command as a fake root, with no privilege at all (issue 19: a Pod under Pod
  * Security Standards "Restricted": a non-root uid, no capabilities, no_new_privs, the RuntimeDefault seccomp
- * profile). Container mode only: the command runs in '/' of the executor's own container, whose files the
- * build user owns, so no path translation is needed — only the credentials and the owners/modes/devices the
- * filesystem cannot hold.
+ * profile). In container mode the command runs in '/' of the executor's own container, whose files the build
+ * user owns: only the credentials and the owners/modes/devices the filesystem cannot hold are emulated. With
+ * --chroot (--root-dir builds) run-in-root's chroot(2) is emulated too: fakeroot-supervisor-chroot.c.
  *
  * Usage:
- *   fakeroot-supervisor [--table-in FILE] [--table-out FILE] [--stats FILE] [--error-fd N] -- ARGV...
+ *   fakeroot-supervisor [--table-in FILE] [--table-out FILE] [--stats FILE] [--error-fd N] [--chroot] -- ARGV...
  *
  * The command is forked under ptrace (PTRACE_TRACEME), with a seccomp-bpf filter that returns SECCOMP_RET_TRACE
  * only for the calls that matter; forks, vforks, clones and execs are followed; static binaries are covered
@@ -800,6 +800,12 @@ int main(int argc, char **argv) {
   for (; i < argc; i++) {
     if (strcmp(argv[i], "--") == 0) { i++; break; }
     if (strcmp(argv[i], "--chroot") == 0) { chroot_mode = 1; continue; }
+    if (strcmp(argv[i], "--bind") == 0) {
+      if (i + 3 >= argc || (strcmp(argv[i + 3], "ro") != 0 && strcmp(argv[i + 3], "rw") != 0)) die("--bind needs HOST, TARGET and ro|rw");
+      chroot_add_bind(argv[i + 1], argv[i + 2], strcmp(argv[i + 3], "ro") == 0);
+      i += 3;
+      continue;
+    }
     if (i + 1 >= argc) die("%s needs a value", argv[i]);
     if (strcmp(argv[i], "--table-in") == 0) table_in = argv[++i];
     else if (strcmp(argv[i], "--table-out") == 0) table_out = argv[++i];
@@ -808,6 +814,17 @@ int main(int argc, char **argv) {
     else die("unknown option %s", argv[i]);
   }
   if (i >= argc) die("usage: fakeroot-supervisor [--table-in FILE] [--table-out FILE] [--error-fd N] -- ARGV...");
+  /* Mounts without --chroot (container mode, building '/'): paths are translated in the host's '/'. */
+  int binds_at_top = chroot_has_binds() && !chroot_mode;
+  if (binds_at_top) { chroot_mode = 1; chroot_binds_in_host_root(); }
+  if (chroot_mode && table_out != NULL) {
+    /* beside the table: the per-RUN directory the caller removes */
+    snprintf(chroot_links, PATH_MAX, "%s", table_out);
+    char *slash = strrchr(chroot_links, '/');
+    if (slash != NULL) snprintf(slash, (size_t)(PATH_MAX - (slash - chroot_links)), "/exec");
+    else snprintf(chroot_links, PATH_MAX, "exec");
+    if (mkdir(chroot_links, 0700) != 0 && errno != EEXIST) chroot_links[0] = '\0';
+  }
   real_uid = getuid();
   real_gid = getgid();
   if (table_in != NULL) load_table(table_in);
@@ -829,6 +846,7 @@ int main(int argc, char **argv) {
   struct proc *first = proc_new(child);
   first->c.ngroups = 0;
   first->initial_seen = first->parent_known = 1;
+  if (binds_at_top) first->root = strdup("");
   ptrace(PTRACE_CONT, child, 0, 0);
 
   int main_status = EXIT_SETUP;

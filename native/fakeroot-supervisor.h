@@ -129,6 +129,7 @@ void emulate(struct proc *p, regs_t *r, long ret);
 
 /* ---------- the emulated chroot (fakeroot-supervisor-chroot.c) ---------- */
 extern int chroot_mode;
+extern char chroot_links[]; /* symlinks to the root's loader, named after programs ("": none) */
 extern const long chroot_traced[];
 extern const size_t chroot_ntraced;
 int chroot_entry(struct proc *p, regs_t *r, long nr);
@@ -137,4 +138,7 @@ void chroot_call(struct proc *p, regs_t *r);
 void chroot_fork(struct proc *parent, struct proc *kid, int event);
 void chroot_exec(struct proc *p);
 void chroot_drop(struct proc *p);
+void chroot_add_bind(const char *host, const char *guest, int ro);
+int chroot_has_binds(void);
+void chroot_binds_in_host_root(void);
 #endif

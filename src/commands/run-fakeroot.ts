@@ -1,7 +1,8 @@
 // Non-root RUN (issue 19): the ownership table handed to the fake-root supervisor (native/fakeroot-supervisor.c)
 // before the command, and rebuilt from what it recorded afterwards. The supervisor keys records by (device, inode),
 // the table by path: in, each path is listed (the supervisor lstat's it); out, the root is walked once and every
-// path whose node has a record gets it (hard links share it). Container mode only: the root is '/'.
+// path whose node has a record gets it (hard links share it). The root is '/' in container mode, the --root-dir
+// directory otherwise (host paths either way: the supervisor's emulated chroot works on host paths).
 import type { BigIntStats } from 'node:fs';
 import { lstatSync, readdirSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';

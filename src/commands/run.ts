@@ -2,7 +2,7 @@
 // as Docker does (kaniko's pkg/commands/run.go for reference; Docker wins where they differ: USER's group is
 // honoured). The process work is done by src/sandbox (a native helper); the snapshot walks the tree after.
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { predefinedArgs } from '../dockerfile/args.ts';
@@ -54,12 +54,14 @@ export function runCommand(instr: RunInstruction, opts: RunMountOptions = {}): C
       // Non-root mode (container mode): the command runs as fake root under the supervisor; what needs mounts or
       // namespaces cannot be given without privileges, and is refused before anything runs.
       const owners = step.owners;
-      // Non-root with --root-dir: the supervisor emulates the helper's chroot (path translation), no namespaces.
-      const emulatedRoot = owners !== undefined && step.runtime.isolate;
+      // Non-root, a root other than '/' (--root-dir, or a stage's own directory in container mode): the supervisor
+      // emulates the helper's chroot (path translation); no namespaces.
+      const emulatedRoot = owners !== undefined && (step.runtime.isolate || posix.resolve(step.root) !== '/');
       if (owners !== undefined) {
-        const flag = mounts[0] !== undefined ? `--mount=type=${mounts[0].type}` : instr.network === 'none' ? '--network=none' : undefined;
-        if (flag !== undefined) {
-          throw new BuildError('NOT_SUPPORTED', `RUN ${flag} needs mount or network namespaces, which a non-root build cannot create (non-root mode)`);
+        // Mounts are emulated by the supervisor (paths under a target resolve to its source, AF_UNIX socket paths
+        // included); a network namespace cannot be.
+        if (instr.network === 'none') {
+          throw new BuildError('NOT_SUPPORTED', 'RUN --network=none needs a network namespace, which a non-root build cannot create (non-root mode)');
         }
       }
       const user = await resolveRunUser(step.root, config.User ?? '');
@@ -76,16 +78,26 @@ export function runCommand(instr: RunInstruction, opts: RunMountOptions = {}): C
         // Docker (runc) creates a missing working directory, owned by root.
         await mkdirAllInRoot(step.root, cwd, { uid: 0, gid: 0, mode: 0o755, ...(owners !== undefined ? { owners } : {}) });
         const proc = runProcess(instr, config.Shell);
-        let supervisor: { path: string; tableIn: string; tableOut: string; chroot: boolean } | undefined;
+        const tmpfs = mounts.filter((m) => m.type === 'tmpfs').map((m) => ({ target: rootRelative(step.root, m.target), size: m.size }));
+        const bindFiles = [...secrets.files, ...ssh.files];
+        const binds = mounted.binds.map((b) => ({ ...b, target: rootRelative(step.root, b.target) }));
+        let supervisor: { path: string; tableIn: string; tableOut: string; chroot: boolean; binds: { source: string; target: string; readonly: boolean }[] } | undefined;
         if (owners !== undefined) {
           const dir = await mkdtemp(join(step.runtime.scratchDir ?? tmpdir(), 'fakeroot-'));
-          supervisor = { path: supervisorPathFor(step.runtime.helperPath), tableIn: join(dir, 'in'), tableOut: join(dir, 'out'), chroot: emulatedRoot };
+          supervisor = { path: supervisorPathFor(step.runtime.helperPath), tableIn: join(dir, 'in'), tableOut: join(dir, 'out'), chroot: emulatedRoot, binds: [] };
           if (!existsSync(supervisor.path)) {
             await rm(dir, { recursive: true, force: true });
             throw new BuildError('NOT_SUPPORTED', `RUN in non-root mode needs the fake-root supervisor, which is not at ${supervisor.path} (non-root mode)`,
               { hint: 'build it with scripts/build-native.sh (x86_64 and aarch64), or run the executor as root' });
           }
           await writeFakerootTable(owners, step.root, supervisor.tableIn);
+          // The RUN's mounts, emulated: a tmpfs is an empty directory of the RUN's own, removed with it.
+          for (const [i, t] of tmpfs.entries()) {
+            const source = join(dir, `tmpfs-${i}`);
+            await mkdir(source, { mode: 0o1777 });
+            supervisor.binds.push({ source, target: t.target, readonly: false });
+          }
+          supervisor.binds.push(...bindFiles.map((b) => ({ source: b.source, target: b.target, readonly: true })), ...binds);
         }
         step.log.debug({ argv: proc.argv, cwd, uid: user.uid, gid: user.gid }, 'Running command');
         const { exitCode } = await runInRoot({
@@ -99,11 +111,11 @@ export function runCommand(instr: RunInstruction, opts: RunMountOptions = {}): C
           groups: user.groups,
           isolate: step.runtime.isolate && !emulatedRoot,
           // Container mode, a stage built in its own directory: chroot only (no namespaces in an unprivileged pod).
-          chrootSetup: !step.runtime.isolate && posix.resolve(step.root) !== '/',
+          chrootSetup: !step.runtime.isolate && !emulatedRoot && posix.resolve(step.root) !== '/',
           networkNone: instr.network === 'none',
-          tmpfs: mounts.filter((m) => m.type === 'tmpfs').map((m) => ({ target: rootRelative(step.root, m.target), size: m.size })),
-          bindFiles: [...secrets.files, ...ssh.files],
-          binds: mounted.binds.map((b) => ({ ...b, target: rootRelative(step.root, b.target) })),
+          tmpfs: supervisor !== undefined ? [] : tmpfs,
+          bindFiles: supervisor !== undefined ? [] : bindFiles,
+          binds: supervisor !== undefined ? [] : binds,
           helperPath: step.runtime.helperPath,
           ...(supervisor !== undefined ? { supervisor } : {}),
           onOutput: (chunk) => step.runtime.output(chunk),

@@ -182,7 +182,7 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
   // (inside --kaniko-dir) and RUNs chrooted there. Where chroot(2) is refused, a stage that RUNs takes '/' as
   // before, one such stage at a time, '/' reset after it, all of them before the target.
   const runsApart = containerMode && [...wanted].some((i) => i !== target.index && facts.get(i)?.runs === true);
-  const apart = runsApart ? await runApart(opts) : 'chroot';
+  const apart = !runsApart ? 'chroot' : opts.rootless !== undefined ? emulatedApart(opts) : await runApart(opts);
   const chrootRefused = apart === 'refused';
   const inRoot = (index: number): boolean => index === target.index || (chrootRefused && facts.get(index)?.runs === true);
   const nodes = [...facts.values()].filter((f) => wanted.has(f.node.index)).map((f) => f.node.index !== target.index || !containerMode ? f.node
@@ -277,6 +277,12 @@ export async function build(opts: BuildOptions, containerMode: boolean, mountInf
   // --cleanup in container mode: the image is complete (its layers are files under the work directory).
   if (containerMode && opts.cleanup) await reset();
   return { image: final.image, root: final.root, unpacked: final.unpacked };
+}
+
+/** Non-root container mode: chroot(2) is refused, but the fake-root supervisor emulates it (path translation). */
+function emulatedApart(opts: BuildOptions): 'chroot' {
+  opts.log.info('Stages other than the target RUN in their own directory, under the fake-root supervisor\'s emulated chroot (non-root mode)');
+  return 'chroot';
 }
 
 /**

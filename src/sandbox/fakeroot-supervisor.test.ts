@@ -3,7 +3,7 @@
 // (busybox), forks, and a refused call (mount) named on the error fd.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chown, lstat, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -83,5 +83,60 @@ describe('fakeroot-supervisor', { skip }, () => {
     const r = await supervise(supervisor, dir, [], 'mkdir -p m; mount -t tmpfs none m; echo went on');
     assert.equal(r.code, 125);
     assert.match(r.errorFd, /^refused: the command called mount\(2\), which a non-root build cannot allow \(no privileges, no namespaces\); the command went on without it\n$/);
+  });
+});
+
+// --chroot (non-root --root-dir builds): run-in-root's chroot(ROOT) is emulated by path translation. The root holds
+// a static busybox and the host's dynamic dash with its libraries, so both exec paths (direct, and through the
+// root's own ELF interpreter) run; symlinks and '..' never leave the root; cwd, /proc/<pid>/{cwd,exe} read as inside.
+describe('fakeroot-supervisor --chroot', { skip }, () => {
+  let supervisor: string;
+  let helper: string;
+  let top: string;
+  let root: string;
+  before(async () => {
+    helper = buildRunHelper();
+    supervisor = join(helper, '..', 'fakeroot-supervisor');
+    top = await mkdtemp(join(tmpdir(), 'fakeroot-chroot-'));
+    await chmod(top, 0o755);
+    root = join(top, 'root');
+    await writeFile(join(top, 'outside'), 'host file\n');
+    const sh = (cmd: string): void => { assert.equal(spawnSync('/bin/sh', ['-c', cmd], { stdio: 'inherit' }).status, 0, cmd); };
+    sh(`set -e; R='${root}'; mkdir -p "$R/bin" "$R/usr/bin" "$R/etc" "$R/work" "$R/sub/bin" "$R/tmp"
+      cp /bin/busybox "$R/bin/busybox"; for a in sh ls cat stat echo chown ln readlink pwd chroot chmod; do ln -s busybox "$R/bin/$a"; done
+      cp /bin/busybox "$R/sub/bin/busybox"; echo inner > "$R/sub/inner"
+      cp /bin/dash "$R/usr/bin/dash"
+      for lib in $(ldd /bin/dash | grep -o '/[^ ]*'); do mkdir -p "$R$(dirname "$lib")"; cp -L "$lib" "$R$lib"; done
+      echo 'root:x:0:0::/root:/bin/sh' > "$R/etc/passwd"; ln -s / "$R/up"; ln -s /etc/passwd "$R/pw"
+      printf '#!/usr/bin/dash\\necho script "$0" "$1"\\n' > "$R/s.sh"; chmod 755 "$R/s.sh"; chown -R 1000:1000 "$R"
+      mkdir '${top}/run'; chown 1000:1000 '${top}/run'`);
+  });
+  after(async () => { if (top !== undefined) await rm(top, { recursive: true, force: true }); });
+
+  async function inRoot(script: string): Promise<Run> {
+    return new Promise((resolve, reject) => {
+      const child = spawn('setpriv', ['--reuid=1000', '--regid=1000', '--clear-groups', '--inh-caps=-all', supervisor, '--chroot', '--table-out', join(top, 'run', 'out'), '--error-fd', '3', '--',
+        helper, '--root', root, '--cwd', '/work', '--', '/bin/sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' } });
+      let stdout = '';
+      let stderr = '';
+      let errorFd = '';
+      child.stdout?.on('data', (d: Buffer) => { stdout += d.toString(); });
+      child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+      child.stdio[3]?.on('data', (d: Buffer) => { errorFd += d.toString(); });
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr, errorFd }));
+    });
+  }
+
+  test('paths, exec (static, dynamic, #!), cwd and /proc links as inside the root; nothing outside it is reached', async () => {
+    const r = await inRoot([
+      'pwd', 'readlink /proc/self/cwd', 'ls /', 'cat /up/up/../../outside 2>/dev/null || echo no-escape', 'cat /pw',
+      'cd /up/work/..; pwd -P', 'dash -c \'echo dyn $0; readlink /proc/$$/exe; cat /proc/$$/comm\'', '/s.sh a', 'cd /tmp && ../s.sh b',
+      'echo x > /work/f; chown 5:6 /work/f; stat -c %u:%g /work/f', 'chroot /sub /bin/busybox cat /inner',
+      '/missing; echo "exit $?"', 'chmod 644 /s.sh; /s.sh; echo "exit $?"',
+    ].join('\n'));
+    assert.equal(r.code, 0, r.stderr + r.errorFd);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['/work', '/work', 'bin', 'etc', 'lib', 'lib64', 'pw', 's.sh', 'sub', 'tmp', 'up', 'usr', 'work',
+      'no-escape', 'root:x:0:0::/root:/bin/sh', '/', 'dyn dash', '/usr/bin/dash', 'dash', 'script /s.sh a', 'script ../s.sh b', '5:6', 'inner', 'exit 127', 'exit 126']);
   });
 });

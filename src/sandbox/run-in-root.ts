@@ -38,10 +38,15 @@ export interface RunInRootOptions {
   /** RUN --mount=type=cache|bind: host directories or files bound on targets relative to the root (symlinks resolved), read-only unless readonly is false. */
   readonly binds?: readonly { readonly source: string; readonly target: string; readonly readonly: boolean }[];
   /**
-   * Non-root mode: the helper runs under the fake-root supervisor (native/fakeroot-supervisor.c), which reads the
-   * ownership table from `tableIn` and writes it to `tableOut`; `chroot` (--root-dir): it emulates the helper's chroot.
+   * Non-root mode: the helper runs under the fake-root supervisor
+   * (native/fakeroot-supervisor.c), which reads the ownership table from `tableIn` and writes it to `tableOut`;
+   * `chroot` (--root-dir builds): it emulates the helper's chroot by path translation.
    */
-  readonly supervisor?: { readonly path: string; readonly tableIn: string; readonly tableOut: string; readonly chroot?: boolean };
+  readonly supervisor?: {
+    readonly path: string; readonly tableIn: string; readonly tableOut: string; readonly chroot?: boolean;
+    /** RUN --mount emulated by the supervisor: sources seen at targets (relative to the root). */
+    readonly binds?: readonly { readonly source: string; readonly target: string; readonly readonly: boolean }[];
+  };
   /** When set, this script (a #! file's content) is executed instead of looking argv[0] up. */
   readonly script?: string;
   readonly onOutput: (chunk: Buffer, stream: 'stdout' | 'stderr') => void;
@@ -125,7 +130,8 @@ export async function runInRoot(opts: RunInRootOptions): Promise<RunInRootResult
   const sup = opts.supervisor;
   const helperArgv = helperArgs(opts);
   const [command, args] = sup === undefined ? [opts.helperPath, helperArgv]
-    : [sup.path, ['--table-in', sup.tableIn, '--table-out', sup.tableOut, '--error-fd', '3', ...(sup.chroot === true ? ['--chroot'] : []), '--', opts.helperPath, ...helperArgv]];
+    : [sup.path, ['--table-in', sup.tableIn, '--table-out', sup.tableOut, '--error-fd', '3', ...(sup.chroot === true ? ['--chroot'] : []),
+      ...(sup.binds ?? []).flatMap((b) => ['--bind', b.source, `/${b.target.replace(/^\/+/u, '')}`, b.readonly ? 'ro' : 'rw']), '--', opts.helperPath, ...helperArgv]];
   if (opts.signal.aborted) throw new BuildError('BUILD', 'RUN was cancelled', { cause: opts.signal.reason });
   let child: ChildProcess;
   try {
