@@ -11,6 +11,7 @@ import path, { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { cleanGoPath } from '../context/dockerignore.ts';
 import { BuildError } from '../errors.ts';
+import { OwnershipTable } from '../ownership/table.ts';
 import type { BindMount, CacheMount, MountSpec } from '../mounts/parse.ts';
 import { resolveInRootSync } from '../rootfs/resolve.ts';
 import { holdLock, type HeldLock } from '../sandbox/run-in-root.ts';
@@ -82,6 +83,9 @@ async function anyExcluded(dir: string, filter: EntryFilter, signal: AbortSignal
 async function copySource(step: StepContext, src: MountSource, into: string): Promise<string> {
   const t: TreeCopy = {
     root: into, ownerOf: (st) => ({ uid: st.uid, gid: st.gid }), parentOwner: { uid: 0, gid: 0 }, mode: undefined,
+    // Non-root mode: nothing can be chowned; the copy's owners are kept in a table of its own (the RUN sees the
+    // build user's files as root's).
+    ...(step.owners !== undefined ? { owners: new OwnershipTable() } : {}),
     filter: src.filter ?? noFilter, changed: new Set<string>(), log: step.log, signal: step.signal,
   };
   if (src.stat.isFile()) {
@@ -89,7 +93,7 @@ async function copySource(step: StepContext, src: MountSource, into: string): Pr
     return join(into, 'file');
   }
   await copyDirContents(t, src.host, '/');
-  await chown(into, src.stat.uid, src.stat.gid);
+  if (step.owners === undefined) await chown(into, src.stat.uid, src.stat.gid);
   await chmod(into, src.stat.mode & 0o7777);
   return into;
 }
@@ -117,7 +121,7 @@ async function ensureInstance(step: StepContext, spec: CacheMount, dir: string, 
       if (!src.stat.isDirectory()) throw new BuildError('BUILD', `RUN --mount=type=cache: source ${spec.source} in from=${spec.from} is not a directory`);
       await copySource(step, src, tmp);
     }
-    await chown(tmp, spec.uid, spec.gid);
+    if (step.owners === undefined) await chown(tmp, spec.uid, spec.gid); // non-root mode: the build user's
     await chmod(tmp, spec.mode);
     // Another build may have created it meanwhile: theirs wins.
     await rename(tmp, dir).catch(async (err: unknown) => {

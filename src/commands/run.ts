@@ -192,7 +192,7 @@ async function prepareSecrets(step: StepContext, mounts: readonly MountSpec[]): 
       dir ??= await mkdtemp(join(step.runtime.scratchDir ?? tmpdir(), 'secrets-'));
       const file = join(dir, String(files.length));
       await writeFile(file, value, { mode: 0o600 });
-      await chown(file, spec.uid, spec.gid);
+      if (step.owners === undefined) await chown(file, spec.uid, spec.gid); // non-root mode: the build user's (reads as root's)
       await chmod(file, spec.mode);
       files.push({ source: file, target: rootRelative(step.root, m.target) });
     }
