@@ -72,7 +72,7 @@ export async function executorMain(io: CliIo): Promise<void> {
   const rootless = chooseRootMode(oneOf('rootless', flags.string('rootless') ?? 'auto', ['auto', 'always', 'never'] as const),
     hostSignals.readFile('/proc/self/status'), { isolate: !rootChoice.containerMode, ...(process.geteuid !== undefined ? { euid: process.geteuid() } : {}) });
   log.info(rootless.rootless
-    ? `Non-root mode (${rootless.reason}): owners and modes are kept in an ownership table; ${rootChoice.containerMode ? 'RUN runs as fake root under the ptrace supervisor' : 'RUN needs container mode'}`
+    ? `Non-root mode (${rootless.reason}): owners and modes are kept in an ownership table; RUN runs as fake root under the ptrace supervisor${rootChoice.containerMode ? '' : ' (chroot emulated)'}`
     : `Root mode (${rootless.reason})`);
   checkRootWritable(rootless, rootChoice.containerMode);
   const platforms = platformsFrom(flags);

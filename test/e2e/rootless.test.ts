@@ -1,7 +1,7 @@
 // Non-root builds (issue 19): the executor started the way a Pod under Pod Security Standards "Restricted" runs it
 // (pss-restricted.py: uid 1000, no capabilities, no_new_privs, namespace calls refused) builds FROM a base with
 // root-owned, setuid/setgid and device entries, COPY --chown, COPY --from and ADD of an archive, and pushes an image
-// whose every layer entry (owner, mode, type) is the one the same build gives as root. RUN is refused before any work.
+// whose every layer entry (owner, mode, type) is the one the same build gives as root. RUN: test/e2e/rootless-rootdir.test.ts.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -177,16 +177,5 @@ describe('non-root builds (PSS Restricted)', { skip }, () => {
     // Same bytes: with --reproducible the two builds give the same image.
     const digest = async (tag: string): Promise<string> => (await remoteImage(parseReference(`${registry.host}/rootless/out:${tag}`), { ...opts, client })).digest();
     assert.equal(await digest('nonroot'), await digest('root'));
-  });
-
-  test('RUN in non-root mode fails before any work with one line naming the stage, the instruction and the mode', async () => {
-    const p = await prepare('run', `FROM ${base} AS build\nCOPY app.txt /app.txt\nRUN echo hi\n`);
-    const run = await runExecutor(['1000:1000', join(projectRoot, 'bin', 'executor'), `--context=dir://${p.ctx}`, `--root-dir=${p.root}`,
-      `--destination=${registry.host}/rootless/out:run`, '--insecure', '--insecure-pull', '--log-format=text'], { bin: pss, env: { HOME: p.home } });
-    assert.equal(run.code, 1, run.stderr);
-    const errors = run.stderr.split('\n').filter((l) => l.startsWith('error: '));
-    assert.equal(errors.length, 1, run.stderr);
-    assert.match(errors[0] ?? '', /Dockerfile:3: stage build: RUN echo hi: RUN in non-root mode runs only in container mode, not with --root-dir \(non-root mode: running as uid 1000 without CAP_CHOWN/);
-    assert.doesNotMatch(run.stdout + run.stderr, /Unpacking rootfs|Retrieving image/, 'nothing pulled or unpacked');
   });
 });
