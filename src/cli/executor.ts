@@ -111,7 +111,11 @@ export async function executorMain(io: CliIo): Promise<void> {
   } : undefined;
 
   const buildContexts = parseBuildContexts(flags.list('build-context'), process.cwd());
-  const workDir = await mkdtemp(join(rootChoice.containerMode ? kanikoDir : tmpdir(), 'build-'));
+  const workParent = rootChoice.containerMode ? kanikoDir : tmpdir();
+  const workDir = await mkdtemp(join(workParent, 'build-')).catch((err: NodeJS.ErrnoException) => {
+    throw new BuildError('BUILD', `cannot create the work directory in ${workParent}: ${err.code ?? err.message}`,
+      { hint: rootChoice.containerMode ? 'give a writable --kaniko-dir' : 'set TMPDIR to a directory this user can write' });
+  });
   const abort = new AbortController();
   try {
     const checkOnly = flags.bool('check');
