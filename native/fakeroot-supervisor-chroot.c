@@ -592,6 +592,7 @@ static int exec_entry(struct proc *p, regs_t *r, long nr) {
   char exec_host[PATH_MAX * 2 + 8];
   for (int depth = 0;; depth++) {
     if (depth > 4) { argv_free(&av); emulate(p, r, -ELOOP); return 1; }
+    if (depth == 0) { int e = dac_exec(p, host); if (e != 0) { argv_free(&av); emulate(p, r, e); return 1; } }
     struct stat st;
     if (stat(host, &st) != 0) { int e = errno; argv_free(&av); emulate(p, r, -e); return 1; }
     if (!S_ISREG(st.st_mode) || access(host, X_OK) != 0) { argv_free(&av); emulate(p, r, -EACCES); return 1; }

@@ -6,7 +6,8 @@
  * --chroot (--root-dir builds) run-in-root's chroot(2) is emulated too: fakeroot-supervisor-chroot.c.
  *
  * Usage:
- *   fakeroot-supervisor [--table-in FILE] [--table-out FILE] [--stats FILE] [--error-fd N] [--chroot] -- ARGV...
+ *   fakeroot-supervisor [--table-in FILE] [--table-out FILE] [--stats FILE] [--error-fd N] [--chroot | --permissions]
+ *                       [--bind HOST TARGET ro|rw]... -- ARGV...
  *
  * The command is forked under ptrace (PTRACE_TRACEME), with a seccomp-bpf filter that returns SECCOMP_RET_TRACE
  * only for the calls that matter; forks, vforks, clones and execs are followed; static binaries are covered
@@ -115,6 +116,15 @@ static struct rec *rec_for(const struct stat *st) {
   r->gid = st->st_gid == real_gid ? 0 : st->st_gid;
   r->mode = st->st_mode & 07777;
   return r;
+}
+
+/* The owner and mode the command sees for a node: its record, or the disk with the build user read as root. */
+void fake_owner(const struct stat *st, uint32_t *uid, uint32_t *gid, uint32_t *mode) {
+  const struct rec *r = rec_find(st->st_dev, st->st_ino);
+  if (r != NULL) { *uid = r->uid; *gid = r->gid; *mode = r->mode; return; }
+  *uid = st->st_uid == real_uid ? 0 : st->st_uid;
+  *gid = st->st_gid == real_gid ? 0 : st->st_gid;
+  *mode = st->st_mode & 07777;
 }
 
 static void load_table(const char *file) {
@@ -235,7 +245,7 @@ int read_str(pid_t pid, unsigned long addr, char *out, size_t cap) {
  * mode); a relative path goes through /proc/<pid>/cwd or /proc/<pid>/fd/<dirfd>; an empty one (AT_EMPTY_PATH) is
  * the fd itself (*follow set: /proc/<pid>/fd/N must be followed).
  */
-static int tracee_path(pid_t pid, long dirfd, unsigned long addr, char *out, size_t cap, int *is_fd) {
+int tracee_path(pid_t pid, long dirfd, unsigned long addr, char *out, size_t cap, int *is_fd) {
   char s[PATH_MAX];
   *is_fd = 0;
   if (read_str(pid, addr, s, sizeof s) != 0) return -1;
@@ -374,6 +384,8 @@ static void on_entry(struct proc *p) {
   if (nr >= 0 && nr < 1024) call_counts[nr]++;
   /* --chroot: the path arguments made host paths first (or the call answered, or restarted) */
   if (chroot_mode && chroot_entry(p, &r, nr)) return;
+  /* a fake non-root user: the permission checks the disk (all the build user's) cannot make */
+  if (chroot_mode && dac_entry(p, &r, nr)) return;
   struct creds *c = &p->c;
   unsigned long a0 = r_arg(&r, 0), a1 = r_arg(&r, 1), a2 = r_arg(&r, 2), a3 = r_arg(&r, 3), a4 = r_arg(&r, 4);
   p->pend = P_NONE;
@@ -810,6 +822,8 @@ int main(int argc, char **argv) {
   for (; i < argc; i++) {
     if (strcmp(argv[i], "--") == 0) { i++; break; }
     if (strcmp(argv[i], "--chroot") == 0) { chroot_mode = 1; continue; }
+    /* a RUN under a non-root USER in '/': the path calls are traced for the permission checks, nothing translated */
+    if (strcmp(argv[i], "--permissions") == 0) { chroot_mode = 1; continue; }
     if (strcmp(argv[i], "--bind") == 0) {
       if (i + 3 >= argc || (strcmp(argv[i + 3], "ro") != 0 && strcmp(argv[i + 3], "rw") != 0)) die("--bind needs HOST, TARGET and ro|rw");
       chroot_add_bind(argv[i + 1], argv[i + 2], strcmp(argv[i + 3], "ro") == 0);

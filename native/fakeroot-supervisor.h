@@ -126,6 +126,12 @@ int read_mem(pid_t pid, unsigned long addr, void *buf, size_t len);
 int write_mem(pid_t pid, unsigned long addr, const void *buf, size_t len);
 int read_str(pid_t pid, unsigned long addr, char *out, size_t cap);
 void resume(pid_t pid, int to_exit);
+int tracee_path(pid_t pid, long dirfd, unsigned long addr, char *out, size_t cap, int *is_fd);
+void fake_owner(const struct stat *st, uint32_t *uid, uint32_t *gid, uint32_t *mode);
+
+/* ---------- permission checks for a fake non-root user (fakeroot-supervisor-dac.c) ---------- */
+int dac_entry(struct proc *p, regs_t *r, long nr);
+int dac_exec(struct proc *p, const char *host);
 void emulate(struct proc *p, regs_t *r, long ret);
 
 /* ---------- the emulated chroot (fakeroot-supervisor-chroot.c) ---------- */

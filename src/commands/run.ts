@@ -81,10 +81,12 @@ export function runCommand(instr: RunInstruction, opts: RunMountOptions = {}): C
         const tmpfs = mounts.filter((m) => m.type === 'tmpfs').map((m) => ({ target: rootRelative(step.root, m.target), size: m.size }));
         const bindFiles = [...secrets.files, ...ssh.files];
         const binds = mounted.binds.map((b) => ({ ...b, target: rootRelative(step.root, b.target) }));
-        let supervisor: { path: string; tableIn: string; tableOut: string; chroot: boolean; binds: { source: string; target: string; readonly: boolean }[] } | undefined;
+        let supervisor: { path: string; tableIn: string; tableOut: string; chroot: boolean; permissions: boolean; binds: { source: string; target: string; readonly: boolean }[] } | undefined;
         if (owners !== undefined) {
           const dir = await mkdtemp(join(step.runtime.scratchDir ?? tmpdir(), 'fakeroot-'));
-          supervisor = { path: supervisorPathFor(step.runtime.helperPath), tableIn: join(dir, 'in'), tableOut: join(dir, 'out'), chroot: emulatedRoot, binds: [] };
+          supervisor = { path: supervisorPathFor(step.runtime.helperPath), tableIn: join(dir, 'in'), tableOut: join(dir, 'out'), chroot: emulatedRoot,
+            // A non-root USER in '/': the supervisor also traces opens and the like, for the permission checks.
+            permissions: !emulatedRoot && (user.uid !== 0 || user.gid !== 0), binds: [] };
           if (!existsSync(supervisor.path)) {
             await rm(dir, { recursive: true, force: true });
             throw new BuildError('NOT_SUPPORTED', `RUN in non-root mode needs the fake-root supervisor, which is not at ${supervisor.path} (non-root mode)`,

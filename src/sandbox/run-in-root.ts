@@ -44,6 +44,8 @@ export interface RunInRootOptions {
    */
   readonly supervisor?: {
     readonly path: string; readonly tableIn: string; readonly tableOut: string; readonly chroot?: boolean;
+    /** A non-root USER without an emulated chroot: path calls traced for the permission checks of a fake user. */
+    readonly permissions?: boolean;
     /** RUN --mount emulated by the supervisor: sources seen at targets (relative to the root). */
     readonly binds?: readonly { readonly source: string; readonly target: string; readonly readonly: boolean }[];
   };
@@ -130,7 +132,7 @@ export async function runInRoot(opts: RunInRootOptions): Promise<RunInRootResult
   const sup = opts.supervisor;
   const helperArgv = helperArgs(opts);
   const [command, args] = sup === undefined ? [opts.helperPath, helperArgv]
-    : [sup.path, ['--table-in', sup.tableIn, '--table-out', sup.tableOut, '--error-fd', '3', ...(sup.chroot === true ? ['--chroot'] : []),
+    : [sup.path, ['--table-in', sup.tableIn, '--table-out', sup.tableOut, '--error-fd', '3', ...(sup.chroot === true ? ['--chroot'] : sup.permissions === true ? ['--permissions'] : []),
       ...(sup.binds ?? []).flatMap((b) => ['--bind', b.source, `/${b.target.replace(/^\/+/u, '')}`, b.readonly ? 'ro' : 'rw']), '--', opts.helperPath, ...helperArgv]];
   if (opts.signal.aborted) throw new BuildError('BUILD', 'RUN was cancelled', { cause: opts.signal.reason });
   let child: ChildProcess;

@@ -10,12 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
-import * as tar from 'tar-stream';
 import { anonymousKeychain } from '../../src/auth/index.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
-import { parseReference } from '../../src/registry/reference.ts';
-import { remoteImage, type RemoteOptions } from '../../src/registry/remote.ts';
+import type { RemoteOptions } from '../../src/registry/remote.ts';
 import { executorBin, projectRoot, runExecutor } from '../support/executor-process.ts';
+import { layerFiles } from '../support/image-files.ts';
 import { startRegistry, type TestRegistry } from '../support/registry-server.ts';
 import { pushSshBase } from '../support/ssh-base.ts';
 
@@ -69,21 +68,6 @@ describe('non-root RUN --mount with --root-dir (pss-restricted.py)', { skip }, (
     return { code: run.code, out: run.stdout + run.stderr, ref };
   }
 
-  async function filesOf(ref: string): Promise<Map<string, string>> {
-    const img = await remoteImage(parseReference(ref), { ...opts, client });
-    const files = new Map<string, string>();
-    for (const layer of (await img.layers()).slice(1)) {
-      const extract = tar.extract();
-      (await layer.uncompressed()).pipe(extract);
-      for await (const entry of extract) {
-        const chunks: Buffer[] = [];
-        for await (const c of entry) chunks.push(c as Buffer);
-        files.set(entry.header.name, Buffer.concat(chunks).toString('utf8'));
-      }
-    }
-    return files;
-  }
-
   test('cache, secret, bind (ro and rw), tmpfs and ssh are emulated; no mount leaves anything in a layer', { timeout: 600_000 }, async () => {
     const r = await buildAsUser([
       'FROM BASE',
@@ -98,7 +82,7 @@ describe('non-root RUN --mount with --root-dir (pss-restricted.py)', { skip }, (
       '',
     ].join('\n'), [`--secret=id=tok,src=${join(work, 'secret')}`, `--ssh=default=${join(work, 'key')}`]);
     assert.equal(r.code, 0, r.out);
-    const files = await filesOf(r.ref);
+    const files = await layerFiles(r.ref, { ...opts, client });
     assert.equal(files.get('cache-seen'), 'one\n');
     assert.equal(files.get('secret-ok'), 'ok\n');
     assert.equal(files.get('secret-ro'), 'ro\n');

@@ -24,6 +24,7 @@ import { parseReference } from '../../src/registry/reference.ts';
 import { remoteImage, writeImage, type RemoteOptions } from '../../src/registry/remote.ts';
 import { pushBusyboxBase } from '../support/busybox-base.ts';
 import { debianBase, debianMirror, DebianUnavailable, mirrorReachable } from '../support/debian-base.ts';
+import { layerFiles } from '../support/image-files.ts';
 import { startRegistry, type TestRegistry } from '../support/registry-server.ts';
 import { runcExecutor } from '../support/runc-executor.ts';
 import { tinyDeb } from '../support/tiny-deb.ts';
@@ -115,6 +116,9 @@ describe('non-root RUN in container mode (runc, PSS Restricted)', { skip }, () =
         + ' && ls -ln / > /listing',
       'USER 1500:1500',
       'RUN [ "$(id -u):$(id -g)" = 1500:1500 ] && touch /home/app/mine && mkdir /home/app/dir && ln -s mine /home/app/link',
+      // A fake non-root user gets the kernel's permission checks: the same answers as the root build's real ones.
+      'RUN { touch /etc/x 2>/dev/null && echo wrote-etc || echo etc-denied; cat /f 2>/dev/null && echo read-f || echo f-denied;'
+        + ' [ -w /etc ] && echo etc-w || echo etc-not-w; rm /from-one 2>/dev/null && echo rm-root || echo rm-denied; } > /home/app/perm',
       'USER root',
       'RUN rm /f && echo y > /g && ls -ln /g && [ "$(stat -c %u /g)" = 0 ]',
       '',
@@ -127,6 +131,10 @@ describe('non-root RUN in container mode (runc, PSS Restricted)', { skip }, () =
       'sda block-device 0:0 644 dev=8,0', 'home/app/mine file 1500:1500 644', 'home/app/dir/ directory 1500:1500 755', 'home/app/link symlink 1500:1500 777 -> mine',
       'g file 0:0 644', '.wh.f file 0:0 644', 'from-one file 4242:4343 4710']) {
       assert.ok(all.includes(line), `${line} in\n${all}`);
+    }
+    // What the fake user was allowed: the same as the real user of the root build.
+    for (const t of ['root', 'user']) {
+      assert.equal((await layerFiles(`${registry.host}/rootless-run/busybox:${t}`, { ...opts, client })).get('home/app/perm'), 'etc-denied\nf-denied\netc-not-w\nrm-denied\n', t);
     }
   });
 
