@@ -23,12 +23,6 @@
 int chroot_mode;
 char chroot_links[PATH_MAX];
 
-#ifndef SYS_openat2
-#define SYS_openat2 437
-#endif
-#ifndef SYS_faccessat2
-#define SYS_faccessat2 439
-#endif
 #ifndef AT_SYMLINK_FOLLOW
 #define AT_SYMLINK_FOLLOW 0x400
 #endif

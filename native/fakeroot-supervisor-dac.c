@@ -9,12 +9,6 @@
  */
 #include "fakeroot-supervisor.h"
 
-#ifndef SYS_openat2
-#define SYS_openat2 437
-#endif
-#ifndef SYS_faccessat2
-#define SYS_faccessat2 439
-#endif
 #ifndef AT_EACCESS
 #define AT_EACCESS 0x200
 #endif

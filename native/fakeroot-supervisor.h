@@ -79,6 +79,12 @@ static inline int skip_call(pid_t pid, regs_t *r, long ret) {
 #error "fakeroot-supervisor: x86_64 and aarch64 only"
 #endif
 
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#ifndef SYS_faccessat2
+#define SYS_faccessat2 439
+#endif
 #ifndef SYS_fchmodat2
 #define SYS_fchmodat2 452
 #endif

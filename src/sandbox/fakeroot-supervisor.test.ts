@@ -13,9 +13,10 @@ const skip = process.getuid?.() !== 0 ? 'needs root (drops to uid 1000 with setp
 
 interface Run { code: number; stdout: string; stderr: string; errorFd: string }
 
-function supervise(supervisor: string, cwd: string, args: readonly string[], script: string): Promise<Run> {
+/** The supervisor with `args`, then `command`, as uid 1000 without capabilities. */
+function asUser(supervisor: string, cwd: string, args: readonly string[], command: readonly string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn('setpriv', ['--reuid=1000', '--regid=1000', '--clear-groups', '--inh-caps=-all', supervisor, ...args, '--error-fd', '3', '--', '/bin/sh', '-c', script],
+    const child = spawn('setpriv', ['--reuid=1000', '--regid=1000', '--clear-groups', '--inh-caps=-all', supervisor, ...args, '--error-fd', '3', '--', ...command],
       { cwd, stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
     let stdout = '';
     let stderr = '';
@@ -26,6 +27,10 @@ function supervise(supervisor: string, cwd: string, args: readonly string[], scr
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr, errorFd }));
   });
+}
+
+function supervise(supervisor: string, cwd: string, args: readonly string[], script: string): Promise<Run> {
+  return asUser(supervisor, cwd, args, ['/bin/sh', '-c', script]);
 }
 
 describe('fakeroot-supervisor', { skip }, () => {
@@ -113,19 +118,8 @@ describe('fakeroot-supervisor --chroot', { skip }, () => {
   });
   after(async () => { if (top !== undefined) await rm(top, { recursive: true, force: true }); });
 
-  async function inRoot(script: string): Promise<Run> {
-    return new Promise((resolve, reject) => {
-      const child = spawn('setpriv', ['--reuid=1000', '--regid=1000', '--clear-groups', '--inh-caps=-all', supervisor, '--chroot', '--table-out', join(top, 'run', 'out'), '--error-fd', '3', '--',
-        helper, '--root', root, '--cwd', '/work', '--', '/bin/sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' } });
-      let stdout = '';
-      let stderr = '';
-      let errorFd = '';
-      child.stdout?.on('data', (d: Buffer) => { stdout += d.toString(); });
-      child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
-      child.stdio[3]?.on('data', (d: Buffer) => { errorFd += d.toString(); });
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr, errorFd }));
-    });
+  function inRoot(script: string): Promise<Run> {
+    return asUser(supervisor, top, ['--chroot', '--table-out', join(top, 'run', 'out')], [helper, '--root', root, '--cwd', '/work', '--', '/bin/sh', '-c', script]);
   }
 
   test('paths, exec (static, dynamic, #!), cwd and /proc links as inside the root; nothing outside it is reached', async () => {
