@@ -114,13 +114,25 @@ describe('fakeroot-supervisor --chroot', { skip }, () => {
       for lib in $(ldd /bin/dash | grep -o '/[^ ]*'); do mkdir -p "$R$(dirname "$lib")"; cp -L "$lib" "$R$lib"; done
       echo 'root:x:0:0::/root:/bin/sh' > "$R/etc/passwd"; ln -s / "$R/up"; ln -s /etc/passwd "$R/pw"
       printf '#!/usr/bin/dash\\necho script "$0" "$1"\\n' > "$R/s.sh"; chmod 755 "$R/s.sh"; chown -R 1000:1000 "$R"
-      mkdir '${top}/run'; chown 1000:1000 '${top}/run'`);
+      mkdir '${top}/run'; chown 1000:1000 '${top}/run'
+      echo s > "$R/secret"; chmod 600 "$R/secret"; mkdir "$R/private"; chmod 700 "$R/private"; chmod 1777 "$R/tmp"; echo r > "$R/tmp/roots"
+      printf '#!/bin/sh\\necho ran\\n' > "$R/bin/noexec"; chmod 644 "$R/bin/noexec"; chown -R 1000:1000 "$R"`);
   });
   after(async () => { if (top !== undefined) await rm(top, { recursive: true, force: true }); });
 
   function inRoot(script: string): Promise<Run> {
     return asUser(supervisor, top, ['--chroot', '--table-out', join(top, 'run', 'out')], [helper, '--root', root, '--cwd', '/work', '--', '/bin/sh', '-c', script]);
   }
+
+  test('a fake non-root user gets the permission checks of the owners and modes it sees (all the build user\'s on disk)', async () => {
+    const r = await asUser(supervisor, top, ['--chroot'], [helper, '--root', root, '--cwd', '/work', '--uid', '1500', '--gid', '1500', '--', '/bin/sh', '-c', [
+      'cat /secret 2>/dev/null || echo no-read', 'cd /private 2>/dev/null || echo no-cd', '[ -w /etc ] || echo no-write-etc', 'touch /etc/x 2>/dev/null || echo no-create',
+      '/bin/noexec 2>/dev/null || echo no-exec', 'echo mine > /tmp/mine && echo tmp-ok', 'rm /tmp/roots 2>/dev/null || echo sticky', 'rm /tmp/mine && echo rm-own-ok',
+      'cat /etc/passwd >/dev/null && echo read-ok',
+    ].join('\n')]);
+    assert.equal(r.code, 0, r.stderr + r.errorFd);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['no-read', 'no-cd', 'no-write-etc', 'no-create', 'no-exec', 'tmp-ok', 'sticky', 'rm-own-ok', 'read-ok']);
+  });
 
   test('paths, exec (static, dynamic, #!), cwd and /proc links as inside the root; nothing outside it is reached', async () => {
     const r = await inRoot([
@@ -130,7 +142,7 @@ describe('fakeroot-supervisor --chroot', { skip }, () => {
       '/missing; echo "exit $?"', 'chmod 644 /s.sh; /s.sh; echo "exit $?"',
     ].join('\n'));
     assert.equal(r.code, 0, r.stderr + r.errorFd);
-    assert.deepEqual(r.stdout.trim().split('\n'), ['/work', '/work', 'bin', 'etc', 'lib', 'lib64', 'pw', 's.sh', 'sub', 'tmp', 'up', 'usr', 'work',
+    assert.deepEqual(r.stdout.trim().split('\n'), ['/work', '/work', 'bin', 'etc', 'lib', 'lib64', 'private', 'pw', 's.sh', 'secret', 'sub', 'tmp', 'up', 'usr', 'work',
       'no-escape', 'root:x:0:0::/root:/bin/sh', '/', 'dyn dash', '/usr/bin/dash', 'dash', 'script /s.sh a', 'script ../s.sh b', '5:6', 'inner', 'exit 127', 'exit 126']);
   });
 });
