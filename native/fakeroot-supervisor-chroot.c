@@ -77,9 +77,12 @@ const size_t chroot_ntraced = sizeof chroot_traced / sizeof chroot_traced[0];
 /* ---------- the scratch area: one mapping per address space, one slot per thread ---------- */
 #define SLOT_SIZE 16384
 #define NSLOTS 64
+/* After the slots: one area for an execve whose argument array does not fit a slot (up to ARG_MAX's 2 MiB). */
+#define EXEC_AREA (2u << 20)
 struct mm {
   unsigned long base; /* 0: not made yet; 1: could not be made (then below the stack pointer) */
   int refs;
+  pid_t exec_busy;    /* the process whose execve uses the exec area, until that call returns */
   unsigned char used[NSLOTS];
 };
 
@@ -130,7 +133,7 @@ static unsigned long scratch(struct proc *p, regs_t *r, size_t need) {
   if (m->base == 0) {
     p->saved = *r;
     regs_t q = *r;
-    r_set_arg(&q, 0, 0); r_set_arg(&q, 1, (unsigned long)SLOT_SIZE * NSLOTS); r_set_arg(&q, 2, PROT_READ | PROT_WRITE);
+    r_set_arg(&q, 0, 0); r_set_arg(&q, 1, (unsigned long)SLOT_SIZE * NSLOTS + EXEC_AREA); r_set_arg(&q, 2, PROT_READ | PROT_WRITE);
     r_set_arg(&q, 3, MAP_PRIVATE | MAP_ANONYMOUS); r_set_arg(&q, 4, (unsigned long)-1); r_set_arg(&q, 5, 0);
     if (set_nr(p->pid, &q, SYS_mmap) != 0) { m->base = 1; return scratch(p, r, need); }
     p->pend = P_INJECT;
@@ -531,6 +534,8 @@ static void argv_free(struct argv_b *b) {
   free(b->a);
 }
 
+static void exec_area_done(struct proc *p);
+
 /* execve/execveat inside the root: 1 when handled (resumed, or the call failed with its errno). */
 static int exec_entry(struct proc *p, regs_t *r, long nr) {
   pid_t pid = p->pid;
@@ -655,8 +660,20 @@ static int exec_entry(struct proc *p, regs_t *r, long nr) {
   for (size_t i = 0; i < av.n; i++) if (av.a[i].str != NULL) need += strlen(av.a[i].str) + 1;
   need = (need + 15) & ~(size_t)15;
   size_t arr = (av.n + 1) * sizeof(unsigned long);
-  unsigned long base = scratch(p, r, need + arr);
+  unsigned long base = scratch(p, r, need + arr > SLOT_SIZE ? SLOT_SIZE : need + arr);
   if (base == 0) { argv_free(&av); return 1; } /* the scratch mapping is being made: the call restarts */
+  int in_area = 0;
+  if (need + arr > SLOT_SIZE) {
+    /* a long argument list (xargs): the exec area while no other execve of this address space holds it */
+    struct mm *m = p->mm;
+    if (m != NULL && m->base > 1 && m->exec_busy == 0 && need + arr <= EXEC_AREA) {
+      base = m->base + (unsigned long)SLOT_SIZE * NSLOTS;
+      m->exec_busy = pid;
+      m->refs++;
+      p->exec_mm = m;
+      in_area = 1;
+    } else base = (R_SP(*r) - 256 - (need + arr)) & ~15ul; /* held by another execve: below the stack pointer */
+  }
   char *blob = calloc(1, need + arr);
   if (blob == NULL) die("out of memory");
   size_t off = 0;
@@ -676,15 +693,25 @@ static int exec_entry(struct proc *p, regs_t *r, long nr) {
   int ok = write_mem(pid, base, blob, need + arr) == 0;
   free(blob);
   argv_free(&av);
-  if (!ok) { emulate(p, r, -E2BIG); return 1; }
+  if (!ok) { if (in_area) exec_area_done(p); emulate(p, r, -E2BIG); return 1; }
   free(p->exe_next);
   p->exe_next = strdup(guest);
   r_set_arg(r, 0, base);
   r_set_arg(r, 1, base + need);
   r_set_arg(r, 2, envp);
   if (at) set_nr(pid, r, SYS_execve); else set_regs(pid, r);
-  resume(pid, 0);
+  if (in_area) { p->pend = P_EXEC_AREA; resume(pid, 1); } /* the area is free again when the call returns */
+  else resume(pid, 0);
   return 1;
+}
+
+/* The exec area of the address space an execve used (its call has returned, in the new program or with an error). */
+static void exec_area_done(struct proc *p) {
+  struct mm *m = p->exec_mm;
+  if (m == NULL) return;
+  p->exec_mm = NULL;
+  m->exec_busy = 0;
+  if (--m->refs == 0) free(m);
 }
 
 /* connect/bind of an AF_UNIX socket path (an ssh agent mounted into the root): the address made a host path. */
@@ -829,6 +856,7 @@ int chroot_entry(struct proc *p, regs_t *r, long nr) {
 
 int chroot_exit(struct proc *p, enum pend pend) {
   regs_t r;
+  if (pend == P_EXEC_AREA) { exec_area_done(p); return 1; }
   if (pend == P_INJECT) {
     if (get_regs(p->pid, &r) != 0) return 1;
     long ret = (long)R_RET(r);
@@ -943,6 +971,7 @@ void chroot_exec(struct proc *p) {
 }
 
 void chroot_drop(struct proc *p) {
+  exec_area_done(p);
   mm_release(p);
   free(p->root); free(p->exe); free(p->exe_next);
   p->root = p->exe = p->exe_next = NULL;

@@ -99,7 +99,7 @@ struct creds {
   uint32_t groups[MAX_GROUPS];
 };
 
-enum pend { P_NONE, P_RES, P_GROUPS, P_STAT, P_MKNOD, P_DROP, P_CREATE, P_CREATE_FD, P_INJECT, P_GETCWD, P_READLINK };
+enum pend { P_NONE, P_RES, P_GROUPS, P_STAT, P_MKNOD, P_DROP, P_CREATE, P_CREATE_FD, P_INJECT, P_GETCWD, P_READLINK, P_EXEC_AREA };
 
 struct mm;
 
@@ -122,6 +122,7 @@ struct proc {
   char *exe, *exe_next; /* the program's path in the root (what /proc/self/exe reads as), and the one an execve in flight runs */
   struct mm *mm;      /* the address space's scratch area: where translated paths are written */
   int slot, slot_owned;
+  struct mm *exec_mm; /* the address space whose exec area this process's execve holds */
   pid_t link_pid;
   int ns_change;      /* a directory or symlink is being removed or renamed (the call's exit ends it) */     /* readlink of /proc/<pid>/…: that process */
   regs_t saved;       /* the call the scratch area's mmap replaced, restarted after it */

@@ -140,9 +140,11 @@ describe('fakeroot-supervisor --chroot', { skip }, () => {
       'cd /up/work/..; pwd -P', 'dash -c \'echo dyn $0; readlink /proc/$$/exe; cat /proc/$$/comm\'', '/s.sh a', 'cd /tmp && ../s.sh b',
       'echo x > /work/f; chown 5:6 /work/f; stat -c %u:%g /work/f', 'chroot /sub /bin/busybox cat /inner',
       '/missing; echo "exit $?"', 'chmod 644 /s.sh; /s.sh; echo "exit $?"',
+      // an argument array larger than a scratch slot (xargs): the exec area
+      'i=0; set --; while [ $i -lt 20000 ]; do set -- "$@" x; i=$((i+1)); done; dash -c \'echo $#\' sh "$@"',
     ].join('\n'));
     assert.equal(r.code, 0, r.stderr + r.errorFd);
     assert.deepEqual(r.stdout.trim().split('\n'), ['/work', '/work', 'bin', 'etc', 'lib', 'lib64', 'private', 'pw', 's.sh', 'secret', 'sub', 'tmp', 'up', 'usr', 'work',
-      'no-escape', 'root:x:0:0::/root:/bin/sh', '/', 'dyn dash', '/usr/bin/dash', 'dash', 'script /s.sh a', 'script ../s.sh b', '5:6', 'inner', 'exit 127', 'exit 126']);
+      'no-escape', 'root:x:0:0::/root:/bin/sh', '/', 'dyn dash', '/usr/bin/dash', 'dash', 'script /s.sh a', 'script ../s.sh b', '5:6', 'inner', 'exit 127', 'exit 126', '20000']);
   });
 });
