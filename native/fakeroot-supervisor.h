@@ -158,4 +158,30 @@ int chroot_stashed(pid_t pid, unsigned long addr, char *out, size_t cap);
 void chroot_add_bind(const char *host, const char *guest, int ro);
 int chroot_has_binds(void);
 void chroot_binds_in_host_root(void);
+/* ---------- shared by the emulated chroot's files (-chroot.c: paths and calls; -exec.c: exec) ---------- */
+/* ---------- the scratch area: one mapping per address space, one slot per thread ---------- */
+#define SLOT_SIZE 16384
+#define NSLOTS 64
+/* After the slots: one area for an execve whose argument array does not fit a slot (up to ARG_MAX's 2 MiB). */
+#define EXEC_AREA (2u << 20)
+struct mm {
+  unsigned long base; /* 0: not made yet; 1: could not be made (then below the stack pointer) */
+  int refs;
+  pid_t exec_busy;    /* the process whose execve uses the exec area, until that call returns */
+  unsigned char used[NSLOTS];
+};
+
+#if defined(__x86_64__)
+#define R_SP(r) ((r).rsp)
+#else
+#define R_SP(r) ((r).sp)
+#endif
+enum { R_HOST = 0, R_RAW = 1 };
+int set_nr(pid_t pid, regs_t *r, long nr);
+unsigned long scratch(struct proc *p, regs_t *r, size_t need);
+int inside(const char *root, const char *host, char *out, size_t cap);
+int resolve(const char *root, const char *base, const char *path, int follow, char *host, size_t cap, char *guest, size_t gcap, int *pass);
+const char *base_of(struct proc *p, long dirfd, char *buf, size_t cap);
+int exec_entry(struct proc *p, regs_t *r, long nr);
+void exec_area_done(struct proc *p);
 #endif
