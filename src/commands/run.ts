@@ -51,8 +51,8 @@ export function runCommand(instr: RunInstruction, opts: RunMountOptions = {}): C
     async execute(step) {
       const mounts = checkRunFlags(instr, runWorkingDir(step.image), (v) => expandWord(v, step.env, { escape: step.escape }));
       const config = step.image.config;
-      // Non-root mode (container mode): the command runs as fake root under the supervisor; what needs mounts or
-      // namespaces cannot be given without privileges, and is refused before anything runs.
+      // Non-root mode: the command runs as fake root under the supervisor (native/fakeroot-supervisor*.c), which
+      // also emulates the chroot and the RUN's mounts; what needs a namespace of its own is refused before it runs.
       const owners = step.owners;
       // Non-root, a root other than '/' (--root-dir, or a stage's own directory in container mode): the supervisor
       // emulates the helper's chroot (path translation); no namespaces.
