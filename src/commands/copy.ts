@@ -373,17 +373,11 @@ async function copyPlanned(plan: CopyPlan, step: StepContext): Promise<StepResul
     : (srcHost: string): OwnerRecord | undefined => sourceTable.get(toRootPath(plan.scope.root, srcHost));
   // A node without a record there was made by a RUN as fake root: the build user's own, which reads as root.
   const me = step.owners !== undefined ? { uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1 } : undefined;
-  const diskOwner = (st: { readonly uid: number; readonly gid: number }): Ownership =>
-    me === undefined ? sourceOwner(st) : { uid: st.uid === me.uid ? 0 : st.uid, gid: st.gid === me.gid ? 0 : st.gid };
+  const diskOwner = (st: Ownership): Ownership => me === undefined ? st : { uid: st.uid === me.uid ? 0 : st.uid, gid: st.gid === me.gid ? 0 : st.gid };
   const t: TreeCopy = {
     root: step.root,
     // BuildKit: context files are 0:0; COPY --from keeps the source owner; --chown wins over both.
-    ownerOf: (st, srcHost) => {
-      if (owner !== undefined) return owner;
-      if (plan.scope.context) return rootOwner;
-      const rec = sourceRecord?.(srcHost);
-      return rec !== undefined ? sourceOwner(rec) : diskOwner(st);
-    },
+    ownerOf: (st, srcHost) => owner ?? (plan.scope.context ? rootOwner : sourceOwner(sourceRecord?.(srcHost) ?? diskOwner(st))),
     parentOwner: owner ?? rootOwner,
     owners: step.owners,
     sourceRecord,
