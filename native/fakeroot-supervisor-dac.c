@@ -13,19 +13,13 @@
 #define AT_EACCESS 0x200
 #endif
 
-static int member(const struct creds *c, uint32_t gid, int real) {
-  if (gid == (real ? c->rgid : c->fsgid)) return 1;
-  for (int i = 0; i < c->ngroups; i++) if (c->groups[i] == gid) return 1;
-  return 0;
-}
-
 /* Whether the node allows `want` (4 read, 2 write, 1 execute/search) to these credentials. */
 static int permits(const struct creds *c, const struct stat *st, int want, int real) {
   uint32_t uid, gid, mode;
   fake_owner(st, &uid, &gid, &mode);
   uint32_t me = real ? c->ruid : c->fsuid;
   if (me == 0) return !(want & 1) || S_ISDIR(st->st_mode) || (mode & 0111) != 0;
-  unsigned bits = me == uid ? mode >> 6 : member(c, gid, real) ? mode >> 3 : mode;
+  unsigned bits = me == uid ? mode >> 6 : in_group_of(c, real ? c->rgid : c->fsgid, gid) ? mode >> 3 : mode;
   return (bits & (unsigned)want & 7u) == ((unsigned)want & 7u);
 }
 

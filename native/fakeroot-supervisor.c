@@ -342,11 +342,13 @@ static void install_filter(void) {
 /* ---------- emulation ---------- */
 static const char *refused;
 
-static int in_groups(const struct creds *c, uint32_t g) {
-  if (g == c->egid) return 1;
+/* g is `primary` or one of the supplementary groups. */
+int in_group_of(const struct creds *c, uint32_t primary, uint32_t g) {
+  if (g == primary) return 1;
   for (int i = 0; i < c->ngroups; i++) if (c->groups[i] == g) return 1;
   return 0;
 }
+static int in_groups(const struct creds *c, uint32_t g) { return in_group_of(c, c->egid, g); }
 
 void resume(pid_t pid, int to_exit) {
   /* a call that changes the tree (the emulated chroot's resolutions) is seen to its end */

@@ -135,6 +135,7 @@ int read_str(pid_t pid, unsigned long addr, char *out, size_t cap);
 void resume(pid_t pid, int to_exit);
 int tracee_path(pid_t pid, long dirfd, unsigned long addr, char *out, size_t cap, int *is_fd);
 void fake_owner(const struct stat *st, uint32_t *uid, uint32_t *gid, uint32_t *mode);
+int in_group_of(const struct creds *c, uint32_t primary, uint32_t g);
 
 /* ---------- permission checks for a fake non-root user (fakeroot-supervisor-dac.c) ---------- */
 int dac_entry(struct proc *p, regs_t *r, long nr);
